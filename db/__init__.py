@@ -1,0 +1,1 @@
+"""The unified store: tables, engine, migrations, read queries and write helpers."""

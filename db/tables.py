@@ -1,0 +1,158 @@
+"""The tables of the unified store (SQLAlchemy Core metadata).
+
+``records`` holds one observation of one asset's USD price at one time from one source,
+keyed by ``(source, record_id, timestamp)``. The secondary indexes serve the keyset
+queries in ``db.queries``: newest-first over ``(timestamp, source, record_id)`` globally,
+per source, and per canonical asset.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    PrimaryKeyConstraint,
+    String,
+    Table,
+    Text,
+)
+
+from db.types import UTCDateTime
+
+NAMING = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+metadata = MetaData(naming_convention=NAMING)
+
+# A surrogate integer key that is BIGINT on PostgreSQL and the rowid alias on SQLite.
+RowId = BigInteger().with_variant(Integer(), "sqlite")
+
+assets = Table(
+    "assets",
+    metadata,
+    Column("id", String(200), primary_key=True),
+    Column("symbol", String(64), nullable=False),
+    Column("name", String(300), nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Index(None, "symbol"),
+)
+
+asset_aliases = Table(
+    "asset_aliases",
+    metadata,
+    Column("source", String(32), nullable=False),
+    Column("record_id", String(200), nullable=False),
+    Column("asset_id", String(200), ForeignKey("assets.id"), nullable=False),
+    Column("method", String(32), nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
+    PrimaryKeyConstraint("source", "record_id"),
+    Index(None, "asset_id"),
+)
+
+etl_runs = Table(
+    "etl_runs",
+    metadata,
+    Column("id", RowId, primary_key=True, autoincrement=True),
+    Column("status", String(16), nullable=False),
+    Column("trigger", String(16), nullable=False),
+    Column("started_at", UTCDateTime(), nullable=False),
+    Column("finished_at", UTCDateTime()),
+    Column("host", String(255)),
+    Column("pid", Integer),
+    Column("error", Text),
+    Index(None, "started_at"),
+    Index(None, "status", "started_at"),
+)
+
+etl_run_sources = Table(
+    "etl_run_sources",
+    metadata,
+    Column("run_id", RowId, ForeignKey("etl_runs.id", ondelete="CASCADE"), nullable=False),
+    Column("source", String(32), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("started_at", UTCDateTime(), nullable=False),
+    Column("finished_at", UTCDateTime()),
+    Column("rows_read", BigInteger, nullable=False, default=0),
+    Column("inserted", BigInteger, nullable=False, default=0),
+    Column("updated", BigInteger, nullable=False, default=0),
+    Column("unchanged", BigInteger, nullable=False, default=0),
+    Column("skipped", BigInteger, nullable=False, default=0),
+    Column("rejected", BigInteger, nullable=False, default=0),
+    Column("error", Text),
+    Column("checkpoint_before", UTCDateTime()),
+    Column("checkpoint_after", UTCDateTime()),
+    PrimaryKeyConstraint("run_id", "source"),
+    Index(None, "source", "finished_at"),
+)
+
+records = Table(
+    "records",
+    metadata,
+    Column("source", String(32), nullable=False),
+    Column("record_id", String(200), nullable=False),
+    Column("timestamp", UTCDateTime(), nullable=False),
+    Column("asset_id", String(200), ForeignKey("assets.id"), nullable=False),
+    Column("symbol", String(64), nullable=False),
+    Column("name", String(300), nullable=False),
+    Column("value", Float(53), nullable=False),
+    Column("market_cap", Float(53)),
+    Column("volume_24h", Float(53)),
+    Column("run_id", BigInteger),
+    Column("ingested_at", UTCDateTime(), nullable=False),
+    PrimaryKeyConstraint("source", "record_id", "timestamp"),
+    Index("ix_records_time", "timestamp", "source", "record_id"),
+    Index("ix_records_source_time", "source", "timestamp", "record_id"),
+    Index("ix_records_asset_time", "asset_id", "timestamp", "source", "record_id"),
+    Index("ix_records_symbol_time", "symbol", "timestamp"),
+)
+
+checkpoints = Table(
+    "checkpoints",
+    metadata,
+    Column("source", String(32), primary_key=True),
+    Column("high_water", UTCDateTime()),
+    Column("fingerprint", String(128)),
+    Column("run_id", BigInteger),
+    Column("updated_at", UTCDateTime(), nullable=False),
+)
+
+rejects = Table(
+    "rejects",
+    metadata,
+    Column("id", RowId, primary_key=True, autoincrement=True),
+    Column("run_id", RowId, ForeignKey("etl_runs.id", ondelete="CASCADE"), nullable=False),
+    Column("source", String(32), nullable=False),
+    Column("locator", String(200), nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("raw", Text, nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Index(None, "run_id"),
+    Index(None, "source", "created_at"),
+)
+
+raw_payloads = Table(
+    "raw_payloads",
+    metadata,
+    Column("id", RowId, primary_key=True, autoincrement=True),
+    Column("run_id", RowId, ForeignKey("etl_runs.id", ondelete="CASCADE"), nullable=False),
+    Column("source", String(32), nullable=False),
+    Column("url", Text, nullable=False),
+    Column("status_code", Integer, nullable=False),
+    Column("fetched_at", UTCDateTime(), nullable=False),
+    Column("sha256", String(64), nullable=False),
+    Column("size", BigInteger, nullable=False),
+    Column("encoding", String(16), nullable=False),
+    Column("content", LargeBinary, nullable=False),
+    Index(None, "source", "fetched_at"),
+)

@@ -1,0 +1,1 @@
+"""Extract, validate, canonicalize and load market data into the unified store."""

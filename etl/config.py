@@ -1,0 +1,30 @@
+"""What one ETL run needs to know, built by the composition root from Settings."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+KNOWN_SOURCES: tuple[str, ...] = ("coinpaprika", "coingecko", "csv", "csv2")
+"""Every source the ETL knows, in the order a run processes them."""
+
+
+@dataclass(frozen=True, slots=True)
+class EtlConfig:
+    """Frozen ETL configuration; see the settings table in README.md for each field."""
+
+    sources: tuple[str, ...] = KNOWN_SOURCES
+    csv_path: Path = Path("data/data.csv")
+    csv2_path: Path = Path("data/data2.csv")
+    assets_path: Path = Path("data/assets.csv")
+    coinpaprika_base_url: str = "https://api.coinpaprika.com/v1"
+    coinpaprika_api_key: str | None = None
+    coingecko_base_url: str = "https://api.coingecko.com/api/v3"
+    coingecko_api_key: str | None = None
+    coingecko_pages: int = 1
+    http_timeout_seconds: float = 10.0
+    http_max_retries: int = 3
+    http_retry_after_max_seconds: float = 30.0
+    lookback_seconds: int = 86400
+    raw_payload_retention: int = 10
+    batch_size: int = 5000

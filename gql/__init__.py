@@ -1,0 +1,1 @@
+"""The HTTP face of the store: Strawberry GraphQL, REST shims and the Starlette app factory."""

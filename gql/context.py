@@ -1,0 +1,22 @@
+"""Per-request GraphQL context."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import Engine
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.websockets import WebSocket
+
+from gql.config import AppConfig
+
+
+@dataclass
+class Context:
+    """What every resolver may use; built fresh for each request."""
+
+    request: Request | WebSocket
+    response: Response | None
+    engine: Engine
+    config: AppConfig

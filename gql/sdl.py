@@ -1,0 +1,10 @@
+"""The schema's SDL as committed in schema.graphql."""
+
+from __future__ import annotations
+
+from gql.config import AppConfig
+from gql.schema import build_schema
+
+
+def export_sdl() -> str:
+    return build_schema(AppConfig()).as_str() + "\n"

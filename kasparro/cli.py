@@ -1,0 +1,100 @@
+"""The ``kasparro`` command line: serve, etl, migrate, export-schema."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+import uvicorn
+
+from db.engine import create_db_engine
+from db.migrate import upgrade
+from gql.app import create_app
+from gql.sdl import export_sdl
+from kasparro.logs import configure_logging
+from kasparro.settings import Settings, SettingsError
+
+log = logging.getLogger("kasparro")
+
+
+def _settings() -> Settings:
+    try:
+        return Settings.from_env(os.environ)
+    except SettingsError as exc:
+        print(f"kasparro: configuration error: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
+
+
+def _migrate(settings: Settings) -> None:
+    engine = create_db_engine(settings.database_url)
+    try:
+        revision = upgrade(engine)
+    finally:
+        engine.dispose()
+    log.info("database at revision %s", revision, extra={"database": engine.dialect.name})
+
+
+def cmd_migrate(args: argparse.Namespace, settings: Settings) -> int:
+    _migrate(settings)
+    return 0
+
+
+def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
+    _migrate(settings)
+    app = create_app(settings.app_config())
+    uvicorn.run(app, host=args.host, port=args.port, log_config=None, access_log=False)
+    return 0
+
+
+def cmd_export_schema(args: argparse.Namespace, settings: Settings) -> int:
+    sdl = export_sdl()
+    if args.output == "-":
+        sys.stdout.write(sdl)
+    else:
+        Path(args.output).write_text(sdl, encoding="utf-8")
+        print(f"wrote {args.output}", file=sys.stderr)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="kasparro",
+        description="Crypto market-data service: ETL into one canonical store, "
+        "served over GraphQL and REST. Settings come from environment variables "
+        "(see README.md).",
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    serve = commands.add_parser("serve", help="migrate, start the ETL in the background, serve")
+    serve.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
+    serve.add_argument(
+        "--port",
+        type=int,
+        default=int(os.environ.get("PORT") or 8000),
+        help="port to bind (default $PORT or 8000)",
+    )
+    serve.set_defaults(handler=cmd_serve)
+
+    migrate = commands.add_parser("migrate", help="apply database migrations")
+    migrate.set_defaults(handler=cmd_migrate)
+
+    export = commands.add_parser("export-schema", help="write the GraphQL SDL")
+    export.add_argument("--output", default="schema.graphql", help="file to write, or - for stdout")
+    export.set_defaults(handler=cmd_export_schema)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    settings = _settings()
+    configure_logging(settings.log_format, settings.log_level_number)
+    result: int = args.handler(args, settings)
+    return result
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,285 @@
+"""One frozen Settings object, read once from the environment and validated.
+
+Every variable is declared once in ``SETTINGS`` (name, default, help); ``Settings.from_env``
+parses and checks them all, and a bad value raises ``SettingsError`` naming the variable.
+The other layers never read the environment: they receive ``EtlConfig`` / ``AppConfig``
+built from this object by ``Settings.etl_config`` and ``Settings.app_config``.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
+
+from etl.config import KNOWN_SOURCES, EtlConfig
+from gql.config import AppConfig
+
+
+class SettingsError(ValueError):
+    """A setting has a value the program cannot use; ``variable`` names it."""
+
+    def __init__(self, variable: str, message: str) -> None:
+        super().__init__(f"{variable}: {message}")
+        self.variable = variable
+
+
+@dataclass(frozen=True, slots=True)
+class Setting:
+    name: str
+    default: str | None
+    help: str
+
+
+SETTINGS: tuple[Setting, ...] = (
+    Setting(
+        "DATABASE_URL", "sqlite:///kasparro.db", "SQLAlchemy URL; postgresql://… uses psycopg2"
+    ),
+    Setting("ETL_SOURCES", ",".join(KNOWN_SOURCES), "comma-separated sources that run"),
+    Setting("CSV_PATH", "data/data.csv", "CSV input for source csv"),
+    Setting("CSV2_PATH", "data/data2.csv", "CSV input for source csv2"),
+    Setting("ASSETS_PATH", "data/assets.csv", "canonical asset id seed"),
+    Setting("COINPAPRIKA_BASE_URL", "https://api.coinpaprika.com/v1", "calls GET {base}/tickers"),
+    Setting("COINPAPRIKA_API_KEY", None, "sent as the Authorization header when set"),
+    Setting(
+        "COINGECKO_BASE_URL", "https://api.coingecko.com/api/v3", "calls GET {base}/coins/markets"
+    ),
+    Setting("COINGECKO_API_KEY", None, "sent as x-cg-demo-api-key when set"),
+    Setting("COINGECKO_PAGES", "1", "pages of 250 coins"),
+    Setting("HTTP_TIMEOUT_SECONDS", "10", "per request timeout"),
+    Setting("HTTP_MAX_RETRIES", "3", "retries on connect errors, timeouts, 429 and 5xx"),
+    Setting("HTTP_RETRY_AFTER_MAX_SECONDS", "30", "cap on an honoured Retry-After"),
+    Setting("ETL_ON_STARTUP", "true", "run the ETL in the background when the server starts"),
+    Setting("ETL_INTERVAL_SECONDS", "0", "re-run every N seconds while serving; 0 = startup only"),
+    Setting(
+        "ETL_LOOKBACK_SECONDS", "86400", "rows older than checkpoint minus lookback are skipped"
+    ),
+    Setting("ETL_BATCH_SIZE", "5000", "rows written per load batch"),
+    Setting("RAW_PAYLOAD_RETENTION", "10", "raw API payloads kept per source"),
+    Setting("ADMIN_TOKEN", None, "enables runEtl and POST /etl/run for Bearer <token>"),
+    Setting("GRAPHIQL", "true", "serve GraphiQL to browsers at /graphql"),
+    Setting("INTROSPECTION", "true", "allow GraphQL introspection"),
+    Setting("DEFAULT_PAGE_SIZE", "100", "records per page when none is asked"),
+    Setting("MAX_PAGE_SIZE", "1000", "largest page a client may ask"),
+    Setting("DEBUG", "false", "show unmasked GraphQL errors"),
+    Setting("LOG_FORMAT", "console", "console or json (one JSON object per line)"),
+    Setting("LOG_LEVEL", "INFO", "DEBUG, INFO, WARNING, ERROR"),
+)
+
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off"}
+_LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+
+
+def _boolean(value: str) -> bool:
+    lowered = value.strip().lower()
+    if lowered in _TRUE:
+        return True
+    if lowered in _FALSE:
+        return False
+    raise ValueError(f"expected true or false, got {value!r}")
+
+
+def _integer(minimum: int) -> Callable[[str], int]:
+    def parse(value: str) -> int:
+        try:
+            number = int(value.strip())
+        except ValueError:
+            raise ValueError(f"expected a whole number, got {value!r}") from None
+        if number < minimum:
+            raise ValueError(f"must be at least {minimum}, got {number}")
+        return number
+
+    return parse
+
+
+def _seconds(value: str) -> float:
+    try:
+        number = float(value.strip())
+    except ValueError:
+        raise ValueError(f"expected a number of seconds, got {value!r}") from None
+    if not number > 0 or number == float("inf"):
+        raise ValueError(f"must be a positive number of seconds, got {value!r}")
+    return number
+
+
+def _http_url(value: str) -> str:
+    parts = urlsplit(value.strip())
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise ValueError(f"expected an http:// or https:// URL, got {value!r}")
+    return value.strip().rstrip("/")
+
+
+def _database_url(value: str) -> str:
+    try:
+        url = make_url(value.strip())
+    except ArgumentError:
+        raise ValueError(f"not a database URL: {value!r}") from None
+    if url.get_backend_name() not in ("sqlite", "postgresql"):
+        raise ValueError(f"only sqlite:// and postgresql:// are supported, got {value!r}")
+    return value.strip()
+
+
+def _sources(value: str) -> tuple[str, ...]:
+    names = [name.strip().lower() for name in value.split(",") if name.strip()]
+    if not names:
+        raise ValueError("names no source; known: " + ", ".join(KNOWN_SOURCES))
+    unknown = [name for name in names if name not in KNOWN_SOURCES]
+    if unknown:
+        raise ValueError(
+            f"unknown source {', '.join(map(repr, unknown))} (known: {', '.join(KNOWN_SOURCES)})"
+        )
+    return tuple(dict.fromkeys(names))
+
+
+def _choice(*allowed: str, upper: bool = False) -> Callable[[str], str]:
+    def parse(value: str) -> str:
+        normal = value.strip().upper() if upper else value.strip().lower()
+        if normal not in allowed:
+            raise ValueError(f"expected one of {', '.join(allowed)}, got {value!r}")
+        return normal
+
+    return parse
+
+
+def _text(value: str) -> str:
+    return value
+
+
+def _path(value: str) -> Path:
+    if not value.strip():
+        raise ValueError("must not be empty")
+    return Path(value.strip())
+
+
+_PARSERS: dict[str, Callable[[str], Any]] = {
+    "DATABASE_URL": _database_url,
+    "ETL_SOURCES": _sources,
+    "CSV_PATH": _path,
+    "CSV2_PATH": _path,
+    "ASSETS_PATH": _path,
+    "COINPAPRIKA_BASE_URL": _http_url,
+    "COINPAPRIKA_API_KEY": _text,
+    "COINGECKO_BASE_URL": _http_url,
+    "COINGECKO_API_KEY": _text,
+    "COINGECKO_PAGES": _integer(1),
+    "HTTP_TIMEOUT_SECONDS": _seconds,
+    "HTTP_MAX_RETRIES": _integer(0),
+    "HTTP_RETRY_AFTER_MAX_SECONDS": _seconds,
+    "ETL_ON_STARTUP": _boolean,
+    "ETL_INTERVAL_SECONDS": _integer(0),
+    "ETL_LOOKBACK_SECONDS": _integer(0),
+    "ETL_BATCH_SIZE": _integer(1),
+    "RAW_PAYLOAD_RETENTION": _integer(1),
+    "ADMIN_TOKEN": _text,
+    "GRAPHIQL": _boolean,
+    "INTROSPECTION": _boolean,
+    "DEFAULT_PAGE_SIZE": _integer(1),
+    "MAX_PAGE_SIZE": _integer(1),
+    "DEBUG": _boolean,
+    "LOG_FORMAT": _choice("console", "json"),
+    "LOG_LEVEL": _choice(*_LOG_LEVELS, upper=True),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """Every setting of the program, validated. Build it with ``Settings.from_env``."""
+
+    database_url: str
+    etl_sources: tuple[str, ...]
+    csv_path: Path
+    csv2_path: Path
+    assets_path: Path
+    coinpaprika_base_url: str
+    coinpaprika_api_key: str | None
+    coingecko_base_url: str
+    coingecko_api_key: str | None
+    coingecko_pages: int
+    http_timeout_seconds: float
+    http_max_retries: int
+    http_retry_after_max_seconds: float
+    etl_on_startup: bool
+    etl_interval_seconds: int
+    etl_lookback_seconds: int
+    etl_batch_size: int
+    raw_payload_retention: int
+    admin_token: str | None
+    graphiql: bool
+    introspection: bool
+    default_page_size: int
+    max_page_size: int
+    debug: bool
+    log_format: str
+    log_level: str
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str], **overrides: Any) -> Settings:
+        """Parse every variable of ``SETTINGS`` from ``environ``; raise ``SettingsError``.
+
+        An empty string counts as unset. ``overrides`` replace parsed fields (for tests and
+        command-line flags) and are not re-validated.
+        """
+        values: dict[str, Any] = {}
+        for setting in SETTINGS:
+            raw = environ.get(setting.name)
+            if raw is None or raw.strip() == "":
+                raw = setting.default
+            if raw is None:
+                values[setting.name.lower()] = None
+                continue
+            try:
+                values[setting.name.lower()] = _PARSERS[setting.name](raw)
+            except ValueError as exc:
+                raise SettingsError(setting.name, str(exc)) from None
+        if values["default_page_size"] > values["max_page_size"]:
+            raise SettingsError(
+                "DEFAULT_PAGE_SIZE",
+                f"{values['default_page_size']} is larger than MAX_PAGE_SIZE "
+                f"{values['max_page_size']}",
+            )
+        values.update(overrides)
+        return cls(**values)
+
+    def etl_config(self) -> EtlConfig:
+        return EtlConfig(
+            sources=self.etl_sources,
+            csv_path=self.csv_path,
+            csv2_path=self.csv2_path,
+            assets_path=self.assets_path,
+            coinpaprika_base_url=self.coinpaprika_base_url,
+            coinpaprika_api_key=self.coinpaprika_api_key,
+            coingecko_base_url=self.coingecko_base_url,
+            coingecko_api_key=self.coingecko_api_key,
+            coingecko_pages=self.coingecko_pages,
+            http_timeout_seconds=self.http_timeout_seconds,
+            http_max_retries=self.http_max_retries,
+            http_retry_after_max_seconds=self.http_retry_after_max_seconds,
+            lookback_seconds=self.etl_lookback_seconds,
+            raw_payload_retention=self.raw_payload_retention,
+            batch_size=self.etl_batch_size,
+        )
+
+    def app_config(self) -> AppConfig:
+        return AppConfig(
+            database_url=self.database_url,
+            etl=self.etl_config(),
+            etl_on_startup=self.etl_on_startup,
+            etl_interval_seconds=self.etl_interval_seconds,
+            admin_token=self.admin_token,
+            graphiql=self.graphiql,
+            introspection=self.introspection,
+            default_page_size=self.default_page_size,
+            max_page_size=self.max_page_size,
+            debug=self.debug,
+        )
+
+    @property
+    def log_level_number(self) -> int:
+        return logging.getLevelNamesMapping()[self.log_level]

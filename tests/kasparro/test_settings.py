@@ -1,0 +1,123 @@
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from etl.config import KNOWN_SOURCES
+from kasparro.settings import SETTINGS, Settings, SettingsError
+
+
+def test_defaults_follow_the_design_table() -> None:
+    settings = Settings.from_env({})
+    assert settings.database_url == "sqlite:///kasparro.db"
+    assert settings.etl_sources == ("coinpaprika", "coingecko", "csv", "csv2")
+    assert settings.csv_path == Path("data/data.csv")
+    assert settings.csv2_path == Path("data/data2.csv")
+    assert settings.coinpaprika_base_url == "https://api.coinpaprika.com/v1"
+    assert settings.coingecko_base_url == "https://api.coingecko.com/api/v3"
+    assert settings.coinpaprika_api_key is None and settings.coingecko_api_key is None
+    assert settings.coingecko_pages == 1
+    assert settings.http_timeout_seconds == 10.0 and settings.http_max_retries == 3
+    assert settings.etl_on_startup is True and settings.etl_interval_seconds == 0
+    assert settings.etl_lookback_seconds == 86400
+    assert settings.admin_token is None
+    assert settings.graphiql is True and settings.introspection is True
+    assert (settings.default_page_size, settings.max_page_size) == (100, 1000)
+    assert (settings.log_format, settings.log_level) == ("console", "INFO")
+
+
+def test_values_are_parsed_and_normalised() -> None:
+    settings = Settings.from_env(
+        {
+            "DATABASE_URL": "postgresql://u@127.0.0.1:5432/kasparro",
+            "ETL_SOURCES": " CSV , coingecko,csv ",
+            "COINGECKO_BASE_URL": "http://127.0.0.1:8080/api/v3/",
+            "COINGECKO_PAGES": "3",
+            "HTTP_TIMEOUT_SECONDS": "2.5",
+            "ETL_ON_STARTUP": "no",
+            "GRAPHIQL": "FALSE",
+            "LOG_FORMAT": "JSON",
+            "LOG_LEVEL": "debug",
+            "ADMIN_TOKEN": "s3cret",
+            "COINPAPRIKA_API_KEY": "",
+        }
+    )
+    assert settings.etl_sources == ("csv", "coingecko")
+    assert settings.coingecko_base_url == "http://127.0.0.1:8080/api/v3"
+    assert settings.coingecko_pages == 3
+    assert settings.http_timeout_seconds == 2.5
+    assert settings.etl_on_startup is False and settings.graphiql is False
+    assert (settings.log_format, settings.log_level) == ("json", "DEBUG")
+    assert settings.admin_token == "s3cret"
+    assert settings.coinpaprika_api_key is None
+    config = settings.app_config()
+    assert config.etl.sources == ("csv", "coingecko")
+    assert config.admin_token == "s3cret"
+    assert config.database_url == "postgresql://u@127.0.0.1:5432/kasparro"
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "fragment"),
+    [
+        ("ETL_SOURCES", "csv,binance", "unknown source 'binance'"),
+        ("ETL_SOURCES", " , ", "names no source"),
+        ("COINGECKO_BASE_URL", "ftp://example.com", "expected an http:// or https:// URL"),
+        ("COINPAPRIKA_BASE_URL", "not a url", "expected an http:// or https:// URL"),
+        ("DATABASE_URL", "mysql://root@localhost/db", "only sqlite:// and postgresql://"),
+        ("DATABASE_URL", "::::", "not a database URL"),
+        ("COINGECKO_PAGES", "0", "must be at least 1"),
+        ("HTTP_MAX_RETRIES", "-1", "must be at least 0"),
+        ("ETL_INTERVAL_SECONDS", "-5", "must be at least 0"),
+        ("ETL_LOOKBACK_SECONDS", "1.5", "expected a whole number"),
+        ("HTTP_TIMEOUT_SECONDS", "-2", "must be a positive number of seconds"),
+        ("HTTP_TIMEOUT_SECONDS", "inf", "must be a positive number of seconds"),
+        ("ETL_ON_STARTUP", "maybe", "expected true or false"),
+        ("LOG_FORMAT", "xml", "expected one of console, json"),
+        ("LOG_LEVEL", "LOUD", "expected one of DEBUG"),
+        ("MAX_PAGE_SIZE", "0", "must be at least 1"),
+    ],
+)
+def test_bad_value_names_the_variable(variable: str, value: str, fragment: str) -> None:
+    with pytest.raises(SettingsError) as caught:
+        Settings.from_env({variable: value})
+    assert caught.value.variable == variable
+    assert str(caught.value).startswith(f"{variable}: ")
+    assert fragment in str(caught.value)
+
+
+def test_default_page_size_cannot_exceed_the_maximum() -> None:
+    with pytest.raises(
+        SettingsError, match=r"^DEFAULT_PAGE_SIZE: 500 is larger than MAX_PAGE_SIZE 200"
+    ):
+        Settings.from_env({"DEFAULT_PAGE_SIZE": "500", "MAX_PAGE_SIZE": "200"})
+
+
+def test_every_setting_has_a_field_and_help() -> None:
+    fields = set(Settings.__dataclass_fields__)
+    for setting in SETTINGS:
+        assert setting.name.lower() in fields
+        assert setting.help
+    assert len(SETTINGS) == len(fields)
+    assert set(KNOWN_SOURCES) == {"coinpaprika", "coingecko", "csv", "csv2"}
+
+
+def test_cli_stops_with_one_clear_line() -> None:
+    env = {**os.environ, "ETL_SOURCES": "csv,nope", "DATABASE_URL": "sqlite:///:memory:"}
+    result = subprocess.run(
+        [sys.executable, "-m", "kasparro.cli", "migrate"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 2
+    assert result.stdout == ""
+    assert result.stderr.strip().splitlines() == [
+        "kasparro: configuration error: ETL_SOURCES: unknown source 'nope' "
+        "(known: coinpaprika, coingecko, csv, csv2)"
+    ]
