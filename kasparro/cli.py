@@ -1,4 +1,4 @@
-"""The ``kasparro`` command line: serve, etl, migrate, export-schema."""
+"""The ``kasparro`` command line: serve, etl, migrate, export-schema, prune."""
 
 from __future__ import annotations
 
@@ -7,12 +7,14 @@ import logging
 import os
 import sys
 from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import uvicorn
 
 from db.engine import create_db_engine
 from db.migrate import upgrade
+from db.prune import DEFAULT_BATCH_SIZE, parse_age, prune
 from gql.app import create_app
 from gql.sdl import export_sdl
 from kasparro.logs import configure_logging
@@ -60,6 +62,45 @@ def cmd_export_schema(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_prune(args: argparse.Namespace, settings: Settings) -> int:
+    """Delete raw payloads, and with flags records and rejects, older than an age."""
+    age: timedelta | None = args.older_than
+    if age is None:
+        if not settings.retention_days:
+            print(
+                "kasparro prune: pass --older-than (e.g. 90d) or set RETENTION_DAYS",
+                file=sys.stderr,
+            )
+            return 2
+        age = timedelta(days=settings.retention_days)
+    cutoff = datetime.now(UTC) - age
+    tables = ["raw_payloads", *(["records"] if args.records else [])]
+    tables += ["rejects"] if args.rejects else []
+    stamp = cutoff.isoformat(timespec="seconds")
+    print(f"pruning {', '.join(tables)} dated before {stamp} in batches of {args.batch_size}")
+    engine = create_db_engine(settings.database_url)
+    try:
+        counts = prune(engine, cutoff, tables=tables, batch_size=args.batch_size)
+    finally:
+        engine.dispose()
+    for table, count in counts.items():
+        print(f"{table}: {count} deleted")
+    return 0
+
+
+def _age(value: str) -> timedelta:
+    try:
+        return parse_age(value)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _batch_size(value: str) -> int:
+    if not value.isdigit() or int(value) < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number of at least 1, got {value!r}")
+    return int(value)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="kasparro",
@@ -85,6 +126,23 @@ def build_parser() -> argparse.ArgumentParser:
     export = commands.add_parser("export-schema", help="write the GraphQL SDL")
     export.add_argument("--output", default="schema.graphql", help="file to write, or - for stdout")
     export.set_defaults(handler=cmd_export_schema)
+
+    prune_ = commands.add_parser("prune", help="delete old raw payloads (and records, rejects)")
+    prune_.add_argument(
+        "--older-than",
+        type=_age,
+        metavar="AGE",
+        help="age like 90d, 12h or 2w (default: RETENTION_DAYS days)",
+    )
+    prune_.add_argument("--records", action="store_true", help="also delete old records")
+    prune_.add_argument("--rejects", action="store_true", help="also delete old rejects")
+    prune_.add_argument(
+        "--batch-size",
+        type=_batch_size,
+        default=DEFAULT_BATCH_SIZE,
+        help=f"rows deleted per transaction (default {DEFAULT_BATCH_SIZE})",
+    )
+    prune_.set_defaults(handler=cmd_prune)
     return parser
 
 

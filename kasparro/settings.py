@@ -62,6 +62,9 @@ SETTINGS: tuple[Setting, ...] = (
     ),
     Setting("ETL_BATCH_SIZE", "5000", "rows written per load batch"),
     Setting("RAW_PAYLOAD_RETENTION", "10", "raw API payloads kept per source"),
+    Setting(
+        "RETENTION_DAYS", "0", "age in days `kasparro prune` deletes by default; 0 = no default"
+    ),
     Setting("ADMIN_TOKEN", None, "enables runEtl and POST /etl/run for Bearer <token>"),
     Setting("GRAPHIQL", "true", "serve GraphiQL to browsers at /graphql"),
     Setting("INTROSPECTION", "true", "allow GraphQL introspection"),
@@ -177,6 +180,7 @@ _PARSERS: dict[str, Callable[[str], Any]] = {
     "ETL_LOOKBACK_SECONDS": _integer(0),
     "ETL_BATCH_SIZE": _integer(1),
     "RAW_PAYLOAD_RETENTION": _integer(1),
+    "RETENTION_DAYS": _integer(0),
     "ADMIN_TOKEN": _text,
     "GRAPHIQL": _boolean,
     "INTROSPECTION": _boolean,
@@ -210,6 +214,7 @@ class Settings:
     etl_lookback_seconds: int
     etl_batch_size: int
     raw_payload_retention: int
+    retention_days: int
     admin_token: str | None
     graphiql: bool
     introspection: bool
