@@ -2,15 +2,87 @@
 
 Every function takes an open ``Connection`` and typed arguments and returns plain rows or
 dataclasses; the HTTP layers hold no SQL of their own.
+
+Records are read page by page with keyset pagination over ``(timestamp, source,
+record_id)``: a page is one query, ``ORDER BY`` the key ``LIMIT limit + 1`` (the extra row
+only tells whether another page follows) after a row-value comparison with the last key
+seen. There is no OFFSET anywhere, so page 10,000 costs what page 1 costs.
 """
 
 from __future__ import annotations
 
-from sqlalchemy import Connection, select, text
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Literal, TypeAlias
 
-from db.tables import etl_runs
+from sqlalchemy import ColumnElement, Connection, Row, Select, and_, func, select, text, tuple_
+
+from db.tables import asset_aliases, assets, etl_run_sources, etl_runs
+from db.tables import records as record_table
 
 RUN_STATUSES = ("running", "success", "partial", "failed", "skipped")
+
+Order = Literal["asc", "desc"]
+
+DbRow: TypeAlias = "Row[*tuple[Any, ...]]"
+"""A result row of any width; columns are read by attribute (``row.source``)."""
+
+RECORD_COLUMNS = (
+    record_table.c.source,
+    record_table.c.record_id,
+    record_table.c.timestamp,
+    record_table.c.asset_id,
+    record_table.c.symbol,
+    record_table.c.name,
+    record_table.c.value,
+    record_table.c.market_cap,
+    record_table.c.volume_24h,
+)
+"""The columns a record page returns (``run_id`` and ``ingested_at`` stay internal)."""
+
+_KEY = (record_table.c.timestamp, record_table.c.source, record_table.c.record_id)
+
+
+@dataclass(frozen=True, slots=True)
+class RecordFilters:
+    """Which records to read; every field narrows the set, empty tuples do not filter.
+
+    ``symbols`` must already be upper-case and ``sources`` lower-case (that is how they
+    are stored). ``since`` is inclusive, ``until`` exclusive; both timezone-aware.
+    """
+
+    sources: tuple[str, ...] = ()
+    record_ids: tuple[str, ...] = ()
+    asset_ids: tuple[str, ...] = ()
+    symbols: tuple[str, ...] = ()
+    since: datetime | None = None
+    until: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Keyset:
+    """A position in the records order: the key of the last row a client has seen."""
+
+    timestamp: datetime
+    source: str
+    record_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class RecordPage:
+    """One page of records and whether more follow in the same order."""
+
+    rows: Sequence[DbRow]
+    has_next: bool
+
+    @property
+    def next_key(self) -> Keyset | None:
+        """The key to continue after, or None on the last page."""
+        if not self.has_next or not self.rows:
+            return None
+        last = self.rows[-1]
+        return Keyset(last.timestamp, last.source, last.record_id)
 
 
 def ping(conn: Connection) -> None:
@@ -30,3 +102,248 @@ def etl_last_run_status(conn: Connection) -> str:
         .limit(1)
     ).scalar_one_or_none()
     return status if status is not None else "never"
+
+
+def _filtered(query: Select[Any], filters: RecordFilters) -> Select[Any]:
+    conditions: list[ColumnElement[bool]] = []
+    if filters.sources:
+        conditions.append(record_table.c.source.in_(filters.sources))
+    if filters.record_ids:
+        conditions.append(record_table.c.record_id.in_(filters.record_ids))
+    if filters.asset_ids:
+        conditions.append(record_table.c.asset_id.in_(filters.asset_ids))
+    if filters.symbols:
+        conditions.append(record_table.c.symbol.in_(filters.symbols))
+    if filters.since is not None:
+        conditions.append(record_table.c.timestamp >= filters.since)
+    if filters.until is not None:
+        conditions.append(record_table.c.timestamp < filters.until)
+    return query.where(and_(*conditions)) if conditions else query
+
+
+def records(
+    conn: Connection,
+    filters: RecordFilters,
+    after: Keyset | None,
+    limit: int,
+    order: Order = "desc",
+) -> RecordPage:
+    """Up to ``limit`` records matching ``filters`` that come after ``after`` in ``order``.
+
+    Newest first for ``desc``; ties on the timestamp are broken by source, then record_id,
+    so the order is total and every row appears on exactly one page.
+    """
+    query = _filtered(select(*RECORD_COLUMNS), filters)
+    key = tuple_(*_KEY)
+    if after is not None:
+        position = tuple_(after.timestamp, after.source, after.record_id)
+        query = query.where(key < position if order == "desc" else key > position)
+    if order == "desc":
+        query = query.order_by(*(column.desc() for column in _KEY))
+    else:
+        query = query.order_by(*_KEY)
+    rows = conn.execute(query.limit(limit + 1)).all()
+    return RecordPage(rows[:limit], len(rows) > limit)
+
+
+def count_records(conn: Connection, filters: RecordFilters) -> int:
+    """How many records match ``filters`` (what ``totalCount`` reports)."""
+    query = _filtered(select(func.count()).select_from(record_table), filters)
+    return int(conn.execute(query).scalar_one())
+
+
+_ASSET_COLUMNS = (assets.c.id, assets.c.symbol, assets.c.name)
+
+
+def assets_by_ids(conn: Connection, ids: Sequence[str]) -> list[DbRow]:
+    """The assets with these canonical ids (one ``IN`` query; missing ids are left out)."""
+    if not ids:
+        return []
+    return list(conn.execute(select(*_ASSET_COLUMNS).where(assets.c.id.in_(ids))).all())
+
+
+def asset_list(conn: Connection, symbol: str | None, limit: int) -> list[DbRow]:
+    """Up to ``limit`` assets ordered by id, optionally only those with ``symbol`` (upper)."""
+    query = select(*_ASSET_COLUMNS).order_by(assets.c.id).limit(limit)
+    if symbol is not None:
+        query = query.where(assets.c.symbol == symbol)
+    return list(conn.execute(query).all())
+
+
+def sources_by_asset(conn: Connection, ids: Sequence[str]) -> dict[str, list[str]]:
+    """The source names that report each asset, from the alias table (one ``IN`` query).
+
+    Every ``(source, record_id)`` the ETL loads is resolved through ``asset_aliases``, so
+    the aliases name exactly the sources that report an asset, without scanning records.
+    """
+    found: dict[str, list[str]] = {asset_id: [] for asset_id in ids}
+    if not ids:
+        return found
+    query = (
+        select(asset_aliases.c.asset_id, asset_aliases.c.source)
+        .where(asset_aliases.c.asset_id.in_(ids))
+        .group_by(asset_aliases.c.asset_id, asset_aliases.c.source)
+        .order_by(asset_aliases.c.asset_id, asset_aliases.c.source)
+    )
+    for asset_id, source in conn.execute(query):
+        found[asset_id].append(source)
+    return found
+
+
+def latest_prices(
+    conn: Connection, asset_ids: Sequence[str] = (), symbols: Sequence[str] = ()
+) -> list[DbRow]:
+    """The newest record per asset and source, ordered by asset id then source.
+
+    Plan (chosen to stay fast at 10M records and ~1000 assets): walk ``asset_aliases``
+    (one row per ``(source, record_id)``, a few thousand) and, for each, find its newest
+    timestamp with ``max(timestamp)`` under ``source = ? AND record_id = ?``, which both
+    PostgreSQL and SQLite answer with one descent of the primary key
+    ``(source, record_id, timestamp)``; then fetch those rows by primary key. The cost
+    grows with the number of aliases, not with the number of records. When a source has
+    two record ids for one asset, the newer row wins (ties: the smaller record id).
+    """
+    newest = (
+        select(func.max(record_table.c.timestamp))
+        .where(
+            record_table.c.source == asset_aliases.c.source,
+            record_table.c.record_id == asset_aliases.c.record_id,
+        )
+        .scalar_subquery()
+    )
+    heads = select(asset_aliases.c.source, asset_aliases.c.record_id, newest.label("newest")).join(
+        assets, assets.c.id == asset_aliases.c.asset_id
+    )
+    if asset_ids:
+        heads = heads.where(asset_aliases.c.asset_id.in_(asset_ids))
+    if symbols:
+        heads = heads.where(assets.c.symbol.in_(symbols))
+    head = heads.subquery("heads")
+    query = select(
+        record_table.c.asset_id,
+        record_table.c.source,
+        record_table.c.record_id,
+        record_table.c.value,
+        record_table.c.timestamp,
+        assets.c.symbol.label("asset_symbol"),
+        assets.c.name.label("asset_name"),
+    ).select_from(
+        head.join(
+            record_table,
+            and_(
+                record_table.c.source == head.c.source,
+                record_table.c.record_id == head.c.record_id,
+                record_table.c.timestamp == head.c.newest,
+            ),
+        ).join(assets, assets.c.id == record_table.c.asset_id)
+    )
+    best: dict[tuple[str, str], DbRow] = {}
+    for row in conn.execute(query):
+        key = (row.asset_id, row.source)
+        held = best.get(key)
+        if held is None or (row.timestamp, held.record_id) > (held.timestamp, row.record_id):
+            best[key] = row
+    return [best[key] for key in sorted(best)]
+
+
+_RUN_COLUMNS = (
+    etl_runs.c.id,
+    etl_runs.c.status,
+    etl_runs.c.trigger,
+    etl_runs.c.started_at,
+    etl_runs.c.finished_at,
+    etl_runs.c.error,
+)
+
+
+def etl_run_list(conn: Connection, limit: int, status: str | None = None) -> list[DbRow]:
+    """The newest ``limit`` ETL runs, optionally only those with ``status``."""
+    query = (
+        select(*_RUN_COLUMNS)
+        .order_by(etl_runs.c.started_at.desc(), etl_runs.c.id.desc())
+        .limit(limit)
+    )
+    if status is not None:
+        query = query.where(etl_runs.c.status == status)
+    return list(conn.execute(query).all())
+
+
+def etl_run(conn: Connection, run_id: int) -> DbRow | None:
+    """One ETL run by id, or None."""
+    return conn.execute(select(*_RUN_COLUMNS).where(etl_runs.c.id == run_id)).one_or_none()
+
+
+def run_sources_by_run(conn: Connection, run_ids: Sequence[int]) -> dict[int, list[DbRow]]:
+    """The per-source rows of each run, in one ``IN`` query, ordered by source start."""
+    found: dict[int, list[DbRow]] = {run_id: [] for run_id in run_ids}
+    if not run_ids:
+        return found
+    query = (
+        select(etl_run_sources)
+        .where(etl_run_sources.c.run_id.in_(run_ids))
+        .order_by(etl_run_sources.c.run_id, etl_run_sources.c.started_at, etl_run_sources.c.source)
+    )
+    for row in conn.execute(query):
+        found[row.run_id].append(row)
+    return found
+
+
+@dataclass(frozen=True, slots=True)
+class StoreStats:
+    """Figures about the store and the ETL runs that filled it.
+
+    - ``records_total``: rows in ``records`` now (an exact ``count(*)``).
+    - ``records_processed``: rows the ETL has written, summed over every source run of
+      every run: ``inserted + updated`` (new observations plus corrections). Unchanged
+      duplicates, skipped and rejected rows are counted in ``rows`` but not here.
+    - ``rows``: the per-source-run counters summed over all runs (read, inserted, updated,
+      unchanged, skipped, rejected).
+    - ``runs_total``: ETL runs recorded, including skipped ones.
+    - ``assets_total``: canonical assets.
+    - ``sources``: the sources that have been run at least once, sorted.
+    - ``last_run``: the newest run that did work (skipped runs are passed over), or None.
+    """
+
+    records_total: int
+    records_processed: int
+    rows: dict[str, int]
+    runs_total: int
+    assets_total: int
+    sources: list[str]
+    last_run: DbRow | None
+
+
+ROW_COUNTERS = ("rows_read", "inserted", "updated", "unchanged", "skipped", "rejected")
+
+
+def store_stats(conn: Connection) -> StoreStats:
+    """The figures of ``/stats`` and GraphQL ``stats``, straight from the tables."""
+    sums = conn.execute(
+        select(
+            *(
+                func.coalesce(func.sum(etl_run_sources.c[name]), 0).label(name)
+                for name in ROW_COUNTERS
+            )
+        )
+    ).one()
+    rows = {name: int(sums._mapping[name]) for name in ROW_COUNTERS}
+    last_run = conn.execute(
+        select(*_RUN_COLUMNS)
+        .where(etl_runs.c.status != "skipped")
+        .order_by(etl_runs.c.started_at.desc(), etl_runs.c.id.desc())
+        .limit(1)
+    ).one_or_none()
+    sources = conn.execute(
+        select(etl_run_sources.c.source).distinct().order_by(etl_run_sources.c.source)
+    ).scalars()
+    return StoreStats(
+        records_total=int(
+            conn.execute(select(func.count()).select_from(record_table)).scalar_one()
+        ),
+        records_processed=rows["inserted"] + rows["updated"],
+        rows=rows,
+        runs_total=int(conn.execute(select(func.count()).select_from(etl_runs)).scalar_one()),
+        assets_total=int(conn.execute(select(func.count()).select_from(assets)).scalar_one()),
+        sources=list(sources),
+        last_run=last_run,
+    )

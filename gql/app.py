@@ -7,64 +7,116 @@ import logging
 from collections.abc import AsyncIterator
 
 from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
+from starlette.responses import HTMLResponse, JSONResponse, Response
+from starlette.routing import BaseRoute, Mount, Route
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
 
 from db.engine import create_db_engine
+from gql import rest
 from gql.config import AppConfig
 from gql.context import Context
-from gql.health import check_health
+from gql.errors import ApiError
+from gql.graphiql import ASSETS_PATH, graphiql_assets, graphiql_html
+from gql.lifespan import etl_scheduler
+from gql.loaders import build_loaders
+from gql.middleware import RequestIdMiddleware, request_id_of
+from gql.openapi import openapi_document
 from gql.schema import build_schema
 
 log = logging.getLogger(__name__)
 
 
 class GraphQLApp(GraphQL[Context, None]):
-    """Strawberry's ASGI app with a context that carries the engine and config."""
+    """Strawberry's ASGI app: context with engine, config and fresh DataLoaders."""
 
     def __init__(self, config: AppConfig) -> None:
         super().__init__(build_schema(config), graphql_ide="graphiql" if config.graphiql else None)
         self._config = config
+        self._ide_html = graphiql_html() if config.graphiql else ""
 
     async def get_context(
         self, request: Request | WebSocket, response: Response | WebSocket
     ) -> Context:
+        state = request.app.state
         return Context(
             request=request,
             response=response if isinstance(response, Response) else None,
-            engine=request.app.state.engine,
+            engine=state.engine,
             config=self._config,
+            loaders=build_loaders(state.engine),
+            etl=state.etl,
         )
 
+    async def render_graphql_ide(self, request: Request) -> Response:
+        return HTMLResponse(self._ide_html)
 
-async def health(request: Request) -> JSONResponse:
-    report = await check_health(request.app.state.engine)
-    body = {
-        "db": report.db,
-        "etl_last_run": report.etl_last_run,
-        "database": report.database,
-        "detail": report.detail,
-    }
-    return JSONResponse(body, status_code=200 if report.db == "ok" else 503)
+
+def _error(request: Request, status: int, message: str) -> JSONResponse:
+    request_id = request_id_of(request)
+    headers = {"X-Request-ID": request_id}
+    if status == 401:
+        headers["WWW-Authenticate"] = "Bearer"
+    return JSONResponse(
+        {"error": message, "request_id": request_id}, status_code=status, headers=headers
+    )
+
+
+async def _api_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, ApiError)
+    return _error(request, exc.status, exc.message)
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    return _error(request, exc.status_code, exc.detail)
+
+
+async def _server_error(request: Request, exc: Exception) -> Response:
+    # Starlette logs the traceback; this only shapes the answer (outside our middleware,
+    # so the request id header is set here).
+    return _error(request, 500, "internal error; quote the request_id when reporting it")
 
 
 def create_app(config: AppConfig) -> Starlette:
-    """Build the application; the engine is created and disposed of in the lifespan."""
+    """Build the application; engine and ETL scheduler live in the lifespan."""
+    openapi = openapi_document(config)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         engine = create_db_engine(config.database_url)
         app.state.engine = engine
+        app.state.config = config
         try:
-            yield
+            async with etl_scheduler(engine, config) as scheduler:
+                app.state.etl = scheduler
+                yield
         finally:
             engine.dispose()
 
-    routes = [
-        Route("/health", health, methods=["GET"]),
+    async def openapi_json(request: Request) -> JSONResponse:
+        return JSONResponse(openapi)
+
+    routes: list[BaseRoute] = [
+        Route("/health", rest.health, methods=["GET"]),
+        Route("/data", rest.data, methods=["GET"]),
+        Route("/stats", rest.stats, methods=["GET"]),
+        Route("/etl/run", rest.etl_run, methods=["POST"]),
+        Route("/openapi.json", openapi_json, methods=["GET"]),
         Route("/graphql", GraphQLApp(config), methods=["GET", "POST"]),
     ]
-    return Starlette(routes=routes, lifespan=lifespan)
+    if config.graphiql:
+        routes.append(Mount(ASSETS_PATH, graphiql_assets(), name="graphiql-assets"))
+    return Starlette(
+        routes=routes,
+        lifespan=lifespan,
+        middleware=[Middleware(RequestIdMiddleware)],
+        exception_handlers={
+            ApiError: _api_error,
+            HTTPException: _http_error,
+            Exception: _server_error,
+        },
+    )

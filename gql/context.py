@@ -9,7 +9,9 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.websockets import WebSocket
 
+from gql.admin import EtlRunner
 from gql.config import AppConfig
+from gql.loaders import Loaders
 
 
 @dataclass
@@ -20,3 +22,5 @@ class Context:
     response: Response | None
     engine: Engine
     config: AppConfig
+    loaders: Loaders
+    etl: EtlRunner | None

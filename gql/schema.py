@@ -1,39 +1,97 @@
-"""The Strawberry schema: types, the Query and Mutation roots, and its extensions."""
+"""The executable Strawberry schema and its hardening extensions.
+
+Built once per application. Limits (documented in README.md, section API):
+
+- depth: at most ``MAX_DEPTH`` nested selections (GraphiQL's own introspection query
+  needs 13);
+- tokens: a document of more than ``MAX_TOKENS`` tokens is not even parsed;
+- aliases: at most ``MAX_ALIASES`` per document;
+- introspection: refused when INTROSPECTION is off;
+- errors: outside DEBUG, unexpected errors reach the client as "Unexpected error." (they
+  are logged in full); parse and validation errors and ``ApiError`` messages stay as they
+  are, since they tell the client what to fix.
+
+The parser and validation caches are on. The validation rules are created once here and
+shared by every request, so the validation cache (keyed by document and rules) hits.
+"""
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Callable
+
 import strawberry
-from strawberry.types import Info
+from graphql import GraphQLError
+from graphql.validation import NoSchemaIntrospectionCustomRule
+from strawberry.extensions import (
+    AddValidationRules,
+    MaskErrors,
+    MaxAliasesLimiter,
+    MaxTokensLimiter,
+    ParserCache,
+    QueryDepthLimiter,
+    SchemaExtension,
+    ValidationCache,
+)
+from strawberry.types import ExecutionContext
 
 from gql.config import AppConfig
-from gql.context import Context
-from gql.health import check_health
+from gql.errors import ApiError
+from gql.resolvers import Mutation, Query
+
+log = logging.getLogger(__name__)
+
+MAX_DEPTH = 15
+MAX_TOKENS = 5000
+MAX_ALIASES = 30
+CACHE_SIZE = 512
 
 
-@strawberry.type(description="Service health: database reachability and the last ETL run.")
-class Health:
-    db: str = strawberry.field(description="`ok`, or `error` when the database is unreachable.")
-    etl_last_run: str = strawberry.field(
-        description="Status of the newest ETL run: never, running, success, partial or failed."
-    )
-    database: str = strawberry.field(description="Database backend: sqlite or postgresql.")
-    detail: str | None = strawberry.field(description="Why the database is unreachable, if so.")
+def is_client_error(error: GraphQLError) -> bool:
+    """True for errors whose message is meant for the client.
+
+    That is every error raised before execution (syntax, validation, variable coercion:
+    they carry no path) and every ``ApiError`` raised by a resolver.
+    """
+    return error.path is None or isinstance(error.original_error, ApiError)
 
 
-@strawberry.type
-class Query:
-    @strawberry.field(description="Database status and the outcome of the newest ETL run.")
-    async def health(self, info: Info[Context, None]) -> Health:
-        report = await check_health(info.context.engine)
-        return Health(
-            db=report.db,
-            etl_last_run=report.etl_last_run,
-            database=report.database,
-            detail=report.detail,
-        )
+class KasparroSchema(strawberry.Schema):
+    """Logs client errors briefly and unexpected ones with their traceback."""
+
+    def process_errors(
+        self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None
+    ) -> None:
+        for error in errors:
+            if is_client_error(error):
+                log.info("graphql request refused: %s", error.message)
+            else:
+                log.error(
+                    "graphql resolver failed at %s: %s",
+                    ".".join(map(str, error.path or ())),
+                    error.message,
+                    exc_info=error.original_error or error,
+                )
 
 
 def build_schema(config: AppConfig) -> strawberry.Schema:
     """The executable schema for ``config`` (extensions differ; the SDL never does)."""
-    del config
-    return strawberry.Schema(query=Query)
+    rules = [
+        *QueryDepthLimiter(max_depth=MAX_DEPTH).validation_rules,
+        *MaxAliasesLimiter(max_alias_count=MAX_ALIASES).validation_rules,
+    ]
+    if not config.introspection:
+        rules.append(NoSchemaIntrospectionCustomRule)
+    extensions: list[Callable[[], SchemaExtension]] = [
+        lambda: MaxTokensLimiter(max_token_count=MAX_TOKENS),
+        lambda: AddValidationRules(rules),
+        lambda: ParserCache(maxsize=CACHE_SIZE),
+        lambda: ValidationCache(maxsize=CACHE_SIZE),
+    ]
+    if not config.debug:
+        extensions.append(lambda: MaskErrors(should_mask_error=_should_mask))
+    return KasparroSchema(query=Query, mutation=Mutation, extensions=extensions)
+
+
+def _should_mask(error: GraphQLError) -> bool:
+    return not is_client_error(error)

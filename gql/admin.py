@@ -1,0 +1,61 @@
+"""Admin actions over HTTP: checking the bearer token and running the ETL on demand.
+
+Both ``runEtl`` and ``POST /etl/run`` go through ``authorize`` and ``run_etl_now``. Without
+ADMIN_TOKEN set they are refused (403), not open; a missing or wrong token is a 401. The
+token is compared in constant time.
+"""
+
+from __future__ import annotations
+
+import hmac
+from collections.abc import Sequence
+from typing import Protocol
+
+from sqlalchemy import Engine
+
+from db import queries
+from db.queries import DbRow
+from gql.dbcall import run_db
+from gql.errors import Conflict, Forbidden, Unauthorized
+
+
+class RunResult(Protocol):
+    """What an ETL run reports back (``etl.pipeline.RunSummary`` fits)."""
+
+    @property
+    def run_id(self) -> int | None: ...
+
+    @property
+    def status(self) -> str: ...
+
+
+class EtlRunner(Protocol):
+    """Something that runs the ETL now (``etl.scheduler.EtlScheduler`` fits)."""
+
+    async def run_now(self, sources: Sequence[str] | None = None) -> RunResult: ...
+
+
+def authorize(admin_token: str | None, authorization: str | None) -> None:
+    """Raise unless ``authorization`` is ``Bearer <admin_token>``."""
+    if not admin_token:
+        raise Forbidden("running the ETL over HTTP is disabled: the server has no ADMIN_TOKEN set")
+    scheme, _, credentials = (authorization or "").strip().partition(" ")
+    if scheme.lower() != "bearer" or not credentials.strip():
+        raise Unauthorized("send the admin token as `Authorization: Bearer <ADMIN_TOKEN>`")
+    if not hmac.compare_digest(credentials.strip().encode(), admin_token.encode()):
+        raise Unauthorized("wrong admin token")
+
+
+async def run_etl_now(
+    engine: Engine, runner: EtlRunner | None, sources: Sequence[str] | None
+) -> DbRow:
+    """Run the ETL (only ``sources`` when given) and return its ``etl_runs`` row."""
+    if runner is None:
+        raise Forbidden("the ETL scheduler is not running in this process")
+    result = await runner.run_now(sources)
+    if result.run_id is None:
+        raise Conflict(f"the ETL did not run (status {result.status}); try again later")
+    row = await run_db(engine, queries.etl_run, result.run_id)
+    if row is None:
+        raise LookupError(f"ETL run {result.run_id} vanished after it finished")
+    return row

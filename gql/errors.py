@@ -1,0 +1,57 @@
+"""Errors whose message is safe to show to a client.
+
+    ApiError                 message for the client, HTTP status, GraphQL extensions code
+    ├── BadInput             400  BAD_USER_INPUT   a bad filter, cursor, date, limit, source
+    ├── Unauthorized         401  UNAUTHENTICATED  missing or wrong admin token
+    ├── Forbidden            403  FORBIDDEN        the action is switched off on this server
+    └── Conflict             409  CONFLICT         the ETL could not run now (e.g. lock held)
+
+REST shims turn them into ``{"error": message, "request_id": ...}`` with the status;
+GraphQL returns the message and ``extensions.code`` unmasked. Any other exception is a bug:
+it is logged with its traceback and the client sees only a generic message.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+
+class ApiError(Exception):
+    """A failure caused by the request, explained in words the client can act on."""
+
+    status: ClassVar[int] = 400
+    code: ClassVar[str] = "BAD_REQUEST"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+        # graphql-core copies an ``extensions`` dict from the original error.
+        self.extensions = {"code": self.code}
+
+
+class BadInput(ApiError):
+    """An argument or query parameter has a value the service cannot use."""
+
+    status = 400
+    code = "BAD_USER_INPUT"
+
+
+class Unauthorized(ApiError):
+    """The admin token is missing or wrong."""
+
+    status = 401
+    code = "UNAUTHENTICATED"
+
+
+class Forbidden(ApiError):
+    """The action is disabled by the server's settings."""
+
+    status = 403
+    code = "FORBIDDEN"
+
+
+class Conflict(ApiError):
+    """The action cannot happen now; trying again later may work."""
+
+    status = 409
+    code = "CONFLICT"

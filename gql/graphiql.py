@@ -1,0 +1,26 @@
+"""GraphiQL served entirely from this application, so it works offline.
+
+Strawberry's own GraphiQL page loads React and GraphiQL from a CDN. This page is the same
+page with those assets vendored under ``gql/static/graphiql`` (unmodified MIT-licensed
+npm files; see LICENSES.txt there; the sha384 integrity pins are Strawberry's own) and
+served at ``/graphiql-assets/``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from starlette.staticfiles import StaticFiles
+
+STATIC = Path(__file__).resolve().parent / "static"
+ASSETS_PATH = "/graphiql-assets"
+
+
+def graphiql_html() -> str:
+    """The GraphiQL page (read once per application)."""
+    return (STATIC / "graphiql.html").read_text(encoding="utf-8")
+
+
+def graphiql_assets() -> StaticFiles:
+    """The ASGI app that serves the vendored GraphiQL files."""
+    return StaticFiles(directory=STATIC / "graphiql")

@@ -1,0 +1,47 @@
+"""Per-request DataLoaders: each batches the lookups of one request into one ``IN`` query.
+
+Built fresh in ``get_context`` for every request, so nothing is cached across requests.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import Engine
+from strawberry.dataloader import DataLoader
+
+from db import queries
+from db.queries import DbRow
+from gql.dbcall import run_db
+
+
+@dataclass(frozen=True, slots=True)
+class Loaders:
+    """The loaders of one request."""
+
+    asset: DataLoader[str, DbRow | None]
+    asset_sources: DataLoader[str, list[str]]
+    run_sources: DataLoader[int, list[DbRow]]
+
+
+def build_loaders(engine: Engine) -> Loaders:
+    """Fresh loaders reading through ``engine`` (one worker-thread call per batch)."""
+
+    async def load_assets(ids: list[str]) -> list[DbRow | None]:
+        rows = await run_db(engine, queries.assets_by_ids, ids)
+        by_id = {row.id: row for row in rows}
+        return [by_id.get(asset_id) for asset_id in ids]
+
+    async def load_asset_sources(ids: list[str]) -> list[list[str]]:
+        found = await run_db(engine, queries.sources_by_asset, ids)
+        return [found[asset_id] for asset_id in ids]
+
+    async def load_run_sources(run_ids: list[int]) -> list[list[DbRow]]:
+        found = await run_db(engine, queries.run_sources_by_run, run_ids)
+        return [found[run_id] for run_id in run_ids]
+
+    return Loaders(
+        asset=DataLoader(load_fn=load_assets),
+        asset_sources=DataLoader(load_fn=load_asset_sources),
+        run_sources=DataLoader(load_fn=load_run_sources),
+    )

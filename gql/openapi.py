@@ -1,0 +1,244 @@
+"""The OpenAPI 3.1 document of the REST shims, served at ``/openapi.json``.
+
+Written by hand next to ``gql.rest`` (keep them in step); page-size limits come from the
+configuration.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from etl.config import KNOWN_SOURCES
+from gql.config import AppConfig
+
+_STAMP = {"type": "string", "format": "date-time"}
+_NULLABLE_STAMP = {"type": ["string", "null"], "format": "date-time"}
+_COUNT = {"type": "integer", "minimum": 0}
+
+
+def _object(properties: dict[str, Any], *, extra: bool = True) -> dict[str, Any]:
+    return {
+        "type": "object",
+        "required": list(properties),
+        "properties": properties,
+        "additionalProperties": extra,
+    }
+
+
+def _json(schema: dict[str, Any], description: str) -> dict[str, Any]:
+    return {"description": description, "content": {"application/json": {"schema": schema}}}
+
+
+def _list_parameter(name: str, description: str) -> dict[str, Any]:
+    return {
+        "name": name,
+        "in": "query",
+        "required": False,
+        "description": description + " Repeat the parameter or separate values by commas.",
+        "schema": {"type": "array", "items": {"type": "string"}},
+        "style": "form",
+        "explode": True,
+    }
+
+
+def _error(description: str) -> dict[str, Any]:
+    return _json({"$ref": "#/components/schemas/Error"}, description)
+
+
+def openapi_document(config: AppConfig) -> dict[str, Any]:
+    """The document for an application built from ``config``."""
+    source_run = _object(
+        {
+            "source": {"type": "string"},
+            "status": {"type": "string"},
+            **{
+                name: _COUNT
+                for name in ("rows_read", "inserted", "updated", "unchanged", "skipped", "rejected")
+            },
+            "error": {"type": ["string", "null"]},
+            "started_at": _STAMP,
+            "finished_at": _NULLABLE_STAMP,
+            "checkpoint_before": _NULLABLE_STAMP,
+            "checkpoint_after": _NULLABLE_STAMP,
+        }
+    )
+    run = _object(
+        {
+            "id": {"type": "integer"},
+            "status": {"enum": ["running", "success", "partial", "failed", "skipped"]},
+            "trigger": {"type": "string"},
+            "started_at": _STAMP,
+            "finished_at": _NULLABLE_STAMP,
+            "duration_ms": {"type": ["integer", "null"]},
+            "error": {"type": ["string", "null"]},
+            "sources": {"type": "array", "items": {"$ref": "#/components/schemas/SourceRun"}},
+        }
+    )
+    record = _object(
+        {
+            "source": {"enum": list(KNOWN_SOURCES)},
+            "record_id": {"type": "string"},
+            "value": {"type": "number"},
+            "timestamp": _STAMP,
+            "asset_id": {"type": "string"},
+            "symbol": {"type": "string"},
+            "name": {"type": "string"},
+            "market_cap": {"type": ["number", "null"]},
+            "volume_24h": {"type": ["number", "null"]},
+        }
+    )
+    request_fields = {
+        "request_id": {"type": "string"},
+        "api_latency_ms": {"type": "number", "minimum": 0},
+    }
+    data_page = _object(
+        {
+            **request_fields,
+            "data": {"type": "array", "items": {"$ref": "#/components/schemas/Record"}},
+            "next_cursor": {"type": ["string", "null"]},
+        }
+    )
+    stats = _object(
+        {
+            **request_fields,
+            "records_processed": _COUNT,
+            "records_total": _COUNT,
+            "last_run": {"anyOf": [{"$ref": "#/components/schemas/EtlRun"}, {"type": "null"}]},
+            "sources": {"type": "array", "items": {"type": "string"}},
+            "rows": {"type": "object", "additionalProperties": _COUNT},
+            "runs_total": _COUNT,
+            "assets_total": _COUNT,
+        }
+    )
+    health = _object(
+        {
+            "db": {"enum": ["ok", "error"]},
+            "etl_last_run": {"type": "string"},
+            "database": {"type": "string"},
+            "detail": {"type": ["string", "null"]},
+        }
+    )
+    error = _object({"error": {"type": "string"}, "request_id": {"type": "string"}})
+    request_id_header = {
+        "X-Request-ID": {
+            "description": "The client's X-Request-ID when sane, else a new uuid4.",
+            "schema": {"type": "string"},
+        }
+    }
+    data_parameters = [
+        _list_parameter("source", f"Source names ({', '.join(KNOWN_SOURCES)})."),
+        _list_parameter("record_id", "The sources' own ids, e.g. bitcoin or btc-bitcoin."),
+        _list_parameter("asset", "Canonical asset ids, e.g. bitcoin."),
+        _list_parameter("symbol", "Ticker symbols; case is ignored."),
+        {
+            "name": "since",
+            "in": "query",
+            "description": "Inclusive lower bound, ISO 8601 (no offset means UTC).",
+            "schema": {"type": "string", "format": "date-time"},
+        },
+        {
+            "name": "until",
+            "in": "query",
+            "description": "Exclusive upper bound, ISO 8601 (no offset means UTC).",
+            "schema": {"type": "string", "format": "date-time"},
+        },
+        {
+            "name": "limit",
+            "in": "query",
+            "description": f"Page size, default {config.default_page_size}.",
+            "schema": {"type": "integer", "minimum": 1, "maximum": config.max_page_size},
+        },
+        {
+            "name": "cursor",
+            "in": "query",
+            "description": "next_cursor from the previous page (opaque).",
+            "schema": {"type": "string"},
+        },
+        {
+            "name": "order",
+            "in": "query",
+            "description": "desc (newest first, default) or asc; keep it while paging.",
+            "schema": {"enum": ["asc", "desc"]},
+        },
+    ]
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "Kasparro REST shims",
+            "version": "1.0.0",
+            "description": "Crypto prices from the unified store. The full API is GraphQL "
+            "at /graphql; these endpoints are thin shims over the same queries.",
+        },
+        "paths": {
+            "/health": {
+                "get": {
+                    "summary": "Database reachability and the last ETL run",
+                    "responses": {
+                        "200": _json({"$ref": "#/components/schemas/Health"}, "healthy"),
+                        "503": _json({"$ref": "#/components/schemas/Health"}, "db unreachable"),
+                    },
+                }
+            },
+            "/data": {
+                "get": {
+                    "summary": "One page of records, newest first",
+                    "parameters": data_parameters,
+                    "responses": {
+                        "200": {
+                            **_json({"$ref": "#/components/schemas/DataPage"}, "a page"),
+                            "headers": request_id_header,
+                        },
+                        "400": _error("bad filter, date, cursor, limit or unknown source"),
+                    },
+                }
+            },
+            "/stats": {
+                "get": {
+                    "summary": "Store and ETL figures from the run tables",
+                    "responses": {"200": _json({"$ref": "#/components/schemas/Stats"}, "figures")},
+                }
+            },
+            "/etl/run": {
+                "post": {
+                    "summary": "Run the ETL now and return the run",
+                    "security": [{"adminToken": []}],
+                    "requestBody": {
+                        "required": False,
+                        "content": {
+                            "application/json": {
+                                "schema": {
+                                    "type": "object",
+                                    "properties": {
+                                        "sources": {
+                                            "type": "array",
+                                            "items": {"enum": list(KNOWN_SOURCES)},
+                                        }
+                                    },
+                                    "additionalProperties": False,
+                                }
+                            }
+                        },
+                    },
+                    "responses": {
+                        "200": _json({"$ref": "#/components/schemas/EtlRun"}, "the run"),
+                        "400": _error("bad body or unknown source"),
+                        "401": _error("missing or wrong admin token"),
+                        "403": _error("ADMIN_TOKEN is not set on the server"),
+                        "409": _error("the ETL did not run now"),
+                    },
+                }
+            },
+        },
+        "components": {
+            "schemas": {
+                "Record": record,
+                "DataPage": data_page,
+                "SourceRun": source_run,
+                "EtlRun": run,
+                "Stats": stats,
+                "Health": health,
+                "Error": error,
+            },
+            "securitySchemes": {"adminToken": {"type": "http", "scheme": "bearer"}},
+        },
+    }

@@ -1,0 +1,172 @@
+"""The Query and Mutation roots: thin adapters over ``db.queries``, no SQL of their own."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import strawberry
+from strawberry.types import Info
+
+from db import queries
+from gql import filters
+from gql.admin import authorize, run_etl_now
+from gql.context import Context
+from gql.cursors import decode_cursor, encode_cursor
+from gql.dbcall import run_db
+from gql.health import check_health
+from gql.types import (
+    Asset,
+    AssetPrice,
+    EtlRun,
+    Health,
+    PageInfo,
+    Record,
+    RecordConnection,
+    RowTotals,
+    RunStatus,
+    SortOrder,
+    Stats,
+)
+
+RUNS_MAXIMUM = 100
+
+_RECORD_ARGUMENT_NAMES = ("source", "recordId", "asset", "symbol", "since", "until")
+
+
+@strawberry.type
+class Query:
+    @strawberry.field(description="Database status and the outcome of the newest ETL run.")
+    async def health(self, info: Info[Context, None]) -> Health:
+        report = await check_health(info.context.engine)
+        return Health(
+            db=report.db,
+            etl_last_run=report.etl_last_run,
+            database=report.database,
+            detail=report.detail,
+        )
+
+    @strawberry.field(
+        description="Records newest first (or oldest first), filtered by any combination of "
+        "arguments; `since` is inclusive, `until` exclusive; symbols ignore case. Page with "
+        "`first` (at most MAX_PAGE_SIZE) and `after` (a cursor from a previous page)."
+    )
+    async def records(
+        self,
+        info: Info[Context, None],
+        source: list[str] | None = None,
+        record_id: list[str] | None = None,
+        asset: list[str] | None = None,
+        symbol: list[str] | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        first: int | None = 100,
+        after: str | None = None,
+        order: SortOrder = SortOrder.DESC,
+    ) -> RecordConnection:
+        config = info.context.config
+        limit = filters.page_size(
+            "first", first, default=config.default_page_size, maximum=config.max_page_size
+        )
+        wanted = filters.record_filters(
+            source=source,
+            record_id=record_id,
+            asset=asset,
+            symbol=symbol,
+            since=since,
+            until=until,
+            names=_RECORD_ARGUMENT_NAMES,
+        )
+        direction: queries.Order = order.value
+        position = decode_cursor(after, direction) if after else None
+        page = await run_db(
+            info.context.engine, queries.records, wanted, position, limit, direction
+        )
+        nodes = [Record.from_row(row) for row in page.rows]
+        key = page.next_key
+        return RecordConnection(
+            nodes=nodes,
+            page_info=PageInfo(
+                has_next_page=page.has_next,
+                end_cursor=encode_cursor(key, direction) if key is not None else None,
+            ),
+            filters=wanted,
+            order=direction,
+        )
+
+    @strawberry.field(description="ETL runs, newest first.")
+    async def etl_runs(
+        self, info: Info[Context, None], first: int = 20, status: RunStatus | None = None
+    ) -> list[EtlRun]:
+        limit = filters.page_size("first", first, default=20, maximum=RUNS_MAXIMUM)
+        rows = await run_db(
+            info.context.engine,
+            queries.etl_run_list,
+            limit,
+            status.value if status is not None else None,
+        )
+        return [EtlRun.from_row(row) for row in rows]
+
+    @strawberry.field(description="Canonical assets ordered by id, optionally by symbol.")
+    async def assets(
+        self, info: Info[Context, None], symbol: str | None = None, first: int = 100
+    ) -> list[Asset]:
+        config = info.context.config
+        limit = filters.page_size(
+            "first", first, default=config.default_page_size, maximum=config.max_page_size
+        )
+        wanted = filters.symbols("symbol", [symbol] if symbol is not None else None)
+        rows = await run_db(
+            info.context.engine, queries.asset_list, wanted[0] if wanted else None, limit
+        )
+        return [Asset.from_row(row) for row in rows]
+
+    @strawberry.field(description="The newest price per asset and source.")
+    async def latest_prices(
+        self,
+        info: Info[Context, None],
+        asset: list[str] | None = None,
+        symbol: list[str] | None = None,
+    ) -> list[AssetPrice]:
+        rows = await run_db(
+            info.context.engine,
+            queries.latest_prices,
+            filters.plain_values("asset", asset),
+            filters.symbols("symbol", symbol),
+        )
+        return [
+            AssetPrice(
+                asset=Asset(id=row.asset_id, symbol=row.asset_symbol, name=row.asset_name),
+                source=row.source,
+                record_id=row.record_id,
+                value=row.value,
+                timestamp=row.timestamp,
+            )
+            for row in rows
+        ]
+
+    @strawberry.field(description="Store and ETL figures, from the run tables.")
+    async def stats(self, info: Info[Context, None]) -> Stats:
+        figures = await run_db(info.context.engine, queries.store_stats)
+        return Stats(
+            records_total=figures.records_total,
+            records_processed=figures.records_processed,
+            rows=RowTotals(**figures.rows),
+            runs_total=figures.runs_total,
+            assets_total=figures.assets_total,
+            sources=figures.sources,
+            last_run=EtlRun.from_row(figures.last_run) if figures.last_run else None,
+        )
+
+
+@strawberry.type
+class Mutation:
+    @strawberry.mutation(
+        description="Run the ETL now (only `sources` when given) and return the run. "
+        "Needs `Authorization: Bearer <ADMIN_TOKEN>`."
+    )
+    async def run_etl(self, info: Info[Context, None], sources: list[str] | None = None) -> EtlRun:
+        context = info.context
+        authorize(context.config.admin_token, context.request.headers.get("authorization"))
+        names = filters.sources("sources", sources) or None
+        row = await run_etl_now(context.engine, context.etl, names)
+        return EtlRun.from_row(row)

@@ -1,0 +1,235 @@
+"""REST shims: ``/health``, ``/data``, ``/stats`` and ``POST /etl/run``.
+
+Thin adapters over ``db.queries`` (through ``gql.filters`` and ``gql.cursors``, the same
+input rules as GraphQL); shapes are documented in ``gql.openapi`` and README.md.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+
+from db import queries
+from db.queries import DbRow
+from gql import filters
+from gql.admin import authorize, run_etl_now
+from gql.config import AppConfig
+from gql.cursors import decode_cursor, encode_cursor
+from gql.dbcall import run_db
+from gql.errors import BadInput
+from gql.health import check_health
+from gql.middleware import request_id_of, started_at
+
+DATA_PARAMETERS = (
+    "source",
+    "record_id",
+    "asset",
+    "symbol",
+    "since",
+    "until",
+    "limit",
+    "cursor",
+    "order",
+)
+LIST_PARAMETERS = ("source", "record_id", "asset", "symbol")
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value is not None else None
+
+
+def _latency_ms(request: Request) -> float:
+    return round((time.perf_counter() - started_at(request)) * 1000, 2)
+
+
+def run_json(run: DbRow, sources: list[DbRow]) -> dict[str, Any]:
+    """An ETL run as REST returns it."""
+    finished = run.finished_at
+    return {
+        "id": run.id,
+        "status": run.status,
+        "trigger": run.trigger,
+        "started_at": run.started_at.isoformat(),
+        "finished_at": _iso(finished),
+        "duration_ms": (
+            round((finished - run.started_at).total_seconds() * 1000) if finished else None
+        ),
+        "error": run.error,
+        "sources": [
+            {
+                "source": row.source,
+                "status": row.status,
+                "rows_read": row.rows_read,
+                "inserted": row.inserted,
+                "updated": row.updated,
+                "unchanged": row.unchanged,
+                "skipped": row.skipped,
+                "rejected": row.rejected,
+                "error": row.error,
+                "started_at": row.started_at.isoformat(),
+                "finished_at": _iso(row.finished_at),
+                "checkpoint_before": _iso(row.checkpoint_before),
+                "checkpoint_after": _iso(row.checkpoint_after),
+            }
+            for row in sources
+        ],
+    }
+
+
+async def health(request: Request) -> JSONResponse:
+    """``GET /health``: 200 with ``db: ok``, or 503 with ``db: error``."""
+    report = await check_health(request.app.state.engine)
+    body = {
+        "db": report.db,
+        "etl_last_run": report.etl_last_run,
+        "database": report.database,
+        "detail": report.detail,
+    }
+    return JSONResponse(body, status_code=200 if report.db == "ok" else 503)
+
+
+def _list_param(params: Any, name: str) -> list[str]:
+    return [part for value in params.getlist(name) for part in value.split(",")]
+
+
+def _single(params: Any, name: str) -> str | None:
+    values = [value for value in params.getlist(name) if value.strip()]
+    if len(values) > 1:
+        raise BadInput(f"{name}: give it once, got {len(values)} values")
+    return values[0].strip() if values else None
+
+
+def _order(text: str | None) -> queries.Order:
+    if text is None:
+        return "desc"
+    lowered = text.lower()
+    if lowered == "asc":
+        return "asc"
+    if lowered == "desc":
+        return "desc"
+    raise BadInput(f"order: expected asc or desc, got {text[:20]!r}")
+
+
+def _limit(text: str | None, config: AppConfig) -> int:
+    if text is None:
+        return config.default_page_size
+    try:
+        number = int(text)
+    except ValueError:
+        raise BadInput(f"limit: expected a whole number, got {text[:20]!r}") from None
+    return filters.page_size(
+        "limit", number, default=config.default_page_size, maximum=config.max_page_size
+    )
+
+
+async def data(request: Request) -> JSONResponse:
+    """``GET /data``: one page of records, newest first, with ``next_cursor``."""
+    config: AppConfig = request.app.state.config
+    params = request.query_params
+    unknown = sorted(set(params.keys()) - set(DATA_PARAMETERS))
+    if unknown:
+        raise BadInput(
+            f"unknown parameter {', '.join(map(repr, unknown))} "
+            f"(accepted: {', '.join(DATA_PARAMETERS)})"
+        )
+    since_text = _single(params, "since")
+    until_text = _single(params, "until")
+    wanted = filters.record_filters(
+        source=_list_param(params, "source"),
+        record_id=_list_param(params, "record_id"),
+        asset=_list_param(params, "asset"),
+        symbol=_list_param(params, "symbol"),
+        since=filters.parse_timestamp("since", since_text) if since_text else None,
+        until=filters.parse_timestamp("until", until_text) if until_text else None,
+        names=("source", "record_id", "asset", "symbol", "since", "until"),
+    )
+    order = _order(_single(params, "order"))
+    limit = _limit(_single(params, "limit"), config)
+    cursor = _single(params, "cursor")
+    position = decode_cursor(cursor, order) if cursor else None
+    page = await run_db(request.app.state.engine, queries.records, wanted, position, limit, order)
+    items = [
+        {
+            "source": row.source,
+            "record_id": row.record_id,
+            "value": row.value,
+            "timestamp": row.timestamp.isoformat(),
+            "asset_id": row.asset_id,
+            "symbol": row.symbol,
+            "name": row.name,
+            "market_cap": row.market_cap,
+            "volume_24h": row.volume_24h,
+        }
+        for row in page.rows
+    ]
+    key = page.next_key
+    return JSONResponse(
+        {
+            "request_id": request_id_of(request),
+            "api_latency_ms": _latency_ms(request),
+            "data": items,
+            "next_cursor": encode_cursor(key, order) if key is not None else None,
+        }
+    )
+
+
+def _stats(conn: Connection) -> tuple[queries.StoreStats, list[DbRow]]:
+    figures = queries.store_stats(conn)
+    last = figures.last_run
+    sources = queries.run_sources_by_run(conn, [last.id])[last.id] if last is not None else []
+    return figures, sources
+
+
+async def stats(request: Request) -> JSONResponse:
+    """``GET /stats``: store and ETL figures from the run tables."""
+    figures, sources = await run_db(request.app.state.engine, _stats)
+    last = figures.last_run
+    return JSONResponse(
+        {
+            "request_id": request_id_of(request),
+            "api_latency_ms": _latency_ms(request),
+            "records_processed": figures.records_processed,
+            "records_total": figures.records_total,
+            "last_run": run_json(last, sources) if last is not None else None,
+            "sources": figures.sources,
+            "rows": figures.rows,
+            "runs_total": figures.runs_total,
+            "assets_total": figures.assets_total,
+        }
+    )
+
+
+def _requested_sources(body: bytes) -> tuple[str, ...]:
+    if not body.strip():
+        return ()
+    try:
+        payload = json.loads(body)
+    except ValueError:
+        raise BadInput('body: expected JSON like {"sources": ["csv"]} or no body') from None
+    if not isinstance(payload, Mapping) or set(payload) - {"sources"}:
+        raise BadInput('body: expected JSON like {"sources": ["csv"]} or no body')
+    names = payload.get("sources")
+    if names is None:
+        return ()
+    if not isinstance(names, list) or not all(isinstance(name, str) for name in names):
+        raise BadInput("sources: expected a list of source names")
+    return filters.sources("sources", names)
+
+
+async def etl_run(request: Request) -> JSONResponse:
+    """``POST /etl/run``: run the ETL now (admin token required) and return the run."""
+    config: AppConfig = request.app.state.config
+    authorize(config.admin_token, request.headers.get("authorization"))
+    names = _requested_sources(await request.body())
+    run = await run_etl_now(request.app.state.engine, request.app.state.etl, names or None)
+    sources = await run_db(request.app.state.engine, queries.run_sources_by_run, [run.id])
+    body = run_json(run, sources[run.id])
+    body["request_id"] = request_id_of(request)
+    return JSONResponse(body)

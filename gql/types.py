@@ -1,0 +1,233 @@
+"""Strawberry object types of the schema (the roots live in ``gql.resolvers``)."""
+
+from __future__ import annotations
+
+import enum
+from datetime import datetime
+
+import strawberry
+from strawberry.types import Info
+
+from db import queries
+from db.queries import DbRow, Keyset, Order, RecordFilters
+from gql.context import Context
+from gql.cursors import encode_cursor
+from gql.dbcall import run_db
+
+
+@strawberry.enum(description="Order of records by (timestamp, source, recordId).")
+class SortOrder(enum.Enum):
+    ASC = "asc"
+    DESC = "desc"
+
+
+@strawberry.enum(description="Outcome of an ETL run.")
+class RunStatus(enum.Enum):
+    RUNNING = "running"
+    SUCCESS = "success"
+    PARTIAL = "partial"
+    FAILED = "failed"
+    SKIPPED = "skipped"
+
+
+@strawberry.type(description="Service health: database reachability and the last ETL run.")
+class Health:
+    db: str = strawberry.field(description="`ok`, or `error` when the database is unreachable.")
+    etl_last_run: str = strawberry.field(
+        description="Status of the newest ETL run: never, running, success, partial or failed."
+    )
+    database: str = strawberry.field(description="Database backend: sqlite or postgresql.")
+    detail: str | None = strawberry.field(description="Why the database is unreachable, if so.")
+
+
+@strawberry.type(description="A canonical coin: one asset across every source that reports it.")
+class Asset:
+    id: str = strawberry.field(description="Canonical id, e.g. `bitcoin`.")
+    symbol: str = strawberry.field(description="Ticker symbol, upper-case.")
+    name: str
+
+    @strawberry.field(description="Names of the sources that report this asset.")
+    async def sources(self, info: Info[Context, None]) -> list[str]:
+        return await info.context.loaders.asset_sources.load(self.id)
+
+    @classmethod
+    def from_row(cls, row: DbRow) -> Asset:
+        return cls(id=row.id, symbol=row.symbol, name=row.name)
+
+
+@strawberry.type(
+    description="One observation of one asset's USD price at one time from one source."
+)
+class Record:
+    source: str = strawberry.field(description="Source name, lower-case.")
+    record_id: str = strawberry.field(description="The source's own id for the coin.")
+    value: float = strawberry.field(description="Price in USD.")
+    timestamp: datetime = strawberry.field(description="When the price was observed (UTC).")
+    symbol: str
+    name: str
+    market_cap: float | None
+    volume_24h: float | None = strawberry.field(name="volume24h")
+    asset_id: strawberry.Private[str]
+
+    @strawberry.field(description="The canonical asset this record is about.")
+    async def asset(self, info: Info[Context, None]) -> Asset:
+        row = await info.context.loaders.asset.load(self.asset_id)
+        if row is None:
+            raise LookupError(f"record refers to missing asset {self.asset_id!r}")
+        return Asset.from_row(row)
+
+    @classmethod
+    def from_row(cls, row: DbRow) -> Record:
+        return cls(
+            source=row.source,
+            record_id=row.record_id,
+            value=row.value,
+            timestamp=row.timestamp,
+            symbol=row.symbol,
+            name=row.name,
+            market_cap=row.market_cap,
+            volume_24h=row.volume_24h,
+            asset_id=row.asset_id,
+        )
+
+
+@strawberry.type
+class RecordEdge:
+    node: Record
+    order: strawberry.Private[Order]
+
+    @strawberry.field(description="Opaque cursor: pass it as `after` to continue after this row.")
+    def cursor(self) -> str:
+        node = self.node
+        return encode_cursor(Keyset(node.timestamp, node.source, node.record_id), self.order)
+
+
+@strawberry.type
+class PageInfo:
+    has_next_page: bool
+    end_cursor: str | None = strawberry.field(
+        description="Cursor of the last row; pass it as `after` for the next page."
+    )
+
+
+@strawberry.type(description="A page of records, with cursors to continue.")
+class RecordConnection:
+    nodes: list[Record]
+    page_info: PageInfo
+    filters: strawberry.Private[RecordFilters]
+    order: strawberry.Private[Order]
+
+    @strawberry.field
+    def edges(self) -> list[RecordEdge]:
+        order = self.order
+        return [RecordEdge(node=node, order=order) for node in self.nodes]
+
+    @strawberry.field(
+        description="Records matching the filters across all pages; counted only when asked."
+    )
+    async def total_count(self, info: Info[Context, None]) -> int:
+        return await run_db(info.context.engine, queries.count_records, self.filters)
+
+
+@strawberry.type(description="The newest price of an asset from one source.")
+class AssetPrice:
+    asset: Asset
+    source: str
+    record_id: str
+    value: float
+    timestamp: datetime
+
+
+@strawberry.type(description="One source within an ETL run and what it did.")
+class SourceRun:
+    source: str
+    status: str
+    rows_read: int
+    inserted: int
+    updated: int
+    unchanged: int
+    skipped: int
+    rejected: int
+    error: str | None
+    started_at: datetime
+    finished_at: datetime | None
+    checkpoint_before: datetime | None
+    checkpoint_after: datetime | None
+
+    @classmethod
+    def from_row(cls, row: DbRow) -> SourceRun:
+        return cls(
+            source=row.source,
+            status=row.status,
+            rows_read=row.rows_read,
+            inserted=row.inserted,
+            updated=row.updated,
+            unchanged=row.unchanged,
+            skipped=row.skipped,
+            rejected=row.rejected,
+            error=row.error,
+            started_at=row.started_at,
+            finished_at=row.finished_at,
+            checkpoint_before=row.checkpoint_before,
+            checkpoint_after=row.checkpoint_after,
+        )
+
+
+def duration_ms(started: datetime, finished: datetime | None) -> int | None:
+    """Milliseconds between two instants, or None while a run is still going."""
+    if finished is None:
+        return None
+    return round((finished - started).total_seconds() * 1000)
+
+
+@strawberry.type(description="One ETL run: its outcome and what each source did.")
+class EtlRun:
+    id: int
+    status: RunStatus
+    trigger: str = strawberry.field(description="startup, scheduled or manual.")
+    started_at: datetime
+    finished_at: datetime | None
+    duration_ms: int | None
+    error: str | None
+
+    @strawberry.field(description="What each source did in this run.")
+    async def sources(self, info: Info[Context, None]) -> list[SourceRun]:
+        rows = await info.context.loaders.run_sources.load(self.id)
+        return [SourceRun.from_row(row) for row in rows]
+
+    @classmethod
+    def from_row(cls, row: DbRow) -> EtlRun:
+        return cls(
+            id=row.id,
+            status=RunStatus(row.status),
+            trigger=row.trigger,
+            started_at=row.started_at,
+            finished_at=row.finished_at,
+            duration_ms=duration_ms(row.started_at, row.finished_at),
+            error=row.error,
+        )
+
+
+@strawberry.type(description="Row counters summed over every source run of every ETL run.")
+class RowTotals:
+    rows_read: int
+    inserted: int
+    updated: int
+    unchanged: int
+    skipped: int
+    rejected: int
+
+
+@strawberry.type(description="Figures about the store and the ETL runs that filled it.")
+class Stats:
+    records_total: int = strawberry.field(description="Records in the store now.")
+    records_processed: int = strawberry.field(
+        description="Rows the ETL has written over all runs: inserted plus updated."
+    )
+    rows: RowTotals
+    runs_total: int
+    assets_total: int
+    sources: list[str] = strawberry.field(description="Sources that have run at least once.")
+    last_run: EtlRun | None = strawberry.field(
+        description="The newest ETL run that did work (skipped runs are passed over)."
+    )
