@@ -1,0 +1,262 @@
+"""Write helpers for the ETL's loads: records (bulk upsert), rejects, checkpoints, assets.
+
+``upsert_records`` stages a batch in a temporary table and merges it with one
+``INSERT … SELECT … ON CONFLICT DO UPDATE … WHERE <values differ>``, so an exact duplicate
+is ``unchanged``, a changed value an ``updated`` correction and a new key ``inserted``.
+PostgreSQL stages with ``COPY`` and counts with ``RETURNING (xmax = 0)``; SQLite stages with
+``executemany`` and counts with one join before the merge. Rows arrive deduplicated by key
+with timestamps as naive-UTC text ``YYYY-MM-DD HH:MM:SS.ffffff`` (what ``UTCDateTime``
+stores on SQLite), so the hot path does no per-row type processing.
+"""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import hashlib
+import io
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, delete, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+from db.tables import asset_aliases, assets, checkpoints, raw_payloads, rejects
+
+StagedRow = tuple[str, str, str, str, str, float, float | None, float | None]
+"""(record_id, timestamp text, asset_id, symbol, name, value, market_cap, volume_24h)."""
+
+_VALUES = ("asset_id", "symbol", "name", "value", "market_cap", "volume_24h")
+_COLUMNS = "record_id, timestamp, asset_id, symbol, name, value, market_cap, volume_24h"
+
+
+@dataclass(frozen=True, slots=True)
+class MergeCounts:
+    inserted: int
+    updated: int
+    unchanged: int
+
+
+def _dbapi(conn: Connection) -> Any:
+    return conn.connection.dbapi_connection
+
+
+def upsert_records(
+    conn: Connection, source: str, rows: Sequence[StagedRow], run_id: int, now: datetime
+) -> MergeCounts:
+    """Merge ``rows`` (unique by record_id and timestamp) into ``records``."""
+    if not rows:
+        return MergeCounts(0, 0, 0)
+    if conn.dialect.name == "postgresql":
+        return _upsert_postgresql(conn, source, rows, run_id, now)
+    return _upsert_sqlite(conn, source, rows, run_id, now)
+
+
+def _update_clause(target: str, incoming: str, *, distinct: str) -> tuple[str, str]:
+    assignments = ", ".join(f"{c} = {incoming}.{c}" for c in _VALUES)
+    differ = " OR ".join(f"{target}.{c} {distinct} {incoming}.{c}" for c in _VALUES)
+    return assignments, differ
+
+
+def _upsert_postgresql(
+    conn: Connection, source: str, rows: Sequence[StagedRow], run_id: int, now: datetime
+) -> MergeCounts:
+    buffer = io.StringIO()
+    csv.writer(buffer, lineterminator="\n").writerows(rows)
+    buffer.seek(0)
+    assignments, differ = _update_clause("records", "EXCLUDED", distinct="IS DISTINCT FROM")
+    cursor = _dbapi(conn).cursor()
+    try:
+        cursor.execute(
+            "CREATE TEMP TABLE IF NOT EXISTS etl_stage (record_id text, timestamp timestamp, "
+            "asset_id text, symbol text, name text, value float8, market_cap float8, "
+            "volume_24h float8) ON COMMIT DELETE ROWS"
+        )
+        cursor.execute("TRUNCATE etl_stage")
+        cursor.copy_expert(f"COPY etl_stage ({_COLUMNS}) FROM STDIN WITH (FORMAT csv)", buffer)
+        cursor.execute(
+            f"WITH merged AS (INSERT INTO records (source, {_COLUMNS}, run_id, ingested_at) "
+            f"SELECT %(source)s, s.record_id, s.timestamp AT TIME ZONE 'UTC', s.asset_id, "
+            f"s.symbol, s.name, s.value, s.market_cap, s.volume_24h, %(run_id)s, %(now)s "
+            f"FROM etl_stage AS s "
+            f"ON CONFLICT (source, record_id, timestamp) DO UPDATE SET {assignments}, "
+            f"run_id = EXCLUDED.run_id, ingested_at = EXCLUDED.ingested_at WHERE {differ} "
+            f"RETURNING (xmax = 0) AS fresh) "
+            f"SELECT count(*) FILTER (WHERE fresh), count(*) FILTER (WHERE NOT fresh) FROM merged",
+            {"source": source, "run_id": run_id, "now": now},
+        )
+        inserted, updated = cursor.fetchone()
+    finally:
+        cursor.close()
+    return MergeCounts(inserted, updated, len(rows) - inserted - updated)
+
+
+def _upsert_sqlite(
+    conn: Connection, source: str, rows: Sequence[StagedRow], run_id: int, now: datetime
+) -> MergeCounts:
+    assignments, differ = _update_clause("records", "excluded", distinct="IS NOT")
+    _, changed = _update_clause("r", "s", distinct="IS NOT")
+    stamp = now.replace(tzinfo=None).strftime("%Y-%m-%d %H:%M:%S.%f")
+    cursor = _dbapi(conn).cursor()
+    try:
+        cursor.execute(
+            "CREATE TEMP TABLE IF NOT EXISTS etl_stage (record_id TEXT, timestamp TEXT, "
+            "asset_id TEXT, symbol TEXT, name TEXT, value REAL, market_cap REAL, volume_24h REAL)"
+        )
+        cursor.execute("DELETE FROM etl_stage")
+        cursor.executemany("INSERT INTO etl_stage VALUES (?, ?, ?, ?, ?, ?, ?, ?)", rows)
+        existing, updated = cursor.execute(
+            f"SELECT count(*), coalesce(sum({changed}), 0) FROM etl_stage s JOIN records r "
+            "ON r.source = ? AND r.record_id = s.record_id AND r.timestamp = s.timestamp",
+            (source,),
+        ).fetchone()
+        cursor.execute(
+            f"INSERT INTO records (source, {_COLUMNS}, run_id, ingested_at) "
+            f"SELECT ?, {_COLUMNS}, ?, ? FROM etl_stage WHERE true "
+            f"ON CONFLICT (source, record_id, timestamp) DO UPDATE SET {assignments}, "
+            f"run_id = excluded.run_id, ingested_at = excluded.ingested_at WHERE {differ}",
+            (source, run_id, stamp),
+        )
+        cursor.execute("DELETE FROM etl_stage")
+    finally:
+        cursor.close()
+    return MergeCounts(len(rows) - existing, updated, existing - updated)
+
+
+def insert_rejects(
+    conn: Connection,
+    run_id: int,
+    source: str,
+    items: Iterable[tuple[str, str, str]],
+    now: datetime,
+) -> int:
+    """Store (locator, reason, raw) rejects; return how many."""
+    values = [
+        {
+            "run_id": run_id,
+            "source": source,
+            "locator": locator[:200],
+            "reason": reason,
+            "raw": raw,
+            "created_at": now,
+        }
+        for locator, reason, raw in items
+    ]
+    if values:
+        conn.execute(rejects.insert(), values)
+    return len(values)
+
+
+def _upsert(conn: Connection) -> Any:
+    return pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
+
+
+def read_checkpoint(conn: Connection, source: str) -> tuple[datetime | None, str | None]:
+    """(high_water, fingerprint) of ``source``, or (None, None) before its first load."""
+    row = conn.execute(
+        select(checkpoints.c.high_water, checkpoints.c.fingerprint).where(
+            checkpoints.c.source == source
+        )
+    ).first()
+    return (row.high_water, row.fingerprint) if row else (None, None)
+
+
+def write_checkpoint(
+    conn: Connection,
+    source: str,
+    high_water: datetime | None,
+    fingerprint: str | None,
+    run_id: int,
+    now: datetime,
+) -> None:
+    values = {
+        "source": source,
+        "high_water": high_water,
+        "fingerprint": fingerprint,
+        "run_id": run_id,
+        "updated_at": now,
+    }
+    statement = _upsert(conn)(checkpoints).values(values)
+    conn.execute(
+        statement.on_conflict_do_update(
+            index_elements=["source"],
+            set_={key: statement.excluded[key] for key in values if key != "source"},
+        )
+    )
+
+
+def read_assets(conn: Connection) -> list[tuple[str, str, str]]:
+    """Every (id, symbol, name) in ``assets``."""
+    result = conn.execute(select(assets.c.id, assets.c.symbol, assets.c.name))
+    return [(row.id, row.symbol, row.name) for row in result]
+
+
+def read_aliases(conn: Connection) -> list[tuple[str, str, str]]:
+    """Every (source, record_id, asset_id) in ``asset_aliases``."""
+    result = conn.execute(
+        select(asset_aliases.c.source, asset_aliases.c.record_id, asset_aliases.c.asset_id)
+    )
+    return [(row.source, row.record_id, row.asset_id) for row in result]
+
+
+def insert_assets(
+    conn: Connection,
+    source: str,
+    new_assets: Iterable[tuple[str, str, str]],
+    new_aliases: Iterable[tuple[str, str, str]],
+    now: datetime,
+) -> None:
+    """Add (id, symbol, name) assets and (record_id, asset_id, method) aliases of ``source``."""
+    asset_rows = [{"id": i, "symbol": s, "name": n, "created_at": now} for i, s, n in new_assets]
+    alias_rows = [
+        {"source": source, "record_id": r, "asset_id": a, "method": m, "created_at": now}
+        for r, a, m in new_aliases
+    ]
+    insert = _upsert(conn)
+    if asset_rows:
+        conn.execute(insert(assets).on_conflict_do_nothing(index_elements=["id"]), asset_rows)
+    if alias_rows:
+        conn.execute(
+            insert(asset_aliases).on_conflict_do_nothing(index_elements=["source", "record_id"]),
+            alias_rows,
+        )
+
+
+def store_payload(
+    conn: Connection,
+    run_id: int,
+    source: str,
+    url: str,
+    status_code: int,
+    fetched_at: datetime,
+    content: bytes,
+    keep: int,
+) -> None:
+    """Store one API response gzip-compressed with its sha256; keep the newest ``keep``."""
+    conn.execute(
+        raw_payloads.insert().values(
+            run_id=run_id,
+            source=source,
+            url=url,
+            status_code=status_code,
+            fetched_at=fetched_at,
+            sha256=hashlib.sha256(content).hexdigest(),
+            size=len(content),
+            encoding="gzip",
+            content=gzip.compress(content, compresslevel=6),
+        )
+    )
+    conn.execute(
+        delete(raw_payloads).where(
+            raw_payloads.c.source == source,
+            raw_payloads.c.id.not_in(
+                select(raw_payloads.c.id)
+                .where(raw_payloads.c.source == source)
+                .order_by(raw_payloads.c.id.desc())
+                .limit(keep)
+            ),
+        )
+    )

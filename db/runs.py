@@ -1,0 +1,120 @@
+"""Write helpers for the run log: ``etl_runs`` and ``etl_run_sources``.
+
+A run is inserted as ``running`` and finished as success / partial / failed; a run that
+found another one holding the ETL lock is recorded as ``skipped``. A run still ``running``
+when a new run takes the lock was left behind by a process that died: ``reconcile_stale``
+marks it (and its sources) ``failed`` with an error that says so.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from collections.abc import Mapping
+from datetime import datetime
+
+from sqlalchemy import Connection, insert, update
+
+from db.tables import etl_run_sources, etl_runs
+
+COUNTERS = ("rows_read", "inserted", "updated", "unchanged", "skipped", "rejected")
+
+
+def start_run(conn: Connection, trigger: str, now: datetime, status: str = "running") -> int:
+    """Insert a run row; return its id."""
+    result = conn.execute(
+        insert(etl_runs)
+        .values(
+            status=status,
+            trigger=trigger,
+            started_at=now,
+            host=socket.gethostname()[:255],
+            pid=os.getpid(),
+        )
+        .returning(etl_runs.c.id)
+    )
+    run_id: int = result.scalar_one()
+    return run_id
+
+
+def finish_run(
+    conn: Connection, run_id: int, status: str, now: datetime, error: str | None = None
+) -> None:
+    conn.execute(
+        update(etl_runs)
+        .where(etl_runs.c.id == run_id)
+        .values(status=status, finished_at=now, error=error)
+    )
+
+
+def reconcile_stale(conn: Connection, now: datetime, by_run: int | None = None) -> int:
+    """Mark every ``running`` run and source run as ``failed``; return how many runs.
+
+    Call only while holding the ETL lock: then no live process owns a ``running`` run.
+    """
+    reason = "interrupted: the process running it ended before it finished" + (
+        f" (found by run {by_run})" if by_run is not None else ""
+    )
+    stale = (
+        conn.execute(
+            update(etl_runs)
+            .where(etl_runs.c.status == "running")
+            .values(status="failed", finished_at=now, error=reason)
+            .returning(etl_runs.c.id)
+        )
+        .scalars()
+        .all()
+    )
+    if stale:
+        conn.execute(
+            update(etl_run_sources)
+            .where(etl_run_sources.c.run_id.in_(stale), etl_run_sources.c.status == "running")
+            .values(status="failed", finished_at=now, error=reason)
+        )
+    return len(stale)
+
+
+def start_source(
+    conn: Connection, run_id: int, source: str, now: datetime, checkpoint: datetime | None
+) -> None:
+    conn.execute(
+        insert(etl_run_sources).values(
+            run_id=run_id,
+            source=source,
+            status="running",
+            started_at=now,
+            rows_read=0,
+            inserted=0,
+            updated=0,
+            unchanged=0,
+            skipped=0,
+            rejected=0,
+            checkpoint_before=checkpoint,
+            checkpoint_after=checkpoint,
+        )
+    )
+
+
+def update_source(
+    conn: Connection,
+    run_id: int,
+    source: str,
+    counters: Mapping[str, int],
+    *,
+    checkpoint: datetime | None,
+    status: str = "running",
+    error: str | None = None,
+    finished_at: datetime | None = None,
+) -> None:
+    """Store a source run's counters (and, when it ends, its status and error)."""
+    conn.execute(
+        update(etl_run_sources)
+        .where(etl_run_sources.c.run_id == run_id, etl_run_sources.c.source == source)
+        .values(
+            status=status,
+            error=error,
+            finished_at=finished_at,
+            checkpoint_after=checkpoint,
+            **{key: counters[key] for key in COUNTERS},
+        )
+    )

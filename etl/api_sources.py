@@ -1,0 +1,153 @@
+"""The two API sources, CoinPaprika ``/tickers`` and CoinGecko ``/coins/markets``.
+
+Each source fetches its pages lazily through a ``Fetcher``, hands every successful response
+to ``keep`` (the raw-payload store) before parsing it, and yields ``Chunk``s of validated
+rows. A page that is not a JSON array (garbage, truncated JSON, HTML, an error object) is
+one reject located ``page N``; an item that fails validation is a reject located
+``page N item I`` (I counts from 0). The source fails only when no page was usable.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from etl.errors import RecordRejected, SchemaDriftError
+from etl.http import Fetcher, Response
+from etl.model import Chunk, Reject, Row
+from etl.validate import (
+    TimestampParser,
+    json_number,
+    name_text,
+    record_id_text,
+    symbol_text,
+)
+
+RAW_LIMIT = 4000
+"""Characters of an item's or page's raw text kept in a reject."""
+
+KeepPayload = Callable[[Response], None]
+ItemValidator = Callable[[dict[str, Any], TimestampParser], Row]
+
+
+def coinpaprika_item(item: dict[str, Any], parse_time: TimestampParser) -> Row:
+    """Normalize one CoinPaprika ticker; raise ``RecordRejected``."""
+    quotes = item.get("quotes")
+    usd = quotes.get("USD") if isinstance(quotes, dict) else None
+    if not isinstance(usd, dict):
+        raise RecordRejected("quotes.USD is missing")
+    stamp = item.get("last_updated")
+    if not isinstance(stamp, str):
+        raise RecordRejected("last_updated is missing")
+    value = json_number(usd.get("price"), "quotes.USD.price", required=True)
+    assert value is not None
+    return (
+        record_id_text(item.get("id")),
+        parse_time(stamp),
+        symbol_text(item.get("symbol")),
+        name_text(item.get("name")),
+        value,
+        json_number(usd.get("market_cap"), "quotes.USD.market_cap", required=False),
+        json_number(usd.get("volume_24h"), "quotes.USD.volume_24h", required=False),
+    )
+
+
+def coingecko_item(item: dict[str, Any], parse_time: TimestampParser) -> Row:
+    """Normalize one CoinGecko market entry; raise ``RecordRejected``."""
+    stamp = item.get("last_updated")
+    if not isinstance(stamp, str):
+        raise RecordRejected("last_updated is missing")
+    value = json_number(item.get("current_price"), "current_price", required=True)
+    assert value is not None
+    return (
+        record_id_text(item.get("id")),
+        parse_time(stamp),
+        symbol_text(item.get("symbol")),
+        name_text(item.get("name")),
+        value,
+        json_number(item.get("market_cap"), "market_cap", required=False),
+        json_number(item.get("total_volume"), "total_volume", required=False),
+    )
+
+
+def _raw(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False)[:RAW_LIMIT]
+
+
+def page_items(response: Response) -> list[Any]:
+    """The JSON array of a page; raise ``RecordRejected`` saying what came instead."""
+    try:
+        body = json.loads(response.content)
+    except (ValueError, UnicodeDecodeError) as exc:
+        head = response.content[:60].decode("utf-8", "replace")
+        raise RecordRejected(f"response is not valid JSON ({exc}); it starts {head!r}") from None
+    if isinstance(body, list):
+        return body
+    raise RecordRejected(f"expected a JSON array of items, got {type(body).__name__}")
+
+
+def validated_chunks(
+    source: str,
+    pages: Iterator[tuple[str, Response]],
+    validate: ItemValidator,
+    parse_time: TimestampParser,
+    batch_size: int,
+    keep: KeepPayload,
+) -> Iterator[Chunk]:
+    """Turn fetched pages into chunks of rows and rejects (see the module docstring)."""
+    usable = 0
+    chunk = Chunk()
+    for label, response in pages:
+        keep(response)
+        try:
+            items = page_items(response)
+        except RecordRejected as exc:
+            text = response.content[:RAW_LIMIT].decode("utf-8", "replace")
+            chunk.rejects.append(Reject(label, exc.reason, text))
+            chunk.read += 1
+            continue
+        usable += 1
+        for index, item in enumerate(items):
+            chunk.read += 1
+            try:
+                if not isinstance(item, dict):
+                    raise RecordRejected(f"item is {type(item).__name__}, not an object")
+                chunk.rows.append(validate(item, parse_time))
+            except RecordRejected as exc:
+                chunk.rejects.append(Reject(f"{label} item {index}", exc.reason, _raw(item)))
+            if len(chunk.rows) >= batch_size:
+                yield chunk
+                chunk = Chunk()
+    if usable == 0:
+        yield chunk
+        raise SchemaDriftError(source, "no usable page: every response was rejected (see rejects)")
+    chunk.last = True
+    yield chunk
+
+
+def coinpaprika_pages(fetcher: Fetcher, base_url: str) -> Iterator[tuple[str, Response]]:
+    yield "page 1", fetcher.get(f"{base_url}/tickers")
+
+
+def coingecko_pages(fetcher: Fetcher, base_url: str, pages: int) -> Iterator[tuple[str, Response]]:
+    """Fetch up to ``pages`` pages of 250; stop early after a short page."""
+    for page in range(1, pages + 1):
+        params: dict[str, str | int] = {
+            "vs_currency": "usd",
+            "order": "market_cap_desc",
+            "per_page": 250,
+            "page": page,
+        }
+        response = fetcher.get(f"{base_url}/coins/markets", params)
+        yield f"page {page}", response
+        if _short_page(response):
+            return
+
+
+def _short_page(response: Response) -> bool:
+    try:
+        body = json.loads(response.content)
+    except (ValueError, UnicodeDecodeError):
+        return False
+    return isinstance(body, list) and len(body) < 250

@@ -1,0 +1,79 @@
+"""The ETL's exceptions.
+
+The hierarchy::
+
+    EtlError                      anything the ETL raises on purpose
+    ├── UnknownSourceError        (also a ValueError) a source name the ETL does not know
+    ├── SourceError(source)       one source could not be processed; the run goes on
+    │   ├── FetchError            a fetch failed after its retries, or with a status never retried
+    │   ├── SchemaDriftError      a CSV header lacks required columns; no usable API page
+    │   ├── InputMissingError     a configured input file does not exist
+    │   └── StoppedError          the run was asked to stop; the source ended at a batch boundary
+    └── RecordRejected(reason)    one row or item failed validation; it goes to ``rejects``
+
+``SourceError`` is caught at the source boundary by the pipeline: the source is recorded as
+``failed`` with the message, and the other sources still run. ``RecordRejected`` is caught per
+row/item and never leaves the validation step.
+"""
+
+from __future__ import annotations
+
+
+class EtlError(Exception):
+    """Base class of every error the ETL raises deliberately."""
+
+
+class UnknownSourceError(EtlError, ValueError):
+    """A requested source name is not one the ETL knows."""
+
+    def __init__(self, unknown: list[str], known: tuple[str, ...]) -> None:
+        super().__init__(
+            f"unknown source {', '.join(map(repr, unknown))} (known: {', '.join(known)})"
+        )
+        self.unknown = unknown
+        self.known = known
+
+
+class SourceError(EtlError):
+    """Processing of one source failed; ``source`` names it."""
+
+    def __init__(self, source: str, message: str) -> None:
+        super().__init__(message)
+        self.source = source
+        self.message = message
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class FetchError(SourceError):
+    """An upstream request failed after all retries, or with a status that is not retried."""
+
+    def __init__(self, source: str, message: str, *, status_code: int | None = None) -> None:
+        super().__init__(source, message)
+        self.status_code = status_code
+
+
+class SchemaDriftError(SourceError):
+    """The input's shape is not what the source expects (missing CSV columns, non-array JSON)."""
+
+
+class InputMissingError(SourceError):
+    """A configured input file does not exist or cannot be read."""
+
+
+class StoppedError(SourceError):
+    """The run was asked to stop; work committed so far is kept."""
+
+    def __init__(self, source: str) -> None:
+        super().__init__(
+            source, "stopped: the run was asked to stop (work up to the last batch is kept)"
+        )
+
+
+class RecordRejected(EtlError):
+    """One row or item is invalid; ``reason`` says why in a sentence a person can act on."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason

@@ -1,0 +1,145 @@
+"""HTTP fetching with retries: one shared ``httpx.Client``, exponential backoff with jitter.
+
+Connect errors, timeouts and other transport errors, 429 and 5xx are retried up to
+``max_retries`` times. A ``Retry-After`` header (seconds or an HTTP date) is honoured, capped
+at ``retry_after_max``; otherwise the wait is ``backoff_base * 2**attempt`` scaled by a random
+factor in [0.5, 1.0), capped at ``backoff_max``. Other statuses fail at once with the
+upstream's own error message when it sent one. API keys travel only as request headers and
+never appear in a log line or an error message (only the URL without its query does).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+
+import httpx
+
+from etl.errors import FetchError
+
+log = logging.getLogger(__name__)
+
+RETRYABLE_STATUS = frozenset({429, 500, 502, 503, 504}) | frozenset(range(505, 600))
+
+
+@dataclass(frozen=True, slots=True)
+class Response:
+    """A final upstream response: what was asked, what came back, and when."""
+
+    url: str
+    status_code: int
+    content: bytes
+    fetched_at: datetime
+
+
+@dataclass(slots=True)
+class RetryPolicy:
+    """How often and how long to wait between attempts."""
+
+    max_retries: int = 3
+    retry_after_max: float = 30.0
+    backoff_base: float = 0.5
+    backoff_max: float = 8.0
+    sleep: Callable[[float], None] = time.sleep
+    random: Callable[[], float] = field(default_factory=lambda: random.Random().random)
+
+    def backoff(self, attempt: int) -> float:
+        delay = min(self.backoff_base * 2**attempt, self.backoff_max)
+        return float(delay * (0.5 + self.random() / 2))
+
+
+def retry_after_seconds(value: str | None, now: datetime) -> float | None:
+    """Seconds a ``Retry-After`` header asks to wait, or None when absent or unreadable."""
+    if value is None or not value.strip():
+        return None
+    text = value.strip()
+    try:
+        return max(0.0, float(text))
+    except ValueError:
+        pass
+    try:
+        when = parsedate_to_datetime(text)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, (when - now).total_seconds())
+
+
+def upstream_message(content: bytes) -> str | None:
+    """The error text of a ``{"status": {"error_message": …}}`` or ``{"error": …}`` body."""
+    try:
+        body = json.loads(content)
+    except ValueError:
+        return None
+    if not isinstance(body, dict):
+        return None
+    status = body.get("status")
+    if isinstance(status, dict) and isinstance(status.get("error_message"), str):
+        return str(status["error_message"]).strip()
+    error = body.get("error")
+    return error.strip() if isinstance(error, str) else None
+
+
+class Fetcher:
+    """GETs URLs for one source through a shared client, retrying as the policy says."""
+
+    def __init__(
+        self,
+        client: httpx.Client,
+        source: str,
+        policy: RetryPolicy,
+        headers: Mapping[str, str] | None = None,
+    ) -> None:
+        self._client = client
+        self._source = source
+        self._policy = policy
+        self._headers = dict(headers or {})
+
+    def get(self, url: str, params: Mapping[str, str | int] | None = None) -> Response:
+        """Return the first 2xx response; raise ``FetchError`` when retries run out."""
+        attempt = 0
+        while True:
+            problem, wait, status = self._attempt(url, params, attempt)
+            if isinstance(problem, Response):
+                return problem
+            if wait is None or attempt >= self._policy.max_retries:
+                tries = f" after {attempt + 1} attempts" if attempt else ""
+                raise FetchError(self._source, f"GET {url}{tries}: {problem}", status_code=status)
+            log.warning(
+                "retrying after %.2fs: %s",
+                wait,
+                problem,
+                extra={"source": self._source, "url": url, "attempt": attempt + 1},
+            )
+            self._policy.sleep(wait)
+            attempt += 1
+
+    def _attempt(
+        self, url: str, params: Mapping[str, str | int] | None, attempt: int
+    ) -> tuple[Response | str, float | None, int | None]:
+        """One request: (response, _, _) on success, else (problem, wait or None, status)."""
+        backoff = self._policy.backoff(attempt)
+        try:
+            reply = self._client.get(url, params=params, headers=self._headers)
+        except httpx.TimeoutException as exc:
+            return f"timed out ({type(exc).__name__})", backoff, None
+        except httpx.TransportError as exc:
+            return f"transport error ({type(exc).__name__}: {exc})", backoff, None
+        now = datetime.now(UTC)
+        if reply.is_success:
+            return Response(str(reply.url), reply.status_code, reply.content, now), None, None
+        message = upstream_message(reply.content)
+        problem = f"HTTP {reply.status_code}" + (f": {message}" if message else "")
+        if reply.status_code not in RETRYABLE_STATUS:
+            return problem, None, reply.status_code
+        asked = retry_after_seconds(reply.headers.get("retry-after"), now)
+        if asked is not None:
+            return problem, min(asked, self._policy.retry_after_max), reply.status_code
+        return problem, backoff, reply.status_code

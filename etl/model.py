@@ -1,0 +1,36 @@
+"""The small value types that flow from a source through validation to the loader."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+Row = tuple[str, str, str, str, float, float | None, float | None]
+"""A valid observation: (record_id, timestamp text, symbol, name, value, market_cap, volume_24h).
+
+The timestamp is canonical naive-UTC text, see ``etl.validate``.
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class Reject:
+    """A row or item that failed validation: where it was, why, and its raw text."""
+
+    locator: str
+    reason: str
+    raw: str
+
+
+@dataclass(slots=True)
+class Chunk:
+    """What a source hands the loader at once: at most ``batch_size`` rows.
+
+    ``read`` counts the rows or items read for it (valid plus rejected). ``position`` is the
+    source's resume point after this chunk (a file fingerprint), or None for API sources.
+    ``last`` marks the source's final chunk: the one that advances the high-water mark.
+    """
+
+    rows: list[Row] = field(default_factory=list)
+    rejects: list[Reject] = field(default_factory=list)
+    read: int = 0
+    position: str | None = None
+    last: bool = False

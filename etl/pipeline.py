@@ -1,0 +1,168 @@
+"""One ETL run over the enabled sources: ``run_etl``.
+
+A run takes the ETL lock (``etl.lock``). If another run holds it, the attempt is recorded in
+``etl_runs`` as ``skipped`` and returns at once. Otherwise it marks runs left ``running`` by
+a dead process as ``failed``, records itself as ``running``, runs each source in turn
+(``etl.source_job``: a failing source is recorded and the others still run) and finishes as
+``success``, ``partial`` (some sources failed) or ``failed`` (all failed).
+
+``stop``: when set, the current source finishes the batch it is writing, commits it with its
+checkpoint and fails with a "stopped" error; the sources not yet started are ``skipped``;
+the run ends ``failed`` with the error ``stopped``. The next run resumes from the
+checkpoints.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+
+import httpx
+from sqlalchemy import Engine
+
+from db import runs
+from etl.assets import load_seed
+from etl.config import KNOWN_SOURCES, EtlConfig
+from etl.errors import UnknownSourceError
+from etl.http import RetryPolicy
+from etl.lock import EtlLock
+from etl.progress import Counters, ProgressEvent, RunSummary, SourceSummary
+from etl.source_job import SourceJob
+
+__all__ = [
+    "Counters",
+    "ProgressEvent",
+    "RunSummary",
+    "SourceSummary",
+    "UnknownSourceError",
+    "run_etl",
+    "select_sources",
+]
+
+log = logging.getLogger(__name__)
+
+LOCKED_ERROR = "another ETL run holds the lock"
+STOPPED_ERROR = "stopped"
+
+
+def select_sources(config: EtlConfig, sources: Sequence[str] | None) -> tuple[str, ...]:
+    """The sources a run processes, in the canonical order; raise ``UnknownSourceError``.
+
+    ``sources`` (when given) overrides the configured ones and may name any known source.
+    """
+    wanted = config.sources if sources is None else [s.strip().lower() for s in sources]
+    unknown = [name for name in wanted if name not in KNOWN_SOURCES]
+    if unknown:
+        raise UnknownSourceError(unknown, KNOWN_SOURCES)
+    return tuple(name for name in KNOWN_SOURCES if name in wanted)
+
+
+def _ignore(event: ProgressEvent) -> None:
+    return None
+
+
+def run_etl(
+    engine: Engine,
+    config: EtlConfig,
+    *,
+    trigger: str = "manual",
+    sources: Sequence[str] | None = None,
+    http_client: httpx.Client | None = None,
+    progress: Callable[[ProgressEvent], None] | None = None,
+    stop: threading.Event | None = None,
+    retry: RetryPolicy | None = None,
+) -> RunSummary:
+    """Run the ETL once, synchronously, and return what happened (see the module docstring).
+
+    ``http_client`` is used as is and left open; without one a client is made and closed
+    here. ``retry`` overrides the retry policy built from ``config`` (tests shorten the
+    backoff with it).
+    """
+    names = select_sources(config, sources)
+    stop = stop or threading.Event()
+    started, clock = datetime.now(UTC), time.monotonic()
+    with EtlLock(engine) as held:
+        if not held:
+            with engine.begin() as conn:
+                run_id = runs.start_run(conn, trigger, started, status="skipped")
+                runs.finish_run(conn, run_id, "skipped", datetime.now(UTC), LOCKED_ERROR)
+            log.warning("ETL run skipped: %s", LOCKED_ERROR, extra={"run_id": run_id})
+            return RunSummary(run_id, "skipped", (), trigger, started, started, 0, LOCKED_ERROR)
+        with engine.begin() as conn:
+            stale = runs.reconcile_stale(conn, started)
+            run_id = runs.start_run(conn, trigger, started)
+        if stale:
+            log.warning("marked %d interrupted run(s) failed", stale, extra={"run_id": run_id})
+        log.info("ETL run started", extra={"run_id": run_id, "trigger": trigger})
+        policy = retry or RetryPolicy(
+            max_retries=config.http_max_retries,
+            retry_after_max=config.http_retry_after_max_seconds,
+        )
+        client = http_client or httpx.Client(
+            timeout=config.http_timeout_seconds, follow_redirects=True
+        )
+        try:
+            summaries = _run_sources(
+                engine, config, run_id, names, client, policy, progress or _ignore, stop
+            )
+        except BaseException as exc:
+            with engine.begin() as conn:
+                runs.finish_run(conn, run_id, "failed", datetime.now(UTC), f"aborted: {exc}")
+            raise
+        finally:
+            if http_client is None:
+                client.close()
+        status, error = _outcome(summaries, stop)
+        finished = datetime.now(UTC)
+        with engine.begin() as conn:
+            runs.finish_run(conn, run_id, status, finished, error)
+    log.info("ETL run finished: %s", status, extra={"run_id": run_id})
+    duration = int((time.monotonic() - clock) * 1000)
+    return RunSummary(run_id, status, summaries, trigger, started, finished, duration, error)
+
+
+def _run_sources(
+    engine: Engine,
+    config: EtlConfig,
+    run_id: int,
+    names: tuple[str, ...],
+    client: httpx.Client,
+    policy: RetryPolicy,
+    progress: Callable[[ProgressEvent], None],
+    stop: threading.Event,
+) -> tuple[SourceSummary, ...]:
+    seeds = load_seed(config.assets_path)
+    summaries: list[SourceSummary] = []
+    for name in names:
+        if stop.is_set():
+            summaries.append(
+                SourceSummary(name, "skipped", 0, 0, 0, 0, 0, 0, "stopped before it started", 0)
+            )
+            continue
+        job = SourceJob(
+            engine,
+            config,
+            run_id,
+            name,
+            client=client,
+            policy=policy,
+            seeds=seeds,
+            progress=progress,
+            stop=stop,
+        )
+        summaries.append(job.run())
+    return tuple(summaries)
+
+
+def _outcome(summaries: tuple[SourceSummary, ...], stop: threading.Event) -> tuple[str, str | None]:
+    if stop.is_set() and any(s.status != "success" for s in summaries):
+        return "failed", STOPPED_ERROR
+    failed = [s.source for s in summaries if s.status != "success"]
+    if not failed:
+        return "success", None
+    if len(failed) == len(summaries):
+        return "failed", "every source failed"
+    return "partial", f"failed: {', '.join(failed)}"

@@ -1,0 +1,79 @@
+"""Progress events and summaries reported by a run."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Counters:
+    rows_read: int = 0
+    inserted: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    skipped: int = 0
+    rejected: int = 0
+
+    def plus(self, other: Counters) -> Counters:
+        return Counters(
+            self.rows_read + other.rows_read,
+            self.inserted + other.inserted,
+            self.updated + other.updated,
+            self.unchanged + other.unchanged,
+            self.skipped + other.skipped,
+            self.rejected + other.rejected,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class ProgressEvent:
+    """``kind`` is ``source_started``, ``batch`` (after each committed batch, with the
+    source's running totals) or ``source_finished`` (with ``status`` and ``error``)."""
+
+    source: str
+    kind: str
+    counters: Counters = Counters()
+    status: str | None = None
+    error: str | None = None
+    note: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SourceSummary:
+    """One source's part of a run.
+
+    ``status`` is ``success``, ``failed`` or ``skipped`` (not started because the run was
+    stopped first). An unchanged CSV file is ``success`` with ``rows_read == 0`` and a
+    ``note`` saying it was not read.
+    """
+
+    source: str
+    status: str
+    rows_read: int
+    inserted: int
+    updated: int
+    unchanged: int
+    skipped: int
+    rejected: int
+    error: str | None
+    duration_ms: int
+    checkpoint_before: datetime | None = None
+    checkpoint_after: datetime | None = None
+    note: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RunSummary:
+    """A whole run. ``status``: ``success`` (every source succeeded), ``partial`` (some
+    failed), ``failed`` (all failed, or the run was stopped), ``skipped`` (another run held
+    the ETL lock; nothing was done)."""
+
+    run_id: int | None
+    status: str
+    sources: tuple[SourceSummary, ...]
+    trigger: str = "manual"
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+    duration_ms: int = 0
+    error: str | None = None

@@ -1,0 +1,231 @@
+"""One source within a run: open it, load its chunks batch by batch, record the outcome.
+
+Each chunk is written in one transaction together with its rejects, any new assets and
+aliases, the source's counters and (for files, or on the final chunk) its checkpoint, so a
+crash never leaves rows without the checkpoint that covers them or the reverse. Rows older
+than the checkpoint *before the run* minus the lookback are skipped and counted; the
+high-water mark advances only with the final chunk, so a run that stops part-way through an
+unordered file does not make its remaining rows look old.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
+
+import httpx
+from sqlalchemy import Engine
+
+from db import load, runs
+from etl.api_sources import (
+    coingecko_item,
+    coingecko_pages,
+    coinpaprika_item,
+    coinpaprika_pages,
+    validated_chunks,
+)
+from etl.assets import AssetResolver, SeedAsset
+from etl.config import EtlConfig
+from etl.csv_layouts import CSV2_LAYOUT, CSV_LAYOUT
+from etl.csv_source import CsvSource
+from etl.errors import SourceError, StoppedError
+from etl.http import Fetcher, Response, RetryPolicy
+from etl.model import Chunk
+from etl.progress import Counters, ProgressEvent, SourceSummary
+from etl.validate import TimestampParser, stamp_datetime, stamp_text
+
+log = logging.getLogger(__name__)
+
+Progress = Callable[[ProgressEvent], None]
+
+
+class SourceJob:
+    """Runs one source for run ``run_id``; ``run()`` never raises for a source failure."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        config: EtlConfig,
+        run_id: int,
+        source: str,
+        *,
+        client: httpx.Client,
+        policy: RetryPolicy,
+        seeds: list[SeedAsset],
+        progress: Progress,
+        stop: threading.Event,
+    ) -> None:
+        self.engine, self.config, self.run_id, self.source = engine, config, run_id, source
+        self._client, self._policy, self._seeds = client, policy, seeds
+        self._progress, self._stop = progress, stop
+        self._counters = Counters()
+        self._high: str | None = None
+        self._before: str | None = None
+        self._committed: str | None = None
+        self._cutoff: str | None = None
+
+    def run(self) -> SourceSummary:
+        started, clock = datetime.now(UTC), time.monotonic()
+        with self.engine.begin() as conn:
+            high_water, fingerprint = load.read_checkpoint(conn, self.source)
+            runs.start_source(conn, self.run_id, self.source, started, high_water)
+            resolver = AssetResolver(
+                self.source, self._seeds, load.read_assets(conn), load.read_aliases(conn)
+            )
+        if high_water is not None:
+            self._before = self._high = self._committed = stamp_text(high_water)
+            lookback = timedelta(seconds=self.config.lookback_seconds)
+            self._cutoff = stamp_text(high_water - lookback)
+        self._progress(ProgressEvent(self.source, "source_started"))
+        status, error, note = "success", None, None
+        try:
+            chunks = self._open(fingerprint, TimestampParser(started))
+            if chunks is None:
+                note = "file unchanged since the last run; not read"
+            else:
+                for chunk in chunks:
+                    self._load(chunk, resolver)
+                    if self._stop.is_set() and not chunk.last:
+                        raise StoppedError(self.source)
+        except SourceError as exc:
+            status, error = "failed", str(exc)
+            log.warning("source %s failed: %s", self.source, error, extra={"source": self.source})
+        except Exception as exc:  # the source boundary: log it, run the others
+            status, error = "failed", f"internal error: {type(exc).__name__}: {exc}"
+            log.exception("source %s failed unexpectedly", self.source)
+        checkpoint = stamp_datetime(self._committed) if self._committed else None
+        with self.engine.begin() as conn:
+            runs.update_source(
+                conn,
+                self.run_id,
+                self.source,
+                dataclasses.asdict(self._counters),
+                checkpoint=checkpoint,
+                status=status,
+                error=error,
+                finished_at=datetime.now(UTC),
+            )
+        c = self._counters
+        self._progress(ProgressEvent(self.source, "source_finished", c, status, error, note))
+        return SourceSummary(
+            self.source,
+            status,
+            c.rows_read,
+            c.inserted,
+            c.updated,
+            c.unchanged,
+            c.skipped,
+            c.rejected,
+            error,
+            int((time.monotonic() - clock) * 1000),
+            stamp_datetime(self._before) if self._before else None,
+            checkpoint,
+            note,
+        )
+
+    def _open(self, fingerprint: str | None, parse_time: TimestampParser) -> Iterator[Chunk] | None:
+        config, batch = self.config, self.config.batch_size
+        if self.source in ("csv", "csv2"):
+            path = config.csv_path if self.source == "csv" else config.csv2_path
+            layout = CSV_LAYOUT if self.source == "csv" else CSV2_LAYOUT
+            reader = CsvSource(self.source, path, layout, fingerprint)
+            return None if reader.unchanged() else reader.chunks(parse_time, batch)
+        if self.source == "coinpaprika":
+            headers = {"Authorization": config.coinpaprika_api_key or ""}
+            fetcher = Fetcher(self._client, self.source, self._policy, _present(headers))
+            pages = coinpaprika_pages(fetcher, config.coinpaprika_base_url)
+            return validated_chunks(
+                self.source, pages, coinpaprika_item, parse_time, batch, self._keep
+            )
+        headers = {"x-cg-demo-api-key": config.coingecko_api_key or ""}
+        fetcher = Fetcher(self._client, self.source, self._policy, _present(headers))
+        pages = coingecko_pages(fetcher, config.coingecko_base_url, config.coingecko_pages)
+        return validated_chunks(self.source, pages, coingecko_item, parse_time, batch, self._keep)
+
+    def _keep(self, response: Response) -> None:
+        with self.engine.begin() as conn:
+            load.store_payload(
+                conn,
+                self.run_id,
+                self.source,
+                response.url,
+                response.status_code,
+                response.fetched_at,
+                response.content,
+                self.config.raw_payload_retention,
+            )
+
+    def _load(self, chunk: Chunk, resolver: AssetResolver) -> None:
+        rows, cutoff = chunk.rows, self._cutoff
+        kept = rows if cutoff is None else [row for row in rows if row[1] >= cutoff]
+        unique = {(row[0], row[1]): row for row in kept}
+        same = changed = 0
+        if len(unique) != len(kept):
+            for row in kept:
+                winner = unique[(row[0], row[1])]
+                if row is not winner:
+                    same, changed = (same + 1, changed) if row == winner else (same, changed + 1)
+        resolve = resolver.resolve
+        staged = [
+            (r[0], r[1], resolve(r[0], r[2], r[3]), r[2], r[3], r[4], r[5], r[6])
+            for r in unique.values()
+        ]
+        if kept:
+            newest = max(row[1] for row in kept)
+            if self._high is None or newest > self._high:
+                self._high = newest
+        now = datetime.now(UTC)
+        with self.engine.begin() as conn:
+            pending = resolver.take_pending()
+            load.insert_assets(
+                conn,
+                self.source,
+                [(a.id, a.symbol, a.name) for a in pending.assets],
+                [(a.record_id, a.asset_id, a.method) for a in pending.aliases],
+                now,
+            )
+            merged = load.upsert_records(conn, self.source, staged, self.run_id, now)
+            rejected = load.insert_rejects(
+                conn,
+                self.run_id,
+                self.source,
+                ((r.locator, r.reason, r.raw) for r in chunk.rejects),
+                now,
+            )
+            counters = self._counters.plus(
+                Counters(
+                    chunk.read,
+                    merged.inserted,
+                    merged.updated + changed,
+                    merged.unchanged + same,
+                    len(rows) - len(kept),
+                    rejected,
+                )
+            )
+            high = self._high if chunk.last else self._before
+            if chunk.last or chunk.position is not None:
+                load.write_checkpoint(
+                    conn,
+                    self.source,
+                    stamp_datetime(high) if high else None,
+                    chunk.position,
+                    self.run_id,
+                    now,
+                )
+            runs.update_source(
+                conn,
+                self.run_id,
+                self.source,
+                dataclasses.asdict(counters),
+                checkpoint=stamp_datetime(high) if high else None,
+            )
+        self._counters, self._committed = counters, high
+        self._progress(ProgressEvent(self.source, "batch", counters))
+
+
+def _present(headers: dict[str, str]) -> dict[str, str]:
+    return {key: value for key, value in headers.items() if value}
