@@ -17,6 +17,7 @@ from db.migrate import upgrade
 from db.prune import DEFAULT_BATCH_SIZE, parse_age, prune
 from gql.app import create_app
 from gql.sdl import export_sdl
+from kasparro.etl_command import add_etl_parser
 from kasparro.logs import configure_logging
 from kasparro.settings import Settings, SettingsError
 
@@ -119,6 +120,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="port to bind (default $PORT or 8000)",
     )
     serve.set_defaults(handler=cmd_serve)
+
+    add_etl_parser(commands)
 
     migrate = commands.add_parser("migrate", help="apply database migrations")
     migrate.set_defaults(handler=cmd_migrate)

@@ -1,0 +1,115 @@
+"""``kasparro etl [--source NAME]…``: one ETL run in the foreground.
+
+Migrates first, prints progress to stderr (each source as it starts, each committed batch,
+each source's outcome) and a summary table to stdout. Exit codes: 0 success, 2 partial
+(some sources failed), 1 failed, and 1 when the run was skipped because another process
+holds the ETL lock. An unknown ``--source`` is a usage error (exit 2, like any bad argument).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any, TextIO
+
+from db.engine import create_db_engine
+from db.migrate import upgrade
+from etl.config import KNOWN_SOURCES
+from etl.pipeline import ProgressEvent, RunSummary, run_etl
+from kasparro.settings import Settings
+
+EXIT_CODES = {"success": 0, "partial": 2, "failed": 1, "skipped": 1}
+COLUMNS = (
+    "source",
+    "status",
+    "read",
+    "inserted",
+    "updated",
+    "unchanged",
+    "skipped",
+    "rejected",
+    "seconds",
+    "error",
+)
+
+
+def add_etl_parser(commands: Any) -> None:
+    """Register the ``etl`` subcommand on an ``add_subparsers`` object."""
+    etl = commands.add_parser("etl", help="run the ETL once in the foreground")
+    etl.add_argument(
+        "--source",
+        action="append",
+        choices=KNOWN_SOURCES,
+        metavar="NAME",
+        help=f"run only this source (repeatable; one of {', '.join(KNOWN_SOURCES)}; "
+        "default ETL_SOURCES)",
+    )
+    etl.set_defaults(handler=cmd_etl)
+
+
+class ProgressPrinter:
+    """Writes one line per progress event."""
+
+    def __init__(self, stream: TextIO) -> None:
+        self._stream = stream
+
+    def __call__(self, event: ProgressEvent) -> None:
+        c = event.counters
+        if event.kind == "source_started":
+            line = f"{event.source}: started"
+        elif event.kind == "batch":
+            line = (
+                f"{event.source}: {c.rows_read:,} read, {c.inserted:,} inserted, "
+                f"{c.updated:,} updated, {c.unchanged:,} unchanged, {c.skipped:,} skipped, "
+                f"{c.rejected:,} rejected"
+            )
+        else:
+            detail = event.error or event.note or f"{c.rows_read:,} read"
+            line = f"{event.source}: {event.status} ({detail})"
+        print(line, file=self._stream, flush=True)
+
+
+def summary_table(summary: RunSummary) -> str:
+    """The run as a plain-text table, with a closing line naming the run and its status."""
+    rows = [
+        (
+            s.source,
+            s.status,
+            str(s.rows_read),
+            str(s.inserted),
+            str(s.updated),
+            str(s.unchanged),
+            str(s.skipped),
+            str(s.rejected),
+            f"{s.duration_ms / 1000:.2f}",
+            s.error or s.note or "",
+        )
+        for s in summary.sources
+    ]
+    widths = [max(len(row[i]) for row in [COLUMNS, *rows]) for i in range(len(COLUMNS))]
+    lines = [
+        "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
+        for row in [COLUMNS, *rows]
+    ]
+    lines.insert(1, "  ".join("-" * width for width in widths))
+    closing = f"run {summary.run_id}: {summary.status} in {summary.duration_ms / 1000:.2f}s"
+    if summary.error:
+        closing += f" ({summary.error})"
+    return "\n".join([*lines, closing]) + "\n"
+
+
+def cmd_etl(args: argparse.Namespace, settings: Settings) -> int:
+    engine = create_db_engine(settings.database_url)
+    try:
+        upgrade(engine)
+        summary = run_etl(
+            engine,
+            settings.etl_config(),
+            trigger="manual",
+            sources=args.source,
+            progress=ProgressPrinter(sys.stderr),
+        )
+    finally:
+        engine.dispose()
+    sys.stdout.write(summary_table(summary))
+    return EXIT_CODES[summary.status]
