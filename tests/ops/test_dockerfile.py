@@ -210,19 +210,19 @@ def served_by_cmd(stages: list[Stage], tmp_path: Path) -> Iterator[dict[str, str
     }
     command = runtime.last("CMD").exec_form
     assert command is not None
-    server = subprocess.Popen(
-        [shutil.which(command[0], path=environ["PATH"]) or command[0], *command[1:]],
-        env=environ,
-        cwd=tmp_path,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        yield environ
-    finally:
-        server.terminate()
-        server.wait(timeout=20)
+    with (tmp_path / "server.log").open("w") as log:
+        server = subprocess.Popen(
+            [shutil.which(command[0], path=environ["PATH"]) or command[0], *command[1:]],
+            env=environ,
+            cwd=tmp_path,
+            stdout=subprocess.DEVNULL,
+            stderr=log,
+        )
+        try:
+            yield environ
+        finally:
+            server.terminate()
+            server.wait(timeout=20)
 
 
 def run_healthcheck(command: str, environ: dict[str, str]) -> int:
@@ -232,7 +232,7 @@ def run_healthcheck(command: str, environ: dict[str, str]) -> int:
 
 
 def test_healthcheck_passes_against_the_cmd_and_fails_without_it(
-    stages: list[Stage], served_by_cmd: dict[str, str]
+    stages: list[Stage], served_by_cmd: dict[str, str], tmp_path: Path
 ) -> None:
     check = healthcheck(stages[-1].last("HEALTHCHECK"))
     assert isinstance(check.command, str)
@@ -240,7 +240,8 @@ def test_healthcheck_passes_against_the_cmd_and_fails_without_it(
     deadline = time.monotonic() + 30
     while run_healthcheck(check.command, served_by_cmd) != 0:
         if time.monotonic() > deadline:
-            pytest.fail(f"HEALTHCHECK never passed on PORT {served_by_cmd['PORT']}")
+            log = (tmp_path / "server.log").read_text()
+            pytest.fail(f"HEALTHCHECK never passed on PORT {served_by_cmd['PORT']}:\n{log}")
         time.sleep(0.2)
     elsewhere = {**served_by_cmd, "PORT": str(free_port())}
     assert run_healthcheck(check.command, elsewhere) == 1
