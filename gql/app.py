@@ -21,7 +21,7 @@ from gql.config import AppConfig
 from gql.context import Context
 from gql.errors import ApiError
 from gql.graphiql import ASSETS_PATH, graphiql_assets, graphiql_html
-from gql.lifespan import etl_scheduler
+from gql.lifespan import EtlLifespan, etl_scheduler
 from gql.loaders import build_loaders
 from gql.middleware import RequestIdMiddleware, request_id_of
 from gql.openapi import openapi_document
@@ -81,8 +81,12 @@ async def _server_error(request: Request, exc: Exception) -> Response:
     return _error(request, 500, "internal error; quote the request_id when reporting it")
 
 
-def create_app(config: AppConfig) -> Starlette:
-    """Build the application; engine and ETL scheduler live in the lifespan."""
+def create_app(config: AppConfig, *, etl: EtlLifespan = etl_scheduler) -> Starlette:
+    """Build the application; engine and ETL scheduler live in the lifespan.
+
+    ``etl`` starts and stops what runs the ETL for ``runEtl`` and ``POST /etl/run``
+    (the real scheduler by default; tests pass a fake).
+    """
     openapi = openapi_document(config)
 
     @contextlib.asynccontextmanager
@@ -91,7 +95,7 @@ def create_app(config: AppConfig) -> Starlette:
         app.state.engine = engine
         app.state.config = config
         try:
-            async with etl_scheduler(engine, config) as scheduler:
+            async with etl(engine, config) as scheduler:
                 app.state.etl = scheduler
                 yield
         finally:

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager
 
 from sqlalchemy import Engine
 
 from gql.admin import EtlRunner
 from gql.config import AppConfig
+
+EtlLifespan = Callable[[Engine, AppConfig], AbstractAsyncContextManager["EtlRunner | None"]]
+"""Starts what runs the ETL for the lifetime of the app and yields it (or None)."""
 
 
 @contextlib.asynccontextmanager

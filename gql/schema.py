@@ -2,8 +2,8 @@
 
 Built once per application. Limits (documented in README.md, section API):
 
-- depth: at most ``MAX_DEPTH`` nested selections (GraphiQL's own introspection query
-  needs 13);
+- depth: at most ``MAX_DEPTH`` nested selections, introspection included (GraphiQL's
+  own introspection query needs 14; see ``gql.depth`` for why not QueryDepthLimiter);
 - tokens: a document of more than ``MAX_TOKENS`` tokens is not even parsed;
 - aliases: at most ``MAX_ALIASES`` per document;
 - introspection: refused when INTROSPECTION is off;
@@ -21,7 +21,7 @@ import logging
 from collections.abc import Callable
 
 import strawberry
-from graphql import GraphQLError
+from graphql import ASTValidationRule, GraphQLError
 from graphql.validation import NoSchemaIntrospectionCustomRule
 from strawberry.extensions import (
     AddValidationRules,
@@ -29,13 +29,13 @@ from strawberry.extensions import (
     MaxAliasesLimiter,
     MaxTokensLimiter,
     ParserCache,
-    QueryDepthLimiter,
     SchemaExtension,
     ValidationCache,
 )
 from strawberry.types import ExecutionContext
 
 from gql.config import AppConfig
+from gql.depth import depth_rule
 from gql.errors import ApiError
 from gql.resolvers import Mutation, Query
 
@@ -76,8 +76,8 @@ class KasparroSchema(strawberry.Schema):
 
 def build_schema(config: AppConfig) -> strawberry.Schema:
     """The executable schema for ``config`` (extensions differ; the SDL never does)."""
-    rules = [
-        *QueryDepthLimiter(max_depth=MAX_DEPTH).validation_rules,
+    rules: list[type[ASTValidationRule]] = [
+        depth_rule(MAX_DEPTH),
         *MaxAliasesLimiter(max_alias_count=MAX_ALIASES).validation_rules,
     ]
     if not config.introspection:

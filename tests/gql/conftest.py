@@ -25,6 +25,13 @@ def client(settings: Settings, store: Store) -> Iterator[TestClient]:
         yield client
 
 
+@pytest.fixture
+def settings_client(settings: Settings) -> Iterator[TestClient]:
+    """A client of the app over an empty store."""
+    with TestClient(create_app(settings.app_config())) as client:
+        yield client
+
+
 def graphql(client: TestClient, query: str, **variables: object) -> dict[str, object]:
     """POST ``query``; return the JSON body (status 200 is asserted)."""
     response = client.post("/graphql", json={"query": query, "variables": variables})
