@@ -8,6 +8,7 @@ from contextlib import AbstractAsyncContextManager
 
 from sqlalchemy import Engine
 
+from etl.scheduler import EtlScheduler
 from gql.admin import EtlRunner
 from gql.config import AppConfig
 
@@ -19,7 +20,18 @@ EtlLifespan = Callable[[Engine, AppConfig], AbstractAsyncContextManager["EtlRunn
 async def etl_scheduler(engine: Engine, config: AppConfig) -> AsyncIterator[EtlRunner | None]:
     """Start the ETL scheduler on ``engine`` and stop it (gracefully) on the way out.
 
-    The engine must outlive the scheduler: it is created before and disposed of after.
+    ``start`` returns at once (the startup run, if any, goes on in the background, so the
+    server answers meanwhile); ``stop`` lets the current batch finish. The engine must
+    outlive the scheduler: the caller creates it before and disposes of it after.
     """
-    # The scheduler (etl.scheduler.EtlScheduler) is wired in once it lands.
-    yield None
+    scheduler = EtlScheduler(
+        engine,
+        config.etl,
+        on_startup=config.etl_on_startup,
+        interval_seconds=config.etl_interval_seconds,
+    )
+    await scheduler.start()
+    try:
+        yield scheduler
+    finally:
+        await scheduler.stop()
