@@ -133,14 +133,17 @@ def insert_rejects(
     items: Iterable[tuple[str, str, str]],
     now: datetime,
 ) -> int:
-    """Store (locator, reason, raw) rejects; return how many."""
+    """Store (locator, reason, raw) rejects; return how many.
+
+    NUL characters (which PostgreSQL text cannot hold) are stored as U+FFFD.
+    """
     values = [
         {
             "run_id": run_id,
             "source": source,
             "locator": locator[:200],
-            "reason": reason,
-            "raw": raw,
+            "reason": reason.replace("\x00", "\ufffd"),
+            "raw": raw.replace("\x00", "\ufffd"),
             "created_at": now,
         }
         for locator, reason, raw in items

@@ -10,7 +10,9 @@ Resolution order for a ``(source, record_id)`` not seen before:
 4. the same symbol and the same normalized name as exactly one known asset;
 5. otherwise a new asset. Its id is the CoinGecko-style slug when free, else the source's id.
 
-A symbol alone never decides: two coins sharing a ticker stay two assets.
+A symbol alone never decides: two coins sharing a ticker stay two assets. Rules 3 and 4 never
+join two ids of the same source: a source that lists both under different ids (CoinPaprika
+has ``pepeai1-pepe-ai`` and ``pepeai2-pepe-ai``, both "Pepe AI") says they are different.
 """
 
 from __future__ import annotations
@@ -114,6 +116,7 @@ class AssetResolver:
         self._assets: dict[str, tuple[str, str]] = {a[0]: (a[1], a[2]) for a in assets}
         self._aliases: dict[tuple[str, str], str] = {(s, r): a for s, r, a in aliases}
         self._mine = {r: a for (s, r), a in self._aliases.items() if s == source}
+        self._taken = set(self._mine.values())
         self._seeds = {seed.id: seed for seed in seeds}
         self._seed_by_id = {
             seed.source_ids[source]: seed
@@ -142,6 +145,7 @@ class AssetResolver:
             self.pending.assets.append(NewAsset(asset_id, symbol, name))
         self._remember(symbol, name, asset_id)
         self._mine[record_id] = asset_id
+        self._taken.add(asset_id)
         self._aliases[(self.source, record_id)] = asset_id
         self.pending.aliases.append(NewAlias(record_id, asset_id, method))
         return asset_id
@@ -165,7 +169,7 @@ class AssetResolver:
         by_rule = self._id_rule(record_id, symbol)
         if by_rule is not None:
             return by_rule, "id-rule"
-        matches = self._by_name.get((symbol, normalize_name(name)), set())
+        matches = self._by_name.get((symbol, normalize_name(name)), set()) - self._taken
         if len(matches) == 1:
             return next(iter(matches)), "symbol-name"
         return self._new_id(record_id, symbol, name), "new"
@@ -179,9 +183,9 @@ class AssetResolver:
         else:
             return None
         asset_id = self._aliases.get(other)
-        if asset_id is not None and self._assets.get(asset_id, ("",))[0] == symbol:
-            return asset_id
-        return None
+        if asset_id is None or asset_id in self._taken:
+            return None
+        return asset_id if self._assets.get(asset_id, ("",))[0] == symbol else None
 
     def _new_id(self, record_id: str, symbol: str, name: str) -> str:
         prefix = symbol.lower() + "-"

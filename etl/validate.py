@@ -109,6 +109,8 @@ def clean_text(value: object, field: str, *, limit: int) -> str:
         text = text.translate(_ZERO_WIDTH).strip()
     if not text:
         raise RecordRejected(f"{field} is empty")
+    if "\x00" in text:
+        raise RecordRejected(f"{field} contains a NUL character")
     if len(text) > limit:
         raise RecordRejected(f"{field} is longer than {limit} characters")
     return text
