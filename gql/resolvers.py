@@ -61,7 +61,7 @@ class Query:
         until: datetime | None = None,
         first: int | None = 100,
         after: str | None = None,
-        order: SortOrder = SortOrder.DESC,
+        order: SortOrder | None = SortOrder.DESC,
     ) -> RecordConnection:
         config = info.context.config
         limit = filters.page_size(
@@ -76,7 +76,7 @@ class Query:
             until=until,
             names=_RECORD_ARGUMENT_NAMES,
         )
-        direction: queries.Order = order.value
+        direction: queries.Order = order.value if order is not None else "desc"
         position = decode_cursor(after, direction) if after else None
         page = await run_db(
             info.context.engine, queries.records, wanted, position, limit, direction
@@ -95,7 +95,7 @@ class Query:
 
     @strawberry.field(description="ETL runs, newest first.")
     async def etl_runs(
-        self, info: Info[Context, None], first: int = 20, status: RunStatus | None = None
+        self, info: Info[Context, None], first: int | None = 20, status: RunStatus | None = None
     ) -> list[EtlRun]:
         limit = filters.page_size("first", first, default=20, maximum=RUNS_MAXIMUM)
         rows = await run_db(
@@ -108,7 +108,7 @@ class Query:
 
     @strawberry.field(description="Canonical assets ordered by id, optionally by symbol.")
     async def assets(
-        self, info: Info[Context, None], symbol: str | None = None, first: int = 100
+        self, info: Info[Context, None], symbol: str | None = None, first: int | None = 100
     ) -> list[Asset]:
         config = info.context.config
         limit = filters.page_size(

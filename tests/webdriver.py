@@ -1,0 +1,113 @@
+"""A minimal WebDriver client (plain HTTP with httpx) for headless Debian Chromium."""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import shutil
+import subprocess
+import tempfile
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+
+from tests.servers import free_port
+
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-dev-shm-usage",
+    "--window-size=1400,1000",
+]
+
+
+def browser_missing() -> str | None:
+    """Why the browser tests cannot run here, or None."""
+    for program in ("chromium", "chromedriver"):
+        if shutil.which(program) is None:
+            return f"{program} is not installed (Debian: apt-get install chromium chromium-driver)"
+    return None
+
+
+class Browser:
+    """One WebDriver session."""
+
+    def __init__(self, client: httpx.Client, session: str) -> None:
+        self._client = client
+        self._session = session
+
+    def _call(self, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
+        response = self._client.request(method, f"/session/{self._session}{path}", json=body)
+        payload = response.json()
+        if response.status_code != 200:
+            raise RuntimeError(f"webdriver {method} {path}: {payload}")
+        return payload["value"]
+
+    def open(self, url: str) -> None:
+        self._call("POST", "/url", {"url": url})
+
+    def script(self, source: str, *args: Any) -> Any:
+        return self._call("POST", "/execute/sync", {"script": source, "args": list(args)})
+
+    def wait_for(self, source: str, *args: Any, timeout: float = 30) -> Any:
+        """Run ``source`` until it returns something truthy; return that."""
+        deadline = time.monotonic() + timeout
+        while True:
+            value = self.script(source, *args)
+            if value:
+                return value
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"waited {timeout}s for: {source}")
+            time.sleep(0.2)
+
+    def screenshot_png(self) -> bytes:
+        return base64.b64decode(self._call("GET", "/screenshot"))
+
+
+@contextlib.contextmanager
+def chromium() -> Iterator[Browser]:
+    """A headless Chromium with a fresh profile, driven through chromedriver."""
+    port = free_port()
+    profile = tempfile.mkdtemp(prefix="kasparro-chromium-")
+    driver = subprocess.Popen(
+        ["chromedriver", f"--port={port}"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    try:
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=60) as client:
+            deadline = time.monotonic() + 20
+            while True:
+                try:
+                    if client.get("/status").json()["value"]["ready"]:
+                        break
+                except httpx.TransportError:
+                    pass
+                if time.monotonic() > deadline:
+                    raise RuntimeError("chromedriver did not start")
+                time.sleep(0.1)
+            options = {
+                "binary": shutil.which("chromium"),
+                "args": [*CHROMIUM_ARGS, f"--user-data-dir={profile}"],
+            }
+            created = client.post(
+                "/session",
+                json={"capabilities": {"alwaysMatch": {"goog:chromeOptions": options}}},
+            ).json()
+            session = created["value"].get("sessionId")
+            if not session:
+                raise RuntimeError(f"chromium did not start: {created}")
+            try:
+                yield Browser(client, session)
+            finally:
+                client.delete(f"/session/{session}")
+    finally:
+        driver.terminate()
+        driver.wait(timeout=10)
+        shutil.rmtree(profile, ignore_errors=True)
