@@ -29,6 +29,12 @@ from db.tables import asset_aliases, assets, checkpoints, raw_payloads, rejects
 StagedRow = tuple[str, str, str, str, str, float, float | None, float | None]
 """(record_id, timestamp text, asset_id, symbol, name, value, market_cap, volume_24h)."""
 
+SQLITE_CACHE_KIB = 65_536
+"""Page cache of a loading SQLite connection: index maintenance stays in memory."""
+
+_ROWS_PER_STATEMENT = 1000
+"""Rows per multi-row INSERT (well inside SQLite's limit of bound parameters)."""
+
 _VALUES = ("asset_id", "symbol", "name", "value", "market_cap", "volume_24h")
 _COLUMNS = "record_id, timestamp, asset_id, symbol, name, value, market_cap, volume_24h"
 
@@ -102,6 +108,7 @@ def _upsert_sqlite(
     stamp = now.replace(tzinfo=None).strftime("%Y-%m-%d %H:%M:%S.%f")
     cursor = _dbapi(conn).cursor()
     try:
+        cursor.execute(f"PRAGMA cache_size = -{SQLITE_CACHE_KIB}")
         cursor.execute(
             "CREATE TEMP TABLE IF NOT EXISTS etl_stage (record_id TEXT, timestamp TEXT, "
             "asset_id TEXT, symbol TEXT, name TEXT, value REAL, market_cap REAL, volume_24h REAL)"
@@ -219,12 +226,15 @@ def insert_assets(
         for r, a, m in new_aliases
     ]
     insert = _upsert(conn)
-    if asset_rows:
-        conn.execute(insert(assets).on_conflict_do_nothing(index_elements=["id"]), asset_rows)
-    if alias_rows:
+    for start in range(0, len(asset_rows), _ROWS_PER_STATEMENT):
+        part = asset_rows[start : start + _ROWS_PER_STATEMENT]
+        conn.execute(insert(assets).values(part).on_conflict_do_nothing(index_elements=["id"]))
+    for start in range(0, len(alias_rows), _ROWS_PER_STATEMENT):
+        part = alias_rows[start : start + _ROWS_PER_STATEMENT]
         conn.execute(
-            insert(asset_aliases).on_conflict_do_nothing(index_elements=["source", "record_id"]),
-            alias_rows,
+            insert(asset_aliases)
+            .values(part)
+            .on_conflict_do_nothing(index_elements=["source", "record_id"])
         )
 
 

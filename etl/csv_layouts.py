@@ -8,6 +8,7 @@ listing what was expected and what was found.
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -100,28 +101,34 @@ def match_header(source: str, layout: Layout, header: Sequence[str]) -> dict[str
 
 def row_validator(
     columns: dict[str, int],
-    price: str,
-    stamp: str,
-    market_cap: str,
-    volume: str,
+    names: tuple[str, str, str, str],
     parse_time: TimestampParser,
 ) -> RowValidator:
-    """A fast validator for one header mapping; ``record_id`` is the upper-case symbol."""
+    """A fast validator for one header mapping; ``record_id`` is the upper-case symbol.
+
+    ``names`` are the layout's (price, timestamp, market cap, volume) columns. Rows whose
+    symbol, name and timestamp were seen before and whose numbers are plain take a fast path
+    of dictionary lookups and ``float``; anything else goes through the careful path, which
+    fills those caches or raises ``RecordRejected`` with the precise reason.
+    """
+    price, stamp, market_cap, volume = names
     i_symbol, i_name = columns["symbol"], columns["name"]
     i_price, i_stamp = columns[price], columns[stamp]
     i_cap, i_volume = columns.get(market_cap), columns.get(volume)
     width = 1 + max(columns.values())
-    names: dict[tuple[str, str], tuple[str, str]] = {}
+    coins: dict[tuple[str, str], tuple[str, str]] = {}
+    stamps = parse_time.known
 
-    def validate(fields: Sequence[str]) -> Row:
+    def careful(fields: Sequence[str]) -> Row:
         if len(fields) < width:
             raise RecordRejected(f"expected at least {width} fields, got {len(fields)}")
         key = (fields[i_symbol], fields[i_name])
-        known = names.get(key)
+        known = coins.get(key)
         if known is None:
-            known = names[key] = (symbol_text(key[0]), name_text(key[1]))
-            if len(names) > 100_000:
-                names.clear()
+            known = (symbol_text(key[0]), name_text(key[1]))
+            if len(coins) >= 100_000:
+                coins.clear()
+            coins[key] = known
         value = csv_number(fields[i_price].strip(), price, required=True)
         assert value is not None
         return (
@@ -138,6 +145,23 @@ def row_validator(
             else csv_number(fields[i_volume].strip(), volume, required=False),
         )
 
+    def validate(fields: Sequence[str]) -> Row:
+        try:
+            symbol, name = coins[(fields[i_symbol], fields[i_name])]
+            moment = stamps[fields[i_stamp]]
+            value = float(fields[i_price])
+            cap = float(text) if i_cap is not None and (text := fields[i_cap]) else None
+            vol = float(text) if i_volume is not None and (text := fields[i_volume]) else None
+        except (KeyError, IndexError, ValueError):
+            return careful(fields)
+        if (
+            0.0 <= value < math.inf
+            and (cap is None or 0.0 <= cap < math.inf)
+            and (vol is None or 0.0 <= vol < math.inf)
+        ):
+            return (symbol, moment, symbol, name, value, cap, vol)
+        return careful(fields)
+
     return validate
 
 
@@ -147,7 +171,7 @@ def validator_for(
     """Match ``header`` against ``layout`` and build the row validator for it."""
     columns = match_header(source, layout, header)
     if layout is CSV_LAYOUT:
-        return row_validator(
-            columns, "price_usd", "timestamp", "market_cap", "volume_24h", parse_time
-        )
-    return row_validator(columns, "close", "date", "marketcap", "volume", parse_time)
+        names = ("price_usd", "timestamp", "market_cap", "volume_24h")
+    else:
+        names = ("close", "date", "marketcap", "volume")
+    return row_validator(columns, names, parse_time)

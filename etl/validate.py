@@ -41,16 +41,17 @@ class TimestampParser:
     def __init__(self, now: datetime) -> None:
         self._low = stamp_text(EARLIEST)
         self._high = stamp_text(now + FUTURE_SLACK)
-        self._cache: dict[str, str] = {}
+        self.known: dict[str, str] = {}
+        """Raw text → canonical text of every timestamp parsed so far (a fast path)."""
 
     def __call__(self, raw: str) -> str:
-        text = self._cache.get(raw)
+        text = self.known.get(raw)
         if text is not None:
             return text
         text = self._parse(raw)
-        if len(self._cache) >= _CACHE_LIMIT:
-            self._cache.clear()
-        self._cache[raw] = text
+        if len(self.known) >= _CACHE_LIMIT:
+            self.known.clear()
+        self.known[raw] = text
         return text
 
     def _parse(self, raw: str) -> str:
