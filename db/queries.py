@@ -39,7 +39,8 @@ RECORD_COLUMNS = (
     record_table.c.market_cap,
     record_table.c.volume_24h,
 )
-"""The columns a record page returns (``run_id`` and ``ingested_at`` stay internal)."""
+"""The columns of a record page, in this order (callers may unpack rows positionally;
+``run_id`` and ``ingested_at`` stay internal)."""
 
 _KEY = (record_table.c.timestamp, record_table.c.source, record_table.c.record_id)
 

@@ -5,9 +5,11 @@ from __future__ import annotations
 from datetime import datetime
 
 import strawberry
+from sqlalchemy import Connection
 from strawberry.types import Info
 
 from db import queries
+from db.queries import Keyset, RecordFilters
 from gql import filters
 from gql.admin import authorize, run_etl_now
 from gql.context import Context
@@ -31,6 +33,18 @@ from gql.types import (
 RUNS_MAXIMUM = 100
 
 _RECORD_ARGUMENT_NAMES = ("source", "recordId", "asset", "symbol", "since", "until")
+
+
+def _record_nodes(
+    conn: Connection,
+    wanted: RecordFilters,
+    position: Keyset | None,
+    limit: int,
+    order: queries.Order,
+) -> tuple[list[Record], Keyset | None]:
+    """One page as Record objects, built in the worker thread (off the event loop)."""
+    page = queries.records(conn, wanted, position, limit, order)
+    return [Record.from_row(row) for row in page.rows], page.next_key
 
 
 @strawberry.type
@@ -78,15 +92,13 @@ class Query:
         )
         direction: queries.Order = order.value if order is not None else "desc"
         position = decode_cursor(after, direction) if after else None
-        page = await run_db(
-            info.context.engine, queries.records, wanted, position, limit, direction
+        nodes, key = await run_db(
+            info.context.engine, _record_nodes, wanted, position, limit, direction
         )
-        nodes = [Record.from_row(row) for row in page.rows]
-        key = page.next_key
         return RecordConnection(
             nodes=nodes,
             page_info=PageInfo(
-                has_next_page=page.has_next,
+                has_next_page=key is not None,
                 end_cursor=encode_cursor(key, direction) if key is not None else None,
             ),
             filters=wanted,

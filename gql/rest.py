@@ -17,7 +17,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 
 from db import queries
-from db.queries import DbRow
+from db.queries import DbRow, Keyset, RecordFilters
 from gql import filters
 from gql.admin import authorize, run_etl_now
 from gql.config import AppConfig
@@ -129,6 +129,42 @@ def _limit(text: str | None, config: AppConfig) -> int:
     )
 
 
+def _records_json(
+    conn: Connection,
+    wanted: RecordFilters,
+    position: Keyset | None,
+    limit: int,
+    order: queries.Order,
+) -> tuple[list[dict[str, Any]], Keyset | None]:
+    """One page as JSON-ready dicts, built in the worker thread (off the event loop)."""
+    page = queries.records(conn, wanted, position, limit, order)
+    items = [
+        {
+            "source": source,
+            "record_id": record_id,
+            "value": value,
+            "timestamp": timestamp.isoformat(),
+            "asset_id": asset_id,
+            "symbol": symbol,
+            "name": name,
+            "market_cap": market_cap,
+            "volume_24h": volume_24h,
+        }
+        for (
+            source,
+            record_id,
+            timestamp,
+            asset_id,
+            symbol,
+            name,
+            value,
+            market_cap,
+            volume_24h,
+        ) in page.rows
+    ]
+    return items, page.next_key
+
+
 async def data(request: Request) -> JSONResponse:
     """``GET /data``: one page of records, newest first, with ``next_cursor``."""
     config: AppConfig = request.app.state.config
@@ -154,22 +190,9 @@ async def data(request: Request) -> JSONResponse:
     limit = _limit(_single(params, "limit"), config)
     cursor = _single(params, "cursor")
     position = decode_cursor(cursor, order) if cursor else None
-    page = await run_db(request.app.state.engine, queries.records, wanted, position, limit, order)
-    items = [
-        {
-            "source": row.source,
-            "record_id": row.record_id,
-            "value": row.value,
-            "timestamp": row.timestamp.isoformat(),
-            "asset_id": row.asset_id,
-            "symbol": row.symbol,
-            "name": row.name,
-            "market_cap": row.market_cap,
-            "volume_24h": row.volume_24h,
-        }
-        for row in page.rows
-    ]
-    key = page.next_key
+    items, key = await run_db(
+        request.app.state.engine, _records_json, wanted, position, limit, order
+    )
     return JSONResponse(
         {
             "request_id": request_id_of(request),
