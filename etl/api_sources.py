@@ -31,44 +31,46 @@ KeepPayload = Callable[[Response], None]
 ItemValidator = Callable[[dict[str, Any], TimestampParser], Row]
 
 
+def _market_row(
+    item: dict[str, Any],
+    quote: dict[str, Any],
+    keys: tuple[str, str, str],
+    prefix: str,
+    parse_time: TimestampParser,
+) -> Row:
+    """A row from an item's id, symbol, name and last_updated and ``quote``'s price, market
+    cap and volume under ``keys`` (named ``prefix + key`` in reject reasons)."""
+    stamp = item.get("last_updated")
+    if not isinstance(stamp, str):
+        raise RecordRejected("last_updated is missing")
+    price, cap, volume = keys
+    value = json_number(quote.get(price), prefix + price, required=True)
+    assert value is not None
+    return (
+        record_id_text(item.get("id")),
+        parse_time(stamp),
+        symbol_text(item.get("symbol")),
+        name_text(item.get("name")),
+        value,
+        json_number(quote.get(cap), prefix + cap, required=False),
+        json_number(quote.get(volume), prefix + volume, required=False),
+    )
+
+
 def coinpaprika_item(item: dict[str, Any], parse_time: TimestampParser) -> Row:
     """Normalize one CoinPaprika ticker; raise ``RecordRejected``."""
     quotes = item.get("quotes")
     usd = quotes.get("USD") if isinstance(quotes, dict) else None
     if not isinstance(usd, dict):
         raise RecordRejected("quotes.USD is missing")
-    stamp = item.get("last_updated")
-    if not isinstance(stamp, str):
-        raise RecordRejected("last_updated is missing")
-    value = json_number(usd.get("price"), "quotes.USD.price", required=True)
-    assert value is not None
-    return (
-        record_id_text(item.get("id")),
-        parse_time(stamp),
-        symbol_text(item.get("symbol")),
-        name_text(item.get("name")),
-        value,
-        json_number(usd.get("market_cap"), "quotes.USD.market_cap", required=False),
-        json_number(usd.get("volume_24h"), "quotes.USD.volume_24h", required=False),
-    )
+    keys = ("price", "market_cap", "volume_24h")
+    return _market_row(item, usd, keys, "quotes.USD.", parse_time)
 
 
 def coingecko_item(item: dict[str, Any], parse_time: TimestampParser) -> Row:
     """Normalize one CoinGecko market entry; raise ``RecordRejected``."""
-    stamp = item.get("last_updated")
-    if not isinstance(stamp, str):
-        raise RecordRejected("last_updated is missing")
-    value = json_number(item.get("current_price"), "current_price", required=True)
-    assert value is not None
-    return (
-        record_id_text(item.get("id")),
-        parse_time(stamp),
-        symbol_text(item.get("symbol")),
-        name_text(item.get("name")),
-        value,
-        json_number(item.get("market_cap"), "market_cap", required=False),
-        json_number(item.get("total_volume"), "total_volume", required=False),
-    )
+    keys = ("current_price", "market_cap", "total_volume")
+    return _market_row(item, item, keys, "", parse_time)
 
 
 def _raw(value: Any) -> str:

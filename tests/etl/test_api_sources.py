@@ -17,6 +17,7 @@ from tests.upstream import (
     GECKO,
     MARKETS,
     PAPRIKA,
+    PAPRIKA_2019,
     TICKERS,
     FakeUpstream,
     forbidden,
@@ -239,3 +240,39 @@ def test_a_second_run_over_the_same_payloads_inserts_nothing(
     # Tickers last updated more than a day before the newest one fall outside the lookback.
     paprika = again["coinpaprika"]
     assert paprika.unchanged + paprika.skipped == 2500
+
+
+def test_old_schema_tickers_and_missing_usd_quotes(engine: Engine, upstream: FakeUpstream) -> None:
+    tickers = json.loads(sample(PAPRIKA_2019))[:50]
+    tickers.append(
+        {
+            "id": "krw-only",
+            "name": "KRW",
+            "symbol": "KRW",
+            "quotes": {"KRW": {}},
+            "last_updated": "2019-10-04T10:50:55Z",
+        }
+    )
+    upstream.serve(TICKERS, json_reply(json.dumps(tickers)))
+    summary = run_etl(engine, make_config(upstream), sources=["coinpaprika"], retry=FAST)
+    paprika = by_source(summary)["coinpaprika"]
+    assert (paprika.rows_read, paprika.inserted, paprika.rejected) == (51, 50, 1)
+    [reject] = query(engine, "SELECT locator, reason FROM rejects")
+    assert (reject.locator, reject.reason) == ("page 1 item 50", "quotes.USD is missing")
+
+
+def test_coingecko_pages_until_a_short_page_and_rejects_a_bad_page(
+    engine: Engine, upstream: FakeUpstream
+) -> None:
+    base = json.loads(sample(GECKO))
+    full = [dict(item, id=f"{item['id']}-{n}") for n in range(3) for item in base][:250]
+    upstream.serve(MARKETS, json_reply(json.dumps(full)))
+    upstream.serve(f"{MARKETS}?page=2", garbage())
+    upstream.serve(f"{MARKETS}?page=3", json_reply(json.dumps(base[:10])))
+    config = make_config(upstream, coingecko_pages=5)
+    gecko = by_source(run_etl(engine, config, sources=["coingecko"], retry=FAST))["coingecko"]
+    assert (gecko.status, gecko.inserted, gecko.rejected) == ("success", 260, 1)
+    pages = [seen.query for seen in upstream.hits(MARKETS)]
+    assert [q.split("page=")[-1] for q in pages] == ["1", "2", "3"]
+    [reject] = query(engine, "SELECT locator FROM rejects")
+    assert reject.locator == "page 2"
