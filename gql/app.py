@@ -6,6 +6,8 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator
 
+import sqlalchemy.exc
+from sqlalchemy.exc import OperationalError
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
@@ -75,6 +77,11 @@ async def _http_error(request: Request, exc: Exception) -> Response:
     return _error(request, exc.status_code, exc.detail)
 
 
+async def _database_down(request: Request, exc: Exception) -> Response:
+    log.warning("database unavailable: %s", exc.__class__.__name__)
+    return _error(request, 503, "database unavailable; try again later")
+
+
 async def _server_error(request: Request, exc: Exception) -> Response:
     # Starlette logs the traceback; this only shapes the answer (outside our middleware,
     # so the request id header is set here).
@@ -121,6 +128,8 @@ def create_app(config: AppConfig, *, etl: EtlLifespan = etl_scheduler) -> Starle
         exception_handlers={
             ApiError: _api_error,
             HTTPException: _http_error,
+            OperationalError: _database_down,
+            sqlalchemy.exc.TimeoutError: _database_down,
             Exception: _server_error,
         },
     )

@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import re
 import uuid
+from pathlib import Path
 
 import pytest
 from starlette.testclient import TestClient
 
+from gql.app import create_app
 from gql.rest import DATA_PARAMETERS
+from kasparro.settings import Settings
+from tests.conftest import ON_POSTGRESQL, make_settings
 from tests.gql.store import HOURS, Store
 
 UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}")
@@ -155,3 +159,38 @@ def test_openapi_document(client: TestClient) -> None:
     assert names == list(DATA_PARAMETERS)
     limit = document["paths"]["/data"]["get"]["parameters"][6]
     assert limit["schema"]["maximum"] == 1000
+
+
+def test_an_unreachable_database_is_a_503_not_a_500(tmp_path: Path) -> None:
+    url = (
+        "postgresql://nobody@127.0.0.1:1/none"
+        if ON_POSTGRESQL
+        else f"sqlite:///{tmp_path}/missing-dir/kasparro.db"
+    )
+    config = make_settings(url, ETL_ON_STARTUP="false").app_config()
+    with TestClient(create_app(config), raise_server_exceptions=False) as client:
+        for path in ("/data", "/stats"):
+            response = client.get(path, headers={"X-Request-ID": "down-1"})
+            assert response.status_code == 503, path
+            assert response.json() == {
+                "error": "database unavailable; try again later",
+                "request_id": "down-1",
+            }
+            assert response.headers["x-request-id"] == "down-1"
+
+
+def test_a_bug_is_a_json_500_with_the_request_id(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken(conn: object) -> None:
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr("db.queries.store_stats", broken)
+    with TestClient(create_app(settings.app_config()), raise_server_exceptions=False) as client:
+        response = client.get("/stats", headers={"X-Request-ID": "bug-1"})
+    assert response.status_code == 500
+    assert response.json() == {
+        "error": "internal error; quote the request_id when reporting it",
+        "request_id": "bug-1",
+    }
+    assert response.headers["x-request-id"] == "bug-1"
