@@ -1,0 +1,82 @@
+"""db.queries on its own: keyset pages at tie boundaries, latest prices, stats on nothing."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import Engine, insert
+
+from db import queries
+from db.queries import Keyset, RecordFilters
+from db.tables import asset_aliases, assets, records
+from tests.gql.store import T0, load_store
+
+
+def test_pages_split_inside_a_run_of_equal_timestamps(engine: Engine) -> None:
+    store = load_store(engine)
+    expected = store.keys(store.newest_first())
+    with engine.connect() as conn:
+        cases: list[tuple[queries.Order, list[tuple[str, str, str]]]] = [
+            ("desc", expected),
+            ("asc", expected[::-1]),
+        ]
+        for order, wanted in cases:
+            seen: list[tuple[str, str, str]] = []
+            after: Keyset | None = None
+            while True:
+                page = queries.records(conn, RecordFilters(), after, 3, order)
+                seen += [(r.timestamp.isoformat(), r.source, r.record_id) for r in page.rows]
+                after = page.next_key
+                if after is None:
+                    assert not page.has_next
+                    break
+            assert seen == wanted
+
+
+def test_count_and_time_bounds(engine: Engine) -> None:
+    load_store(engine)
+    window = RecordFilters(since=T0 + timedelta(hours=1), until=T0 + timedelta(hours=2))
+    with engine.connect() as conn:
+        assert queries.count_records(conn, window) == 8  # one row per alias, hour 1 only
+        assert queries.count_records(conn, RecordFilters(sources=("csv2",))) == 6
+
+
+def test_latest_price_prefers_the_newer_record_id_of_a_source(engine: Engine) -> None:
+    now = datetime.now(UTC)
+    with engine.begin() as conn:
+        conn.execute(insert(assets), {"id": "x", "symbol": "X", "name": "X", "created_at": now})
+        conn.execute(
+            insert(asset_aliases),
+            [
+                {"source": "csv", "record_id": r, "asset_id": "x", "method": "m", "created_at": now}
+                for r in ("X", "XX")
+            ],
+        )
+        conn.execute(
+            insert(records),
+            [
+                {
+                    "source": "csv",
+                    "record_id": record_id,
+                    "timestamp": T0 + timedelta(hours=hour),
+                    "asset_id": "x",
+                    "symbol": "X",
+                    "name": "X",
+                    "value": value,
+                    "ingested_at": now,
+                }
+                for record_id, hour, value in (("X", 0, 1.0), ("X", 3, 2.0), ("XX", 2, 3.0))
+            ],
+        )
+    with engine.connect() as conn:
+        (row,) = queries.latest_prices(conn, asset_ids=["x"])
+        assert (row.record_id, row.value, row.timestamp) == ("X", 2.0, T0 + timedelta(hours=3))
+        assert queries.latest_prices(conn, symbols=["NOPE"]) == []
+
+
+def test_stats_of_an_empty_store(engine: Engine) -> None:
+    with engine.connect() as conn:
+        figures = queries.store_stats(conn)
+    assert figures.records_total == figures.records_processed == figures.runs_total == 0
+    assert figures.last_run is None and figures.sources == []
+    assert set(figures.rows.values()) == {0}
