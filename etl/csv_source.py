@@ -1,9 +1,10 @@
 """Stream a CSV file in constant memory, resuming where the last run stopped.
 
-The checkpoint's fingerprint is ``v1:<offset>:<size>:<mtime_ns>:<sha256 of bytes [0, offset)>``.
+The checkpoint's fingerprint is ``v2:<offset>:<mtime_ns>:<tail>:<sha256 of bytes [0, offset)>``
+where ``tail`` hashes the last 4 KiB before ``offset``.
 
-* ``offset == size`` and the file's size and mtime are unchanged: the file is unchanged and is
-  skipped without reading it.
+* The file's size is ``offset`` and its mtime and tail are unchanged: the file is unchanged
+  and is skipped without reading it (4 KiB aside).
 * The first ``offset`` bytes still hash the same (rows were appended, or a previous run
   stopped part-way): only the bytes after ``offset`` are read.
 * Otherwise the whole file is read again; idempotent loading makes that safe.
@@ -27,28 +28,35 @@ from etl.model import Chunk, Reject
 from etl.validate import TimestampParser
 
 _HASH_BLOCK = 1 << 20
+_TAIL = 4096
 RAW_LIMIT = 4000
 
 
 @dataclass(frozen=True, slots=True)
 class Fingerprint:
     offset: int
-    size: int
     mtime_ns: int
+    tail: str
     sha256: str
 
     def text(self) -> str:
-        return f"v1:{self.offset}:{self.size}:{self.mtime_ns}:{self.sha256}"
+        return f"v2:{self.offset}:{self.mtime_ns}:{self.tail}:{self.sha256}"
 
     @classmethod
     def parse(cls, text: str | None) -> Fingerprint | None:
         parts = (text or "").split(":")
-        if len(parts) != 5 or parts[0] != "v1":
+        if len(parts) != 5 or parts[0] != "v2":
             return None
         try:
-            return cls(int(parts[1]), int(parts[2]), int(parts[3]), parts[4])
+            return cls(int(parts[1]), int(parts[2]), parts[3], parts[4])
         except ValueError:
             return None
+
+
+def tail_digest(fd: int, offset: int) -> str:
+    """A short hash of the (up to) 4 KiB before ``offset``, read without moving ``fd``."""
+    start = max(0, offset - _TAIL)
+    return hashlib.blake2b(os.pread(fd, offset - start, start), digest_size=8).hexdigest()
 
 
 class CsvSource:
@@ -68,11 +76,10 @@ class CsvSource:
     def unchanged(self) -> bool:
         """True when the whole file was processed before and it has not changed since."""
         last = self._previous
-        return (
-            last is not None
-            and last.offset == last.size == self._size
-            and last.mtime_ns == self._mtime_ns
-        )
+        if last is None or last.offset != self._size or last.mtime_ns != self._mtime_ns:
+            return False
+        with open(self.path, "rb") as handle:
+            return tail_digest(handle.fileno(), last.offset) == last.tail
 
     def chunks(self, parse_time: TimestampParser, batch_size: int) -> Iterator[Chunk]:
         """Yield chunks of validated rows; each carries the fingerprint at its end."""
@@ -108,11 +115,11 @@ class CsvSource:
                         rejects.append(Reject(where, exc.reason, text[:RAW_LIMIT]))
                 pending.clear()
                 if len(rows) >= batch_size:
-                    chunk.position = self._position(handle.tell(), hasher)
+                    chunk.position = self._position(handle, hasher)
                     yield chunk
                     chunk = Chunk()
                     rows, rejects = chunk.rows, chunk.rejects
-            chunk.position = self._position(handle.tell(), hasher)
+            chunk.position = self._position(handle, hasher)
             chunk.last = True
             yield chunk
 
@@ -135,5 +142,7 @@ class CsvSource:
             handle.seek(len(header))
         return hashlib.sha256(header), 1
 
-    def _position(self, offset: int, hasher: hashlib._Hash) -> str:
-        return Fingerprint(offset, self._size, self._mtime_ns, hasher.hexdigest()).text()
+    def _position(self, handle: BinaryIO, hasher: hashlib._Hash) -> str:
+        offset = handle.tell()
+        tail = tail_digest(handle.fileno(), offset)
+        return Fingerprint(offset, self._mtime_ns, tail, hasher.hexdigest()).text()

@@ -3,6 +3,7 @@ incremental reads (unchanged, appended, corrected, resumed) and the lookback win
 
 from __future__ import annotations
 
+import os
 import threading
 from datetime import UTC, datetime
 from pathlib import Path
@@ -193,3 +194,15 @@ def test_a_stopped_run_keeps_its_batches_and_the_next_run_resumes(engine: Engine
     assert (resumed.rows_read, resumed.inserted, resumed.skipped) == (996, 996, 0)
     [count] = query(engine, "SELECT count(*) AS n FROM records WHERE source = 'csv'")
     assert count.n == 1496
+
+
+def test_a_same_size_rewrite_with_the_same_mtime_is_still_read(
+    engine: Engine, tmp_path: Path
+) -> None:
+    path = write(tmp_path / "p.csv", HEADER + "BTC,Bitcoin,200,,,2021-07-06T00:00:00Z\n")
+    run_csv(engine, path)
+    stat = path.stat()
+    write(path, HEADER + "BTC,Bitcoin,201,,,2021-07-06T00:00:00Z\n")
+    os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    csv = by_source(run_csv(engine, path))["csv"]
+    assert (csv.rows_read, csv.updated, csv.note) == (1, 1, None)
