@@ -1,8 +1,8 @@
 """Admin actions over HTTP: checking the bearer token and running the ETL on demand.
 
 Both ``runEtl`` and ``POST /etl/run`` go through ``authorize`` and ``run_etl_now``. Without
-ADMIN_TOKEN set they are refused (403), not open; a missing or wrong token is a 401. The
-token is compared in constant time.
+ADMIN_TOKEN set they are refused, never open (403, or 401 when no credentials were sent);
+a missing or wrong token is a 401. The token is compared in constant time.
 """
 
 from __future__ import annotations
@@ -36,12 +36,19 @@ class EtlRunner(Protocol):
 
 
 def authorize(admin_token: str | None, authorization: str | None) -> None:
-    """Raise unless ``authorization`` is ``Bearer <admin_token>``."""
-    if not admin_token:
-        raise Forbidden("running the ETL over HTTP is disabled: the server has no ADMIN_TOKEN set")
+    """Raise unless ``authorization`` is ``Bearer <admin_token>``.
+
+    No credentials: 401. Credentials while the server has no ADMIN_TOKEN: 403 (nothing
+    could succeed). A wrong token: 401.
+    """
     scheme, _, credentials = (authorization or "").strip().partition(" ")
     if scheme.lower() != "bearer" or not credentials.strip():
-        raise Unauthorized("send the admin token as `Authorization: Bearer <ADMIN_TOKEN>`")
+        disabled = "" if admin_token else " (and this server has no ADMIN_TOKEN set)"
+        raise Unauthorized(
+            f"send the admin token as `Authorization: Bearer <ADMIN_TOKEN>`{disabled}"
+        )
+    if not admin_token:
+        raise Forbidden("running the ETL over HTTP is disabled: the server has no ADMIN_TOKEN set")
     if not hmac.compare_digest(credentials.strip().encode(), admin_token.encode()):
         raise Unauthorized("wrong admin token")
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 
 import sqlalchemy.exc
 from sqlalchemy.exc import OperationalError
@@ -57,9 +57,11 @@ class GraphQLApp(GraphQL[Context, None]):
         return HTMLResponse(self._ide_html)
 
 
-def _error(request: Request, status: int, message: str) -> JSONResponse:
+def _error(
+    request: Request, status: int, message: str, extra: Mapping[str, str] | None = None
+) -> JSONResponse:
     request_id = request_id_of(request)
-    headers = {"X-Request-ID": request_id}
+    headers = {**(extra or {}), "X-Request-ID": request_id}
     if status == 401:
         headers["WWW-Authenticate"] = "Bearer"
     return JSONResponse(
@@ -74,7 +76,7 @@ async def _api_error(request: Request, exc: Exception) -> Response:
 
 async def _http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
-    return _error(request, exc.status_code, exc.detail)
+    return _error(request, exc.status_code, exc.detail, exc.headers)  # e.g. 405's Allow
 
 
 async def _database_down(request: Request, exc: Exception) -> Response:

@@ -20,7 +20,8 @@ MAX_VALUE_LENGTH = 200
 
 
 def plain_values(name: str, values: Iterable[str] | None) -> tuple[str, ...]:
-    """Stripped, de-duplicated, printable values; empty ones are dropped."""
+    """Stripped, de-duplicated values; empty ones are dropped. NUL is refused (PostgreSQL
+    cannot hold it in text, so it could never match)."""
     if values is None:
         return ()
     cleaned: list[str] = []
@@ -28,10 +29,10 @@ def plain_values(name: str, values: Iterable[str] | None) -> tuple[str, ...]:
         value = value.strip()
         if not value:
             continue
-        if len(value) > MAX_VALUE_LENGTH or not value.isprintable():
+        if len(value) > MAX_VALUE_LENGTH or "\x00" in value:
             raise BadInput(
                 f"{name}: {value[:40]!r} is not a valid value "
-                f"(printable text of at most {MAX_VALUE_LENGTH} characters)"
+                f"(text of at most {MAX_VALUE_LENGTH} characters, without NUL)"
             )
         cleaned.append(value)
     if len(cleaned) > MAX_FILTER_VALUES:
@@ -70,7 +71,7 @@ def utc(name: str, value: datetime | None) -> datetime | None:
 
 def parse_timestamp(name: str, text: str) -> datetime:
     """An ISO 8601 date or date-time from a query string, in UTC."""
-    raw = text.strip()
+    raw = text.strip().upper()  # RFC 3339 allows a lower-case 't' and 'z'
     # An unencoded '+' in a query string arrives as a space: '...T00:00:00 00:00'.
     if len(raw) > 6 and raw[-6] == " " and raw[-3] == ":":
         raw = raw[:-6] + "+" + raw[-5:]

@@ -10,6 +10,7 @@ from typing import Any
 
 from etl.config import KNOWN_SOURCES
 from gql.config import AppConfig
+from gql.filters import MAX_FILTER_VALUES, MAX_VALUE_LENGTH
 
 _STAMP = {"type": "string", "format": "date-time"}
 _NULLABLE_STAMP = {"type": ["string", "null"], "format": "date-time"}
@@ -29,13 +30,20 @@ def _json(schema: dict[str, Any], description: str) -> dict[str, Any]:
     return {"description": description, "content": {"application/json": {"schema": schema}}}
 
 
-def _list_parameter(name: str, description: str) -> dict[str, Any]:
+def _list_parameter(
+    name: str, description: str, item: dict[str, Any] | None = None
+) -> dict[str, Any]:
     return {
         "name": name,
         "in": "query",
         "required": False,
         "description": description + " Repeat the parameter or separate values by commas.",
-        "schema": {"type": "array", "items": {"type": "string"}},
+        "schema": {
+            "type": "array",
+            "maxItems": MAX_FILTER_VALUES,
+            "items": item
+            or {"type": "string", "maxLength": MAX_VALUE_LENGTH, "pattern": "^[^\\x00]*$"},
+        },
         "style": "form",
         "explode": True,
     }
@@ -126,7 +134,9 @@ def openapi_document(config: AppConfig) -> dict[str, Any]:
         }
     }
     data_parameters = [
-        _list_parameter("source", f"Source names ({', '.join(KNOWN_SOURCES)})."),
+        _list_parameter(
+            "source", f"Source names ({', '.join(KNOWN_SOURCES)}).", {"enum": list(KNOWN_SOURCES)}
+        ),
         _list_parameter("record_id", "The sources' own ids, e.g. bitcoin or btc-bitcoin."),
         _list_parameter("asset", "Canonical asset ids, e.g. bitcoin."),
         _list_parameter("symbol", "Ticker symbols; case is ignored."),
@@ -152,7 +162,7 @@ def openapi_document(config: AppConfig) -> dict[str, Any]:
             "name": "cursor",
             "in": "query",
             "description": "next_cursor from the previous page (opaque).",
-            "schema": {"type": "string"},
+            "schema": {"type": "string", "minLength": 1},
         },
         {
             "name": "order",

@@ -100,9 +100,11 @@ def _list_param(params: Any, name: str) -> list[str]:
 
 
 def _single(params: Any, name: str) -> str | None:
-    values = [value for value in params.getlist(name) if value.strip()]
+    values = params.getlist(name)
     if len(values) > 1:
         raise BadInput(f"{name}: give it once, got {len(values)} values")
+    if values and not values[0].strip():
+        raise BadInput(f"{name}: empty value; leave the parameter out instead")
     return values[0].strip() if values else None
 
 

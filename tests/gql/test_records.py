@@ -135,6 +135,8 @@ def test_combined_filters_and_time_window(client: TestClient, store: Store) -> N
     assert rows == keys
     raw = client.get("/data?source=csv&since=2024-05-01T05:00:00+00:00").json()
     assert [r["timestamp"] for r in raw["data"]] == ["2024-05-01T05:00:00+00:00"] * 2
+    lower = client.get("/data?source=csv&since=2024-05-01t05:00:00z").json()
+    assert lower["data"] == raw["data"]
 
 
 def test_graphql_and_rest_return_the_same_rows(client: TestClient, store: Store) -> None:
