@@ -130,8 +130,14 @@ class SourceJob:
             note,
         )
 
+    def _wait(self, seconds: float) -> None:
+        """The retry policy's sleep: a stop request cuts it short and stops the source."""
+        if self._stop.wait(seconds):
+            raise StoppedError(self.source)
+
     def _open(self, fingerprint: str | None, parse_time: TimestampParser) -> Iterator[Chunk] | None:
         config, batch = self.config, self.config.batch_size
+        policy = dataclasses.replace(self._policy, sleep=self._wait)
         if self.source in ("csv", "csv2"):
             path = config.csv_path if self.source == "csv" else config.csv2_path
             layout = CSV_LAYOUT if self.source == "csv" else CSV2_LAYOUT
@@ -139,13 +145,13 @@ class SourceJob:
             return None if reader.unchanged() else reader.chunks(parse_time, batch)
         if self.source == "coinpaprika":
             headers = {"Authorization": config.coinpaprika_api_key or ""}
-            fetcher = Fetcher(self._client, self.source, self._policy, _present(headers))
+            fetcher = Fetcher(self._client, self.source, policy, _present(headers))
             pages = coinpaprika_pages(fetcher, config.coinpaprika_base_url)
             return validated_chunks(
                 self.source, pages, coinpaprika_item, parse_time, batch, self._keep
             )
         headers = {"x-cg-demo-api-key": config.coingecko_api_key or ""}
-        fetcher = Fetcher(self._client, self.source, self._policy, _present(headers))
+        fetcher = Fetcher(self._client, self.source, policy, _present(headers))
         pages = coingecko_pages(fetcher, config.coingecko_base_url, config.coingecko_pages)
         return validated_chunks(self.source, pages, coingecko_item, parse_time, batch, self._keep)
 

@@ -3,6 +3,7 @@ runs, the ETL lock, stale runs, unknown sources and the run log."""
 
 from __future__ import annotations
 
+import threading
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -12,10 +13,11 @@ from sqlalchemy import Engine
 
 from db import runs
 from etl.errors import UnknownSourceError
+from etl.http import RetryPolicy
 from etl.lock import EtlLock
 from etl.pipeline import run_etl
 from tests.etl.conftest import FAST, by_source, make_config, query
-from tests.upstream import TICKERS, FakeUpstream, server_error
+from tests.upstream import TICKERS, FakeUpstream, server_error, too_many
 
 
 def test_all_four_sources_load_into_one_canonical_asset_per_coin(
@@ -156,3 +158,18 @@ def test_unknown_sources_raise_a_value_error_listing_the_known_ones(engine: Engi
 def test_explicit_sources_override_the_configured_ones(engine: Engine) -> None:
     summary = run_etl(engine, make_config(sources=("csv",)), sources=["CSV2"])
     assert [s.source for s in summary.sources] == ["csv2"]
+
+
+def test_a_stop_request_cuts_a_retry_wait_short(engine: Engine, upstream: FakeUpstream) -> None:
+    upstream.serve(TICKERS, too_many("30"))
+    stop = threading.Event()
+    policy = RetryPolicy(max_retries=3, retry_after_max=30.0)
+    threading.Timer(0.5, stop.set).start()
+    started = time.monotonic()
+    summary = run_etl(engine, make_config(upstream), stop=stop, retry=policy)
+    assert time.monotonic() - started < 5
+    assert (summary.status, summary.error) == ("failed", "stopped")
+    paprika = by_source(summary)["coinpaprika"]
+    assert paprika.status == "failed" and (paprika.error or "").startswith("stopped")
+    assert [s.status for s in summary.sources[1:]] == ["skipped"] * 3
+    assert len(upstream.hits(TICKERS)) == 1
