@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
 from datetime import UTC, datetime
 
 import httpx
@@ -23,8 +24,19 @@ from tests.upstream import (
 FAST = RetryPolicy(max_retries=3, retry_after_max=5.0, backoff_base=0.01, backoff_max=0.05)
 
 
+CLIENTS: list[httpx.Client] = []
+
+
+@pytest.fixture(autouse=True)
+def close_clients() -> Iterator[None]:
+    yield
+    while CLIENTS:
+        CLIENTS.pop().close()
+
+
 def fetcher(policy: RetryPolicy = FAST, timeout: float = 5.0, **headers: str) -> Fetcher:
-    return Fetcher(httpx.Client(timeout=timeout), "coinpaprika", policy, headers)
+    CLIENTS.append(httpx.Client(timeout=timeout))
+    return Fetcher(CLIENTS[-1], "coinpaprika", policy, headers)
 
 
 def test_retry_after_in_seconds_is_honoured(upstream: FakeUpstream) -> None:
