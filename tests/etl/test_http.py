@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 
 import httpx
@@ -24,22 +24,24 @@ from tests.upstream import (
 FAST = RetryPolicy(max_retries=3, retry_after_max=5.0, backoff_base=0.01, backoff_max=0.05)
 
 
-CLIENTS: list[httpx.Client] = []
+MakeFetcher = Callable[..., Fetcher]
 
 
-@pytest.fixture(autouse=True)
-def close_clients() -> Iterator[None]:
-    yield
-    while CLIENTS:
-        CLIENTS.pop().close()
+@pytest.fixture
+def fetcher() -> Iterator[MakeFetcher]:
+    """Build fetchers for source coinpaprika: (policy, timeout, **headers); closes clients."""
+    clients: list[httpx.Client] = []
+
+    def make(policy: RetryPolicy = FAST, timeout: float = 5.0, **headers: str) -> Fetcher:
+        clients.append(httpx.Client(timeout=timeout))
+        return Fetcher(clients[-1], "coinpaprika", policy, headers)
+
+    yield make
+    for client in clients:
+        client.close()
 
 
-def fetcher(policy: RetryPolicy = FAST, timeout: float = 5.0, **headers: str) -> Fetcher:
-    CLIENTS.append(httpx.Client(timeout=timeout))
-    return Fetcher(CLIENTS[-1], "coinpaprika", policy, headers)
-
-
-def test_retry_after_in_seconds_is_honoured(upstream: FakeUpstream) -> None:
+def test_retry_after_in_seconds_is_honoured(upstream: FakeUpstream, fetcher: MakeFetcher) -> None:
     upstream.script(TICKERS, too_many("1"))
     response = fetcher().get(f"{upstream.coinpaprika_url}/tickers")
     assert response.status_code == 200
@@ -47,7 +49,7 @@ def test_retry_after_in_seconds_is_honoured(upstream: FakeUpstream) -> None:
     assert 0.95 <= second.at - first.at < 3.0
 
 
-def test_retry_after_is_capped(upstream: FakeUpstream) -> None:
+def test_retry_after_is_capped(upstream: FakeUpstream, fetcher: MakeFetcher) -> None:
     policy = RetryPolicy(max_retries=1, retry_after_max=0.2, backoff_base=0.01)
     upstream.script(TICKERS, too_many("3600"))
     fetcher(policy).get(f"{upstream.coinpaprika_url}/tickers")
@@ -55,7 +57,9 @@ def test_retry_after_is_capped(upstream: FakeUpstream) -> None:
     assert 0.18 <= second.at - first.at < 1.0
 
 
-def test_429_without_retry_after_backs_off_and_succeeds(upstream: FakeUpstream) -> None:
+def test_429_without_retry_after_backs_off_and_succeeds(
+    upstream: FakeUpstream, fetcher: MakeFetcher
+) -> None:
     upstream.script(TICKERS, too_many(), too_many())
     assert fetcher().get(f"{upstream.coinpaprika_url}/tickers").status_code == 200
     assert len(upstream.hits(TICKERS)) == 3
@@ -77,7 +81,9 @@ def test_backoff_grows_exponentially_with_jitter_and_a_cap() -> None:
     assert low.backoff(1) == 1.0
 
 
-def test_5xx_forever_gives_up_after_the_retries(upstream: FakeUpstream) -> None:
+def test_5xx_forever_gives_up_after_the_retries(
+    upstream: FakeUpstream, fetcher: MakeFetcher
+) -> None:
     upstream.serve(TICKERS, server_error(503))
     with pytest.raises(FetchError) as caught:
         fetcher().get(f"{upstream.coinpaprika_url}/tickers")
@@ -89,7 +95,9 @@ def test_5xx_forever_gives_up_after_the_retries(upstream: FakeUpstream) -> None:
     )
 
 
-def test_403_is_not_retried_and_reports_the_upstream_message(upstream: FakeUpstream) -> None:
+def test_403_is_not_retried_and_reports_the_upstream_message(
+    upstream: FakeUpstream, fetcher: MakeFetcher
+) -> None:
     upstream.serve(MARKETS, forbidden())
     with pytest.raises(FetchError) as caught:
         fetcher().get(f"{upstream.coingecko_url}/coins/markets")
@@ -98,21 +106,23 @@ def test_403_is_not_retried_and_reports_the_upstream_message(upstream: FakeUpstr
     assert "HTTP 403: This endpoint is temporarily unavailable" in str(caught.value)
 
 
-def test_a_slow_response_times_out_and_is_retried(upstream: FakeUpstream) -> None:
+def test_a_slow_response_times_out_and_is_retried(
+    upstream: FakeUpstream, fetcher: MakeFetcher
+) -> None:
     upstream.script(TICKERS, slow(1.0))
     response = fetcher(timeout=0.3).get(f"{upstream.coinpaprika_url}/tickers")
     assert response.status_code == 200
     assert len(upstream.hits(TICKERS)) == 2
 
 
-def test_connect_errors_are_retried_then_reported() -> None:
+def test_connect_errors_are_retried_then_reported(fetcher: MakeFetcher) -> None:
     policy = RetryPolicy(max_retries=2, backoff_base=0.01)
     with pytest.raises(FetchError, match=r"after 3 attempts: transport error \(ConnectError"):
         fetcher(policy).get("http://127.0.0.1:9/v1/tickers")
 
 
 def test_api_keys_travel_as_headers_and_never_reach_logs_or_errors(
-    upstream: FakeUpstream, caplog: pytest.LogCaptureFixture
+    upstream: FakeUpstream, caplog: pytest.LogCaptureFixture, fetcher: MakeFetcher
 ) -> None:
     upstream.serve(TICKERS, server_error())
     caplog.set_level(logging.DEBUG)
