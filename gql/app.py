@@ -26,6 +26,7 @@ from gql.graphiql import ASSETS_PATH, graphiql_assets, graphiql_html
 from gql.lifespan import EtlLifespan, etl_scheduler
 from gql.loaders import build_loaders
 from gql.middleware import RequestIdMiddleware, request_id_of
+from gql.observability import Observability
 from gql.openapi import openapi_document
 from gql.schema import build_schema
 
@@ -35,8 +36,11 @@ log = logging.getLogger(__name__)
 class GraphQLApp(GraphQL[Context, None]):
     """Strawberry's ASGI app: context with engine, config and fresh DataLoaders."""
 
-    def __init__(self, config: AppConfig) -> None:
-        super().__init__(build_schema(config), graphql_ide="graphiql" if config.graphiql else None)
+    def __init__(self, config: AppConfig, obs: Observability) -> None:
+        super().__init__(
+            build_schema(config, [obs.graphql_extension()]),
+            graphql_ide="graphiql" if config.graphiql else None,
+        )
         self._config = config
         self._ide_html = graphiql_html() if config.graphiql else ""
 
@@ -93,10 +97,14 @@ async def _server_error(request: Request, exc: Exception) -> Response:
 def create_app(config: AppConfig, *, etl: EtlLifespan = etl_scheduler) -> Starlette:
     """Build the application; engine and ETL scheduler live in the lifespan.
 
+    Each application has its own metrics registry (``gql.observability``): ``/metrics``,
+    per-request access logs and GraphQL operation metrics.
+
     ``etl`` starts and stops what runs the ETL for ``runEtl`` and ``POST /etl/run``
     (the real scheduler by default; tests pass a fake).
     """
     openapi = openapi_document(config)
+    obs = Observability()
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -119,14 +127,16 @@ def create_app(config: AppConfig, *, etl: EtlLifespan = etl_scheduler) -> Starle
         Route("/stats", rest.stats, methods=["GET"]),
         Route("/etl/run", rest.etl_run, methods=["POST"]),
         Route("/openapi.json", openapi_json, methods=["GET"]),
-        Route("/graphql", GraphQLApp(config), methods=["GET", "POST"]),
+        Route("/graphql", GraphQLApp(config, obs), methods=["GET", "POST"]),
+        obs.metrics_route(),
     ]
     if config.graphiql:
         routes.append(Mount(ASSETS_PATH, graphiql_assets(), name="graphiql-assets"))
     return Starlette(
         routes=routes,
         lifespan=lifespan,
-        middleware=[Middleware(RequestIdMiddleware)],
+        # The request id is set first, so the access log and every response carry it.
+        middleware=[Middleware(RequestIdMiddleware), obs.middleware()],
         exception_handlers={
             ApiError: _api_error,
             HTTPException: _http_error,

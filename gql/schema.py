@@ -18,7 +18,7 @@ shared by every request, so the validation cache (keyed by document and rules) h
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import strawberry
 from graphql import ASTValidationRule, GraphQLError
@@ -74,8 +74,13 @@ class KasparroSchema(strawberry.Schema):
                 )
 
 
-def build_schema(config: AppConfig) -> strawberry.Schema:
-    """The executable schema for ``config`` (extensions differ; the SDL never does)."""
+def build_schema(
+    config: AppConfig, extra: Sequence[Callable[[], SchemaExtension]] = ()
+) -> strawberry.Schema:
+    """The executable schema for ``config`` (extensions differ; the SDL never does).
+
+    ``extra`` are extension factories added after the hardening ones (e.g. metrics).
+    """
     rules: list[type[ASTValidationRule]] = [
         depth_rule(MAX_DEPTH),
         *MaxAliasesLimiter(max_alias_count=MAX_ALIASES).validation_rules,
@@ -90,6 +95,7 @@ def build_schema(config: AppConfig) -> strawberry.Schema:
     ]
     if not config.debug:
         extensions.append(lambda: MaskErrors(should_mask_error=_should_mask))
+    extensions.extend(extra)
     return KasparroSchema(query=Query, mutation=Mutation, extensions=extensions)
 
 
