@@ -12,6 +12,7 @@ class AppConfig:
     """Frozen application configuration; see the settings table in README.md."""
 
     database_url: str = "sqlite:///kasparro.db"
+    database_read_url: str | None = None
     etl: EtlConfig = field(default_factory=EtlConfig)
     etl_on_startup: bool = True
     etl_interval_seconds: int = 0
@@ -20,4 +21,6 @@ class AppConfig:
     introspection: bool = True
     default_page_size: int = 100
     max_page_size: int = 1000
+    graphql_compiled: bool = True
+    max_request_bytes: int = 1_048_576
     debug: bool = False

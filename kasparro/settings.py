@@ -41,6 +41,11 @@ SETTINGS: tuple[Setting, ...] = (
     Setting(
         "DATABASE_URL", "sqlite:///kasparro.db", "SQLAlchemy URL; postgresql://… uses psycopg2"
     ),
+    Setting(
+        "DATABASE_READ_URL",
+        None,
+        "optional read replica URL used by the read queries; unset = DATABASE_URL",
+    ),
     Setting("ETL_SOURCES", ",".join(KNOWN_SOURCES), "comma-separated sources that run"),
     Setting("CSV_PATH", "data/data.csv", "CSV input for source csv"),
     Setting("CSV2_PATH", "data/data2.csv", "CSV input for source csv2"),
@@ -70,6 +75,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("INTROSPECTION", "true", "allow GraphQL introspection"),
     Setting("DEFAULT_PAGE_SIZE", "100", "records per page when none is asked"),
     Setting("MAX_PAGE_SIZE", "1000", "largest page a client may ask"),
+    Setting("GRAPHQL_COMPILED", "true", "serve plain list queries by the compiled path"),
+    Setting("MAX_REQUEST_BYTES", "1048576", "largest request body accepted"),
     Setting("DEBUG", "false", "show unmasked GraphQL errors"),
     Setting("LOG_FORMAT", "console", "console or json (one JSON object per line)"),
     Setting("LOG_LEVEL", "INFO", "DEBUG, INFO, WARNING, ERROR"),
@@ -163,6 +170,7 @@ def _path(value: str) -> Path:
 
 _PARSERS: dict[str, Callable[[str], Any]] = {
     "DATABASE_URL": _database_url,
+    "DATABASE_READ_URL": _database_url,
     "ETL_SOURCES": _sources,
     "CSV_PATH": _path,
     "CSV2_PATH": _path,
@@ -186,6 +194,8 @@ _PARSERS: dict[str, Callable[[str], Any]] = {
     "INTROSPECTION": _boolean,
     "DEFAULT_PAGE_SIZE": _integer(1),
     "MAX_PAGE_SIZE": _integer(1),
+    "GRAPHQL_COMPILED": _boolean,
+    "MAX_REQUEST_BYTES": _integer(1024),
     "DEBUG": _boolean,
     "LOG_FORMAT": _choice("console", "json"),
     "LOG_LEVEL": _choice(*_LOG_LEVELS, upper=True),
@@ -197,6 +207,7 @@ class Settings:
     """Every setting of the program, validated. Build it with ``Settings.from_env``."""
 
     database_url: str
+    database_read_url: str | None
     etl_sources: tuple[str, ...]
     csv_path: Path
     csv2_path: Path
@@ -220,6 +231,8 @@ class Settings:
     introspection: bool
     default_page_size: int
     max_page_size: int
+    graphql_compiled: bool
+    max_request_bytes: int
     debug: bool
     log_format: str
     log_level: str
@@ -274,6 +287,7 @@ class Settings:
     def app_config(self) -> AppConfig:
         return AppConfig(
             database_url=self.database_url,
+            database_read_url=self.database_read_url,
             etl=self.etl_config(),
             etl_on_startup=self.etl_on_startup,
             etl_interval_seconds=self.etl_interval_seconds,
@@ -282,6 +296,8 @@ class Settings:
             introspection=self.introspection,
             default_page_size=self.default_page_size,
             max_page_size=self.max_page_size,
+            graphql_compiled=self.graphql_compiled,
+            max_request_bytes=self.max_request_bytes,
             debug=self.debug,
         )
 
