@@ -24,8 +24,13 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
         cursor.close()
 
 
-def create_db_engine(url: str, *, pool_size: int = 10, echo: bool = False) -> Engine:
-    """Build the engine for ``url``; the caller owns it and disposes of it."""
+def create_db_engine(
+    url: str, *, pool_size: int = 10, echo: bool = False, application_name: str = "kasparro"
+) -> Engine:
+    """Build the engine for ``url``; the caller owns it and disposes of it.
+
+    ``application_name`` labels PostgreSQL connections (``pg_stat_activity``).
+    """
     parsed = make_url(url)
     if parsed.drivername == "postgresql":
         # SQLAlchemy 2.1 maps a bare postgresql:// to psycopg 3; this service ships psycopg2.
@@ -47,7 +52,7 @@ def create_db_engine(url: str, *, pool_size: int = 10, echo: bool = False) -> En
         pool_timeout=10,
         pool_pre_ping=True,
         pool_recycle=1800,
-        connect_args={"connect_timeout": 5, "application_name": "kasparro"},
+        connect_args={"connect_timeout": 5, "application_name": application_name},
     )
 
 

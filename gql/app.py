@@ -32,6 +32,9 @@ from gql.schema import build_schema
 
 log = logging.getLogger(__name__)
 
+READ_APPLICATION_NAME = "kasparro-read"
+"""PostgreSQL ``application_name`` of the read engine's connections (``pg_stat_activity``)."""
+
 
 class GraphQLApp(GraphQL[Context, None]):
     """Strawberry's ASGI app: context with engine, config and fresh DataLoaders."""
@@ -52,8 +55,9 @@ class GraphQLApp(GraphQL[Context, None]):
             request=request,
             response=response if isinstance(response, Response) else None,
             engine=state.engine,
+            read_engine=state.read_engine,
             config=self._config,
-            loaders=build_loaders(state.engine),
+            loaders=build_loaders(state.read_engine, state.engine),
             etl=state.etl,
         )
 
@@ -108,15 +112,26 @@ def create_app(config: AppConfig, *, etl: EtlLifespan = etl_scheduler) -> Starle
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        # state.engine (DATABASE_URL) takes the ETL's writes and what must see them at once;
+        # state.read_engine (DATABASE_READ_URL, else the same engine) serves the queries.
         engine = create_db_engine(config.database_url)
-        app.state.engine = engine
+        read_url = config.database_read_url
+        read_engine = (
+            create_db_engine(read_url, application_name=READ_APPLICATION_NAME)
+            if read_url
+            else engine
+        )
+        app.state.engine, app.state.read_engine = engine, read_engine
         app.state.config = config
         try:
+            # Stopped before the engines are disposed: the run's last batch still commits.
             async with etl(engine, config) as scheduler:
                 app.state.etl = scheduler
                 yield
         finally:
             engine.dispose()
+            if read_engine is not engine:
+                read_engine.dispose()
 
     async def openapi_json(request: Request) -> JSONResponse:
         return JSONResponse(openapi)

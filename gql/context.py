@@ -21,6 +21,9 @@ class Context:
     request: Request | WebSocket
     response: Response | None
     engine: Engine
+    """The primary (DATABASE_URL): for the ETL and for reading back what it just wrote."""
+    read_engine: Engine
+    """For queries: DATABASE_READ_URL when set, else the primary."""
     config: AppConfig
     loaders: Loaders
     etl: EtlRunner | None

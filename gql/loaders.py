@@ -24,8 +24,13 @@ class Loaders:
     run_sources: DataLoader[int, list[DbRow]]
 
 
-def build_loaders(engine: Engine) -> Loaders:
-    """Fresh loaders reading through ``engine`` (one worker-thread call per batch)."""
+def build_loaders(engine: Engine, primary: Engine | None = None) -> Loaders:
+    """Fresh loaders reading through ``engine`` (one worker-thread call per batch).
+
+    A run's sources are read from ``primary`` (default ``engine``): ``runEtl`` returns the
+    run it has just written, which a lagging read replica may not have yet.
+    """
+    runs_engine = primary or engine
 
     async def load_assets(ids: list[str]) -> list[DbRow | None]:
         rows = await run_db(engine, queries.assets_by_ids, ids)
@@ -37,7 +42,7 @@ def build_loaders(engine: Engine) -> Loaders:
         return [found[asset_id] for asset_id in ids]
 
     async def load_run_sources(run_ids: list[int]) -> list[list[DbRow]]:
-        found = await run_db(engine, queries.run_sources_by_run, run_ids)
+        found = await run_db(runs_engine, queries.run_sources_by_run, run_ids)
         return [found[run_id] for run_id in run_ids]
 
     return Loaders(

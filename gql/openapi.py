@@ -124,6 +124,7 @@ def openapi_document(config: AppConfig) -> dict[str, Any]:
             "etl_last_run": {"type": "string"},
             "database": {"type": "string"},
             "detail": {"type": ["string", "null"]},
+            "read_db": {"enum": ["ok", "error", None]},
         }
     )
     error = _object({"error": {"type": "string"}, "request_id": {"type": "string"}})
@@ -185,7 +186,7 @@ def openapi_document(config: AppConfig) -> dict[str, Any]:
                     "summary": "Database reachability and the last ETL run",
                     "responses": {
                         "200": _json({"$ref": "#/components/schemas/Health"}, "healthy"),
-                        "503": _json({"$ref": "#/components/schemas/Health"}, "db unreachable"),
+                        "503": _json({"$ref": "#/components/schemas/Health"}, "a db unreachable"),
                     },
                 }
             },

@@ -51,12 +51,13 @@ def _record_nodes(
 class Query:
     @strawberry.field(description="Database status and the outcome of the newest ETL run.")
     async def health(self, info: Info[Context, None]) -> Health:
-        report = await check_health(info.context.engine)
+        report = await check_health(info.context.engine, info.context.read_engine)
         return Health(
             db=report.db,
             etl_last_run=report.etl_last_run,
             database=report.database,
             detail=report.detail,
+            read_db=report.read_db,
         )
 
     @strawberry.field(
@@ -93,7 +94,7 @@ class Query:
         direction: queries.Order = order.value if order is not None else "desc"
         position = decode_cursor(after, direction) if after else None
         nodes, key = await run_db(
-            info.context.engine, _record_nodes, wanted, position, limit, direction
+            info.context.read_engine, _record_nodes, wanted, position, limit, direction
         )
         return RecordConnection(
             nodes=nodes,
@@ -111,7 +112,7 @@ class Query:
     ) -> list[EtlRun]:
         limit = filters.page_size("first", first, default=20, maximum=RUNS_MAXIMUM)
         rows = await run_db(
-            info.context.engine,
+            info.context.read_engine,
             queries.etl_run_list,
             limit,
             status.value if status is not None else None,
@@ -128,7 +129,7 @@ class Query:
         )
         wanted = filters.symbols("symbol", [symbol] if symbol is not None else None)
         rows = await run_db(
-            info.context.engine, queries.asset_list, wanted[0] if wanted else None, limit
+            info.context.read_engine, queries.asset_list, wanted[0] if wanted else None, limit
         )
         return [Asset.from_row(row) for row in rows]
 
@@ -140,7 +141,7 @@ class Query:
         symbol: list[str] | None = None,
     ) -> list[AssetPrice]:
         rows = await run_db(
-            info.context.engine,
+            info.context.read_engine,
             queries.latest_prices,
             filters.plain_values("asset", asset),
             filters.symbols("symbol", symbol),
@@ -158,7 +159,7 @@ class Query:
 
     @strawberry.field(description="Store and ETL figures, from the run tables.")
     async def stats(self, info: Info[Context, None]) -> Stats:
-        figures = await run_db(info.context.engine, queries.store_stats)
+        figures = await run_db(info.context.read_engine, queries.store_stats)
         return Stats(
             records_total=figures.records_total,
             records_processed=figures.records_processed,

@@ -84,15 +84,17 @@ def run_json(run: DbRow, sources: list[DbRow]) -> dict[str, Any]:
 
 
 async def health(request: Request) -> JSONResponse:
-    """``GET /health``: 200 with ``db: ok``, or 503 with ``db: error``."""
-    report = await check_health(request.app.state.engine)
+    """``GET /health``: 200 when every database answers, else 503 (``db`` / ``read_db``)."""
+    state = request.app.state
+    report = await check_health(state.engine, state.read_engine)
     body = {
         "db": report.db,
         "etl_last_run": report.etl_last_run,
         "database": report.database,
         "detail": report.detail,
+        "read_db": report.read_db,
     }
-    return JSONResponse(body, status_code=200 if report.db == "ok" else 503)
+    return JSONResponse(body, status_code=200 if report.healthy else 503)
 
 
 def _list_param(params: Any, name: str) -> list[str]:
@@ -193,7 +195,7 @@ async def data(request: Request) -> JSONResponse:
     cursor = _single(params, "cursor")
     position = decode_cursor(cursor, order) if cursor else None
     items, key = await run_db(
-        request.app.state.engine, _records_json, wanted, position, limit, order
+        request.app.state.read_engine, _records_json, wanted, position, limit, order
     )
     return JSONResponse(
         {
@@ -214,7 +216,7 @@ def _stats(conn: Connection) -> tuple[queries.StoreStats, list[DbRow]]:
 
 async def stats(request: Request) -> JSONResponse:
     """``GET /stats``: store and ETL figures from the run tables."""
-    figures, sources = await run_db(request.app.state.engine, _stats)
+    figures, sources = await run_db(request.app.state.read_engine, _stats)
     last = figures.last_run
     return JSONResponse(
         {

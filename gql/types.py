@@ -38,6 +38,11 @@ class Health:
     )
     database: str = strawberry.field(description="Database backend: sqlite or postgresql.")
     detail: str | None = strawberry.field(description="Why the database is unreachable, if so.")
+    read_db: str | None = strawberry.field(
+        default=None,
+        description="The read database (DATABASE_READ_URL): `ok` or `error`; null when "
+        "queries use the primary.",
+    )
 
 
 @strawberry.type(description="A canonical coin: one asset across every source that reports it.")
@@ -126,7 +131,7 @@ class RecordConnection:
         description="Records matching the filters across all pages; counted only when asked."
     )
     async def total_count(self, info: Info[Context, None]) -> int:
-        return await run_db(info.context.engine, queries.count_records, self.filters)
+        return await run_db(info.context.read_engine, queries.count_records, self.filters)
 
 
 @strawberry.type(description="The newest price of an asset from one source.")

@@ -20,7 +20,13 @@ def test_health_on_an_empty_store(settings: Settings) -> None:
         graphql = client.post("/graphql", json=HEALTH_QUERY)
     backend = "postgresql" if ON_POSTGRESQL else "sqlite"
     assert rest.status_code == 200
-    assert rest.json() == {"db": "ok", "etl_last_run": "never", "database": backend, "detail": None}
+    assert rest.json() == {
+        "db": "ok",
+        "etl_last_run": "never",
+        "database": backend,
+        "detail": None,
+        "read_db": None,
+    }
     assert graphql.json() == {
         "data": {"health": {"db": "ok", "etlLastRun": "never", "database": backend, "detail": None}}
     }
