@@ -19,6 +19,7 @@ from strawberry.asgi import GraphQL
 
 from db.engine import create_db_engine
 from gql import rest
+from gql.bodylimit import BodyLimitMiddleware
 from gql.config import AppConfig
 from gql.context import Context
 from gql.errors import ApiError
@@ -151,7 +152,12 @@ def create_app(config: AppConfig, *, etl: EtlLifespan = etl_scheduler) -> Starle
         routes=routes,
         lifespan=lifespan,
         # The request id is set first, so the access log and every response carry it.
-        middleware=[Middleware(RequestIdMiddleware), obs.middleware()],
+        # The body limit sits inside both, so a 413 is logged and counted with its id.
+        middleware=[
+            Middleware(RequestIdMiddleware),
+            obs.middleware(),
+            Middleware(BodyLimitMiddleware, max_bytes=config.max_request_bytes),
+        ],
         exception_handlers={
             ApiError: _api_error,
             HTTPException: _http_error,
