@@ -43,7 +43,7 @@ def finish_run(
     conn.execute(
         update(etl_runs)
         .where(etl_runs.c.id == run_id)
-        .values(status=status, finished_at=now, error=error)
+        .values(status=status, finished_at=now, error=_storable(error))
     )
 
 
@@ -112,9 +112,14 @@ def update_source(
         .where(etl_run_sources.c.run_id == run_id, etl_run_sources.c.source == source)
         .values(
             status=status,
-            error=error,
+            error=_storable(error),
             finished_at=finished_at,
             checkpoint_after=checkpoint,
             **{key: counters[key] for key in COUNTERS},
         )
     )
+
+
+def _storable(error: str | None) -> str | None:
+    """An error message PostgreSQL text can hold: NUL (e.g. from a UTF-16 header) as U+FFFD."""
+    return None if error is None else error.replace("\x00", "\ufffd")

@@ -9,7 +9,9 @@ where ``tail`` hashes the last 4 KiB before ``offset``.
   stopped part-way): only the bytes after ``offset`` are read.
 * Otherwise the whole file is read again; idempotent loading makes that safe.
 
-Rows are located by physical line number (``line N``, the header is line 1).
+Rows are located by the physical line number they start on (``line N``, the header is line
+1). A row that is not valid UTF-8, or that the ``csv`` module cannot read (a field over its
+size limit), is rejected like any invalid row; a header that is not UTF-8 fails the source.
 """
 
 from __future__ import annotations
@@ -90,30 +92,47 @@ class CsvSource:
                     self.source,
                     f"{self.path} is empty; expected a header with {self.layout.describe()}",
                 )
-            header_fields = next(csv.reader([header.decode("utf-8", "replace")]))
+            header_fields = next(csv.reader([self._header_text(header)]))
             validate = validator_for(self.source, self.layout, header_fields, parse_time)
             hasher, line = self._start(handle, header)
             pending: list[bytes] = []
+            undecodable: list[str] = []
 
             def lines() -> Iterator[str]:
                 for raw in handle:
                     hasher.update(raw)
                     pending.append(raw)
-                    yield raw.decode("utf-8", "replace")
+                    try:
+                        yield raw.decode("utf-8")
+                    except UnicodeDecodeError as exc:
+                        undecodable.append(f"{exc.reason} at byte {exc.start} of the line")
+                        yield raw.decode("utf-8", "replace")
 
             reader = csv.reader(lines())
             chunk = Chunk()
             rows, rejects = chunk.rows, chunk.rejects
-            for fields in reader:
-                if fields:
+            while True:
+                problem: str | None = None
+                try:
+                    fields = next(reader)
+                except StopIteration:
+                    break
+                except csv.Error as exc:  # e.g. a field over the csv module's size limit
+                    fields, problem = [], f"not a readable CSV row: {exc}"
+                if undecodable:
+                    problem = f"not valid UTF-8 ({undecodable[0]})"
+                if fields or problem:
                     chunk.read += 1
                     try:
+                        if problem is not None:
+                            raise RecordRejected(problem)
                         rows.append(validate(fields))
                     except RecordRejected as exc:
                         text = b"".join(pending).decode("utf-8", "replace").rstrip("\r\n")
-                        where = f"line {line + reader.line_num}"
+                        where = f"line {line + reader.line_num - len(pending) + 1}"
                         rejects.append(Reject(where, exc.reason, text[:RAW_LIMIT]))
                 pending.clear()
+                undecodable.clear()
                 if len(rows) >= batch_size:
                     chunk.position = self._position(handle, hasher)
                     yield chunk
@@ -122,6 +141,22 @@ class CsvSource:
             chunk.position = self._position(handle, hasher)
             chunk.last = True
             yield chunk
+
+    def _header_text(self, header: bytes) -> str:
+        """The header line as text; raise ``SchemaDriftError`` when it is not UTF-8 text."""
+        try:
+            text = header.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            problem = f"{exc.reason} at byte {exc.start}"
+        else:
+            if "\x00" not in text:
+                return text
+            problem = "it contains NUL characters"
+        raise SchemaDriftError(
+            self.source,
+            f"{self.path}: the header is not UTF-8 text ({problem}; UTF-16 or another "
+            f"encoding?); save the file as UTF-8 with a header of {self.layout.describe()}",
+        )
 
     def _start(self, handle: BinaryIO, header: bytes) -> tuple[hashlib._Hash, int]:
         """Position ``handle`` after the header or at the resume offset; return the hasher
