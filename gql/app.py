@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 
 import sqlalchemy.exc
 from sqlalchemy.exc import OperationalError
@@ -16,10 +17,12 @@ from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
+from strawberry.extensions import SchemaExtension
 
 from db.engine import create_db_engine
 from gql import rest
 from gql.bodylimit import BodyLimitMiddleware
+from gql.compiled import CompiledExecution, PlanCache
 from gql.config import AppConfig
 from gql.context import Context
 from gql.errors import ApiError
@@ -41,8 +44,13 @@ class GraphQLApp(GraphQL[Context, None]):
     """Strawberry's ASGI app: context with engine, config and fresh DataLoaders."""
 
     def __init__(self, config: AppConfig, obs: Observability) -> None:
+        self.plans = PlanCache() if config.graphql_compiled else None
+        """Plans of the compiled path (``gql.compiled``); None when GRAPHQL_COMPILED is off."""
+        extensions: list[Callable[[], SchemaExtension]] = [obs.graphql_extension()]
+        if self.plans is not None:
+            extensions.append(functools.partial(CompiledExecution, self.plans))
         super().__init__(
-            build_schema(config, [obs.graphql_extension()]),
+            build_schema(config, extensions),
             graphql_ide="graphiql" if config.graphiql else None,
         )
         self._config = config

@@ -9,10 +9,12 @@ page size must lie between 1 and MAX_PAGE_SIZE. Every refusal is a ``BadInput``.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from db.queries import RecordFilters
+from db.queries import Keyset, Order, RecordFilters
 from etl.config import KNOWN_SOURCES
+from gql.cursors import decode_cursor
 from gql.errors import BadInput
 
 MAX_FILTER_VALUES = 100
@@ -119,3 +121,54 @@ def page_size(name: str, value: int | None, *, default: int, maximum: int) -> in
     if value > maximum:
         raise BadInput(f"{name} must be at most {maximum} (MAX_PAGE_SIZE), got {value}")
     return value
+
+
+RECORD_ARGUMENTS = ("source", "recordId", "asset", "symbol", "since", "until")
+"""The GraphQL names of the filter arguments of ``records``, for error messages."""
+
+
+@dataclass(frozen=True, slots=True)
+class RecordsRequest:
+    """The checked arguments of GraphQL ``records``: which page of records to read."""
+
+    filters: RecordFilters
+    after: Keyset | None
+    limit: int
+    order: Order
+
+
+def records_request(
+    *,
+    source: Iterable[str] | None,
+    record_id: Iterable[str] | None,
+    asset: Iterable[str] | None,
+    symbol: Iterable[str] | None,
+    since: datetime | None,
+    until: datetime | None,
+    first: int | None,
+    after: str | None,
+    order: Order | None,
+    default_size: int,
+    max_size: int,
+) -> RecordsRequest:
+    """The arguments of ``records`` as the resolver and the compiled path both read them.
+
+    Checked in this order: page size, filters, cursor (so the first problem is reported).
+    """
+    limit = page_size("first", first, default=default_size, maximum=max_size)
+    wanted = record_filters(
+        source=source,
+        record_id=record_id,
+        asset=asset,
+        symbol=symbol,
+        since=since,
+        until=until,
+        names=RECORD_ARGUMENTS,
+    )
+    direction: Order = order or "desc"
+    return RecordsRequest(
+        filters=wanted,
+        after=decode_cursor(after, direction) if after else None,
+        limit=limit,
+        order=direction,
+    )

@@ -13,7 +13,7 @@ from db.queries import Keyset, RecordFilters
 from gql import filters
 from gql.admin import authorize, run_etl_now
 from gql.context import Context
-from gql.cursors import decode_cursor, encode_cursor
+from gql.cursors import encode_cursor
 from gql.dbcall import run_db
 from gql.health import check_health
 from gql.types import (
@@ -31,8 +31,6 @@ from gql.types import (
 )
 
 RUNS_MAXIMUM = 100
-
-_RECORD_ARGUMENT_NAMES = ("source", "recordId", "asset", "symbol", "since", "until")
 
 
 def _record_nodes(
@@ -79,22 +77,22 @@ class Query:
         order: SortOrder | None = SortOrder.DESC,
     ) -> RecordConnection:
         config = info.context.config
-        limit = filters.page_size(
-            "first", first, default=config.default_page_size, maximum=config.max_page_size
-        )
-        wanted = filters.record_filters(
+        page = filters.records_request(
             source=source,
             record_id=record_id,
             asset=asset,
             symbol=symbol,
             since=since,
             until=until,
-            names=_RECORD_ARGUMENT_NAMES,
+            first=first,
+            after=after,
+            order=order.value if order is not None else None,
+            default_size=config.default_page_size,
+            max_size=config.max_page_size,
         )
-        direction: queries.Order = order.value if order is not None else "desc"
-        position = decode_cursor(after, direction) if after else None
+        wanted, direction = page.filters, page.order
         nodes, key = await run_db(
-            info.context.read_engine, _record_nodes, wanted, position, limit, direction
+            info.context.read_engine, _record_nodes, wanted, page.after, page.limit, direction
         )
         return RecordConnection(
             nodes=nodes,

@@ -1,0 +1,152 @@
+"""The seam: a schema extension that answers compiled operations in ``on_execute``.
+
+Strawberry runs ``on_execute`` after parsing and validation (with the schema's caches
+and hardening rules) and skips graphql-core's executor when an extension has already
+put a result on the execution context (the documented way to serve cached results).
+Everything around execution is therefore untouched: operation metrics, error masking,
+the response's JSON encoding and HTTP handling. When the extension puts nothing there,
+the operation runs normally.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import OrderedDict
+from collections.abc import AsyncIterator
+from typing import Any
+
+import strawberry
+from graphql import DocumentNode, GraphQLError, get_argument_values, get_variable_values
+from graphql import ExecutionResult as GraphQLExecutionResult
+from sqlalchemy.exc import SQLAlchemyError
+from strawberry.extensions import SchemaExtension
+
+from gql import filters
+from gql.compiled.build import Mismatch, fetch
+from gql.compiled.collect import Unsupported
+from gql.compiled.plan import Plan, compile_plan
+from gql.config import AppConfig
+from gql.context import Context
+from gql.dbcall import run_db
+from gql.errors import ApiError
+from gql.filters import RecordsRequest
+from gql.types import SortOrder
+
+log = logging.getLogger(__name__)
+
+PLAN_CACHE_SIZE = 256
+
+
+class PlanCache:
+    """Plans by (query text, operation name), least recently used first out.
+
+    Documents that cannot be compiled are remembered too (as ``None``), so each distinct
+    operation is compiled once until it is evicted. One cache per application.
+    """
+
+    def __init__(self, maxsize: int = PLAN_CACHE_SIZE) -> None:
+        self.maxsize = maxsize
+        self.compilations = 0
+        """How many times an operation was compiled (cache misses)."""
+        self._plans: OrderedDict[tuple[str, str | None], Plan | None] = OrderedDict()
+
+    def __len__(self) -> int:
+        return len(self._plans)
+
+    def plan(
+        self,
+        schema: strawberry.Schema,
+        query: str,
+        document: DocumentNode,
+        operation_name: str | None,
+    ) -> Plan | None:
+        """The cached plan, compiling it on a miss; None when the operation has none."""
+        key = (query, operation_name)
+        if key in self._plans:
+            self._plans.move_to_end(key)
+            return self._plans[key]
+        self.compilations += 1
+        try:
+            plan: Plan | None = compile_plan(schema, document, operation_name)
+        except Unsupported as reason:
+            log.debug("graphql operation %s runs normally: %s", operation_name, reason)
+            plan = None
+        self._plans[key] = plan
+        if len(self._plans) > self.maxsize:
+            self._plans.popitem(last=False)
+        return plan
+
+
+class CompiledExecution(SchemaExtension):
+    """Serves operations that have a plan straight from ``db.queries`` rows.
+
+    Strawberry builds one per request from ``functools.partial(CompiledExecution, plans)``.
+    """
+
+    def __init__(self, plans: PlanCache) -> None:
+        super().__init__()
+        self._plans = plans
+
+    async def on_execute(self) -> AsyncIterator[None]:
+        execution = self.execution_context
+        if execution.result is None:
+            data = await self._serve()
+            if data is not None:
+                execution.result = GraphQLExecutionResult(data=data, errors=None)
+        yield
+
+    async def _serve(self) -> dict[str, Any] | None:
+        execution = self.execution_context
+        context = execution.context
+        if execution.query is None or execution.graphql_document is None:
+            return None
+        if not isinstance(context, Context):
+            return None
+        plan = self._plans.plan(
+            execution.schema, execution.query, execution.graphql_document, execution.operation_name
+        )
+        if plan is None:
+            return None
+        request = _request(plan, execution.schema, execution.variables, context.config)
+        if request is None:
+            return None
+        try:
+            return await run_db(context.read_engine, fetch, plan, request)
+        except (Mismatch, SQLAlchemyError):
+            # Normal execution meets the same value or failure and reports it its way.
+            return None
+        except Exception:  # a defect here must not change the answer: log it, run normally
+            log.exception("compiled execution failed; executing the operation normally")
+            return None
+
+
+def _request(
+    plan: Plan,
+    schema: strawberry.Schema,
+    variables: dict[str, Any] | None,
+    config: AppConfig,
+) -> RecordsRequest | None:
+    """The page the resolver would read, or None where it would report an error."""
+    coerced = get_variable_values(
+        schema._schema, plan.operation.variable_definitions or (), variables or {}
+    )
+    if isinstance(coerced, list):  # coercion errors
+        return None
+    try:
+        arguments = get_argument_values(plan.field_def, plan.field, coerced)
+        order = arguments.get("order")
+        return filters.records_request(
+            source=arguments.get("source"),
+            record_id=arguments.get("recordId"),
+            asset=arguments.get("asset"),
+            symbol=arguments.get("symbol"),
+            since=arguments.get("since"),
+            until=arguments.get("until"),
+            first=arguments.get("first"),
+            after=arguments.get("after"),
+            order=SortOrder(order).value if order is not None else None,
+            default_size=config.default_page_size,
+            max_size=config.max_page_size,
+        )
+    except (GraphQLError, ApiError):
+        return None

@@ -1,0 +1,237 @@
+"""Compile a validated ``records`` query into a plan: the response's shape, key by key.
+
+A plan says, for every object in the response, its keys in response order and where
+each value comes from: a column of the records page (``Leaf``), a constant
+(``__typename``), the row's cursor, a nested object (``One``), one object per row
+(``Rows``: ``edges``, ``nodes``, an edge's ``node``), ``pageInfo``'s two values or
+``totalCount``. Compiling follows the executor's rules (field collection in
+``gql.compiled.collect``, the schema's types and names); whatever a plan cannot
+describe raises ``Unsupported`` and the operation is executed normally.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Literal, TypeAlias
+
+import strawberry
+from graphql import (
+    DocumentNode,
+    FieldNode,
+    FragmentDefinitionNode,
+    GraphQLField,
+    GraphQLNonNull,
+    GraphQLObjectType,
+    GraphQLSchema,
+    OperationDefinitionNode,
+    OperationType,
+    get_named_type,
+)
+
+from db.queries import RECORD_COLUMNS
+from gql.compiled.collect import Fields, Unsupported, collect, subfields
+
+COLUMNS = tuple(column.name for column in RECORD_COLUMNS)
+"""Column names of a record page row, by position (``db.queries.RECORD_COLUMNS``)."""
+
+LeafKind: TypeAlias = Literal["text", "float", "timestamp"]
+_LEAF_KINDS: dict[str, LeafKind] = {"String": "text", "Float": "float", "DateTime": "timestamp"}
+
+
+@dataclass(frozen=True, slots=True)
+class Const:
+    """A constant: the ``__typename`` of the object."""
+
+    value: str
+
+
+@dataclass(frozen=True, slots=True)
+class Leaf:
+    """A scalar read from column ``index`` of the row, serialized as ``kind``."""
+
+    index: int
+    kind: LeafKind
+    nullable: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Cursor:
+    """The row's opaque cursor (``RecordEdge.cursor``)."""
+
+
+@dataclass(frozen=True, slots=True)
+class HasNext:
+    """``PageInfo.hasNextPage``."""
+
+
+@dataclass(frozen=True, slots=True)
+class EndCursor:
+    """``PageInfo.endCursor``."""
+
+
+@dataclass(frozen=True, slots=True)
+class TotalCount:
+    """``RecordConnection.totalCount``: a count query, made only when selected."""
+
+
+@dataclass(frozen=True, slots=True)
+class Shape:
+    """An object: its response keys in order and, position by position, their values."""
+
+    keys: tuple[str, ...]
+    parts: tuple[Part, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class One:
+    """One nested object (the connection, ``pageInfo``)."""
+
+    shape: Shape
+
+
+@dataclass(frozen=True, slots=True)
+class Rows:
+    """One object per row of the page (``nodes``, ``edges``, an edge's ``node``)."""
+
+    shape: Shape
+
+
+Part: TypeAlias = Const | Leaf | Cursor | HasNext | EndCursor | TotalCount | One | Rows
+_PartOf: TypeAlias = Callable[[str, list[FieldNode]], Part]
+"""What a field (its name and the nodes merged under one response key) becomes."""
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    """How to answer one operation of one document from a page of records."""
+
+    operation: OperationDefinitionNode
+    field: FieldNode
+    """The first ``records`` field node: its arguments are the page's arguments."""
+    field_def: GraphQLField
+    root: Shape
+    counts: bool
+    """Whether ``totalCount`` is selected (the count query runs only then)."""
+
+
+def compile_plan(
+    schema: strawberry.Schema, document: DocumentNode, operation_name: str | None
+) -> Plan:
+    """The plan for ``operation_name`` in ``document``; ``Unsupported`` if there is none.
+
+    ``document`` must have passed validation against ``schema``.
+    """
+    operation = _operation(document, operation_name)
+    if operation.operation is not OperationType.QUERY or operation.directives:
+        raise Unsupported("not a plain query")
+    fragments = {
+        node.name.value: node
+        for node in document.definitions
+        if isinstance(node, FragmentDefinitionNode)
+    }
+    return _Compiler(schema, fragments).plan(operation)
+
+
+def _operation(document: DocumentNode, name: str | None) -> OperationDefinitionNode:
+    """The operation the executor would run (graphql-core's rules)."""
+    operations = [
+        node for node in document.definitions if isinstance(node, OperationDefinitionNode)
+    ]
+    if name is None:
+        if len(operations) != 1:
+            raise Unsupported("which operation")
+        return operations[0]
+    for operation in operations:
+        if operation.name is not None and operation.name.value == name:
+            return operation
+    raise Unsupported("unknown operation")
+
+
+class _Compiler:
+    def __init__(
+        self, schema: strawberry.Schema, fragments: dict[str, FragmentDefinitionNode]
+    ) -> None:
+        self._strawberry = schema
+        self._schema: GraphQLSchema = schema._schema
+        self._fragments = fragments
+        self._counts = False
+
+    def plan(self, operation: OperationDefinitionNode) -> Plan:
+        query = self._schema.query_type
+        assert query is not None
+        grouped = collect([operation.selection_set], query.name, self._fragments)
+        records = [nodes for nodes in grouped.values() if nodes[0].name.value == "records"]
+        if len(records) != 1:
+            raise Unsupported("records must be the one root field")
+        field_def = query.fields["records"]
+
+        def root_part(name: str, nodes: list[FieldNode]) -> Part:
+            if name != "records":
+                raise Unsupported(f"root field {name}")
+            return One(self._shape(nodes, field_def, self._connection_part))
+
+        root = self._object(grouped, query, root_part)
+        return Plan(operation, records[0][0], field_def, root, self._counts)
+
+    def _object(self, grouped: Fields, type_: GraphQLObjectType, part_of: _PartOf) -> Shape:
+        parts: list[Part] = []
+        for nodes in grouped.values():
+            name = nodes[0].name.value
+            parts.append(Const(type_.name) if name == "__typename" else part_of(name, nodes))
+        return Shape(tuple(grouped), tuple(parts))
+
+    def _shape(self, nodes: list[FieldNode], field_def: GraphQLField, part_of: _PartOf) -> Shape:
+        type_ = get_named_type(field_def.type)
+        assert isinstance(type_, GraphQLObjectType)
+        return self._object(subfields(nodes, type_.name, self._fragments), type_, part_of)
+
+    def _connection_part(self, name: str, nodes: list[FieldNode]) -> Part:
+        fields = self._type_of("records").fields
+        if name == "edges":
+            return Rows(self._shape(nodes, fields[name], self._edge_part))
+        if name == "nodes":
+            return Rows(self._shape(nodes, fields[name], self._record_part))
+        if name == "pageInfo":
+            return One(self._shape(nodes, fields[name], self._page_info_part))
+        if name == "totalCount":
+            self._counts = True
+            return TotalCount()
+        raise Unsupported(f"RecordConnection.{name}")
+
+    def _edge_part(self, name: str, nodes: list[FieldNode]) -> Part:
+        if name == "cursor":
+            return Cursor()
+        if name == "node":
+            edge = get_named_type(self._type_of("records").fields["edges"].type)
+            assert isinstance(edge, GraphQLObjectType)
+            return Rows(self._shape(nodes, edge.fields[name], self._record_part))
+        raise Unsupported(f"RecordEdge.{name}")
+
+    @staticmethod
+    def _page_info_part(name: str, nodes: list[FieldNode]) -> Part:
+        if name == "hasNextPage":
+            return HasNext()
+        if name == "endCursor":
+            return EndCursor()
+        raise Unsupported(f"PageInfo.{name}")
+
+    def _record_part(self, name: str, nodes: list[FieldNode]) -> Part:
+        record = get_named_type(self._type_of("records").fields["nodes"].type)
+        assert isinstance(record, GraphQLObjectType)
+        field = self._strawberry.get_field_for_type(name, record.name)
+        if field is None or field.base_resolver is not None or field.python_name not in COLUMNS:
+            raise Unsupported(f"{record.name}.{name} is resolved")
+        graphql_type = record.fields[name].type
+        kind = _LEAF_KINDS.get(get_named_type(graphql_type).name)
+        if kind is None:
+            raise Unsupported(f"{record.name}.{name} is not a plain scalar")
+        nullable = not isinstance(graphql_type, GraphQLNonNull)
+        return Leaf(COLUMNS.index(field.python_name), kind, nullable)
+
+    def _type_of(self, root_field: str) -> GraphQLObjectType:
+        query = self._schema.query_type
+        assert query is not None
+        type_ = get_named_type(query.fields[root_field].type)
+        assert isinstance(type_, GraphQLObjectType)
+        return type_
