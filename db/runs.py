@@ -13,7 +13,7 @@ import socket
 from collections.abc import Mapping
 from datetime import datetime
 
-from sqlalchemy import Connection, insert, update
+from sqlalchemy import Connection, func, insert, select, update
 
 from db.tables import etl_run_sources, etl_runs
 
@@ -35,6 +35,13 @@ def start_run(conn: Connection, trigger: str, now: datetime, status: str = "runn
     )
     run_id: int = result.scalar_one()
     return run_id
+
+
+def last_start(conn: Connection) -> datetime | None:
+    """When the newest run that was not ``skipped`` started; None before the first."""
+    query = select(func.max(etl_runs.c.started_at)).where(etl_runs.c.status != "skipped")
+    started: datetime | None = conn.execute(query).scalar()
+    return started
 
 
 def finish_run(

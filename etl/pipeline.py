@@ -1,7 +1,8 @@
 """One ETL run over the enabled sources: ``run_etl``.
 
 A run takes the ETL lock (``etl.lock``). If another run holds it, the attempt is recorded in
-``etl_runs`` as ``skipped`` and returns at once. Otherwise it marks runs left ``running`` by
+``etl_runs`` as ``skipped`` and returns at once (a scheduled tick, ``every``, records
+nothing: see ``run_etl``). Otherwise it marks runs left ``running`` by
 a dead process as ``failed``, records itself as ``running``, runs each source in turn
 (``etl.source_job``: a failing source is recorded and the others still run) and finishes as
 ``success``, ``partial`` (some sources failed) or ``failed`` (all failed).
@@ -74,17 +75,29 @@ def run_etl(
     progress: Callable[[ProgressEvent], None] | None = None,
     stop: threading.Event | None = None,
     retry: RetryPolicy | None = None,
+    every: float | None = None,
 ) -> RunSummary:
     """Run the ETL once, synchronously, and return what happened (see the module docstring).
 
     ``http_client`` is used as is and left open; without one a client is made and closed
     here. ``retry`` overrides the retry policy built from ``config`` (tests shorten the
     backoff with it).
+
+    ``every`` (seconds) makes this one tick of a schedule shared by every process on the
+    database: it runs only when it gets the lock *and* no run that did work started less
+    than ``every`` seconds ago; otherwise it returns ``skipped`` with no ``run_id`` and
+    records nothing (N replicas on one interval run the ETL once per interval, not N times,
+    and their ticks do not fill ``etl_runs`` with skipped rows).
     """
     names = select_sources(config, sources)
     stop = stop or threading.Event()
     started, clock = datetime.now(UTC), time.monotonic()
     with EtlLock(engine) as held:
+        if every is not None:
+            reason = _not_due(engine, held, started, every)
+            if reason is not None:
+                log.info("scheduled ETL run not needed: %s", reason, extra={"trigger": trigger})
+                return RunSummary(None, "skipped", (), trigger, started, started, 0, reason)
         if not held:
             with engine.begin() as conn:
                 run_id = runs.start_run(conn, trigger, started, status="skipped")
@@ -122,6 +135,17 @@ def run_etl(
     log.info("ETL run finished: %s", status, extra={"run_id": run_id})
     duration = int((time.monotonic() - clock) * 1000)
     return RunSummary(run_id, status, summaries, trigger, started, finished, duration, error)
+
+
+def _not_due(engine: Engine, held: bool, now: datetime, every: float) -> str | None:
+    """Why a scheduled run is not needed now, or None when it is."""
+    if not held:
+        return LOCKED_ERROR
+    with engine.connect() as conn:
+        last = runs.last_start(conn)
+    if last is not None and (now - last).total_seconds() < every:
+        return f"a run started {(now - last).total_seconds():.0f}s ago (interval {every:g}s)"
+    return None
 
 
 def _run_sources(

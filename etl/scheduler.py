@@ -2,6 +2,10 @@
 
 ``start`` returns at once; a background task runs the ETL with trigger ``startup`` (when
 ``on_startup``) and then with trigger ``schedule`` every ``interval_seconds`` (0: never).
+The schedule is shared by every process on the database: a tick runs only when no run
+that did work started within the interval and no other run holds the lock, and a tick that
+does not run records nothing (``run_etl(every=…)``), so N replicas run the ETL once per
+interval and only the lock holder runs at any moment.
 ``run_now`` runs it with trigger ``manual``. Every run executes ``run_etl`` in a worker thread
 (``anyio.to_thread``), so the event loop never blocks. Runs never overlap: the ETL lock makes
 a run that starts while another holds it a recorded ``skipped`` run. Errors are logged and
@@ -74,7 +78,9 @@ class EtlScheduler:
             await self._task
             self._task = None
 
-    async def _run(self, trigger: str, sources: Sequence[str] | None = None) -> RunSummary:
+    async def _run(
+        self, trigger: str, sources: Sequence[str] | None = None, every: float | None = None
+    ) -> RunSummary:
         job = functools.partial(
             run_etl,
             self._engine,
@@ -84,6 +90,7 @@ class EtlScheduler:
             http_client=self._client,
             stop=self._stop,
             retry=self._retry,
+            every=every,
         )
         summary = await anyio.to_thread.run_sync(job)
         self.last_summary = summary
@@ -98,12 +105,14 @@ class EtlScheduler:
                 await asyncio.wait_for(self._halt.wait(), timeout=self._interval)
             if self._stop.is_set():
                 break
-            await self._attempt("schedule")
+            await self._attempt("schedule", every=self._interval)
 
-    async def _attempt(self, trigger: str) -> None:
+    async def _attempt(self, trigger: str, every: float | None = None) -> None:
         try:
-            summary = await self._run(trigger)
+            summary = await self._run(trigger, every=every)
         except Exception:  # the background task must survive any failed run
-            log.exception("background ETL run (%s) failed", trigger)
+            log.exception("background ETL run (%s) failed", trigger, extra={"trigger": trigger})
             return
-        log.info("background ETL run %s: %s", summary.run_id, summary.status)
+        if summary.run_id is not None:
+            context = {"run_id": summary.run_id, "trigger": trigger}
+            log.info("background ETL run %s: %s", summary.run_id, summary.status, extra=context)
