@@ -1,6 +1,7 @@
 """HTTP fetching with retries: one shared ``httpx.Client``, exponential backoff with jitter.
 
-Connect errors, timeouts and other transport errors, 429 and 5xx are retried up to
+Connect errors, timeouts (the client's timeout bounds each read and also the whole response
+body) and other transport errors, 429 and 5xx are retried up to
 ``max_retries`` times. A ``Retry-After`` header (seconds or an HTTP date) is honoured, capped
 at ``retry_after_max``; otherwise the wait is ``backoff_base * 2**attempt`` scaled by a random
 factor in [0.5, 1.0), capped at ``backoff_max``. Other statuses fail at once with the
@@ -121,21 +122,35 @@ class Fetcher:
             self._policy.sleep(wait)
             attempt += 1
 
+    def _body(self, reply: httpx.Response, started: float) -> bytes:
+        """Read the body; the client's read timeout also bounds the whole response, so an
+        upstream that trickles bytes (each read in time) cannot hold a run for ever."""
+        budget = self._client.timeout.read
+        parts: list[bytes] = []
+        for part in reply.iter_bytes():
+            parts.append(part)
+            if budget is not None and time.monotonic() - started > budget:
+                raise httpx.ReadTimeout(
+                    f"the response took more than {budget:g}s in all", request=reply.request
+                )
+        return b"".join(parts)
+
     def _attempt(
         self, url: str, params: Mapping[str, str | int] | None, attempt: int
     ) -> tuple[Response | str, float | None, int | None]:
         """One request: (response, _, _) on success, else (problem, wait or None, status)."""
         backoff = self._policy.backoff(attempt)
         try:
-            reply = self._client.get(url, params=params, headers=self._headers)
+            with self._client.stream("GET", url, params=params, headers=self._headers) as reply:
+                content = self._body(reply, time.monotonic())
         except httpx.TimeoutException as exc:
-            return f"timed out ({type(exc).__name__})", backoff, None
+            return f"timed out ({type(exc).__name__}: {exc})", backoff, None
         except httpx.TransportError as exc:
             return f"transport error ({type(exc).__name__}: {exc})", backoff, None
         now = datetime.now(UTC)
         if reply.is_success:
-            return Response(str(reply.url), reply.status_code, reply.content, now), None, None
-        message = upstream_message(reply.content)
+            return Response(str(reply.url), reply.status_code, content, now), None, None
+        message = upstream_message(content)
         problem = f"HTTP {reply.status_code}" + (f": {message}" if message else "")
         if reply.status_code not in RETRYABLE_STATUS:
             return problem, None, reply.status_code

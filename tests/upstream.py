@@ -6,7 +6,8 @@ the repository): ``/v1/tickers`` the 2023-08-11 CoinPaprika tickers and
 Each path can be given a default reply (``serve``) and a queue of scripted replies consumed
 one per request before the default (``script``), built with the helpers below: recorded
 files, 429 with or without ``Retry-After``, 5xx, garbage, truncated JSON, HTML, the recorded
-403 body, slow replies. Every request is logged in ``requests`` with its arrival time.
+403 body, slow replies, replies trickled piece by piece, payloads enlarged N times. Every
+request is logged in ``requests`` with its arrival time.
 
 Use ``with fake_upstream() as upstream:`` and point the ETL at ``upstream.coinpaprika_url``
 and ``upstream.coingecko_url``.
@@ -16,16 +17,17 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import threading
 import time
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
 from tests.servers import serve_in_thread
@@ -59,6 +61,8 @@ class Reply:
     headers: dict[str, str] = field(default_factory=dict)
     delay: float = 0.0
     content_type: str = "application/json"
+    trickle: float = 0.0
+    """Seconds between 1 KiB pieces of the body (0: send it at once)."""
 
 
 def recorded(name: str, status: int = 200) -> Reply:
@@ -99,6 +103,22 @@ def forbidden() -> Reply:
 def slow(seconds: float, reply: Reply | None = None) -> Reply:
     base = reply or Reply()
     return Reply(base.status, base.body, base.headers, seconds, base.content_type)
+
+
+def trickling(reply: Reply, every: float) -> Reply:
+    """``reply`` sent 1 KiB at a time, ``every`` seconds apart (each read is quick)."""
+    return Reply(reply.status, reply.body, reply.headers, reply.delay, reply.content_type, every)
+
+
+def enlarged(name: str, factor: int, key: str = "id") -> Reply:
+    """A recorded array payload ``factor`` times over, each copy's ``key`` made unique."""
+    items = json.loads(sample(name))
+    copies = [
+        {**item, key: f"{item[key]}-x{copy}" if copy else item[key]}
+        for copy in range(factor)
+        for item in items
+    ]
+    return Reply(200, json.dumps(copies).encode())
 
 
 @dataclass(frozen=True)
@@ -176,9 +196,22 @@ class FakeUpstream:
         reply = self._pick(path, page if page and page != "1" else None)
         if reply.delay:
             await asyncio.sleep(reply.delay)
+        if reply.trickle:
+            return StreamingResponse(
+                _pieces(reply.body, reply.trickle),
+                reply.status,
+                headers=reply.headers,
+                media_type=reply.content_type,
+            )
         return Response(
             reply.body, reply.status, headers=reply.headers, media_type=reply.content_type
         )
+
+
+async def _pieces(body: bytes, every: float) -> AsyncIterator[bytes]:
+    for start in range(0, len(body), 1024):
+        yield body[start : start + 1024]
+        await asyncio.sleep(every)
 
 
 @contextlib.contextmanager
