@@ -69,6 +69,13 @@ class EtlScheduler:
         """
         return await self._run("manual", sources)
 
+    def request_stop(self) -> None:
+        """Ask the current run to end at its next batch boundary, and no new run to start.
+
+        Safe from a signal handler or another thread; ``stop`` still waits for the task.
+        """
+        self._stop.set()
+
     async def stop(self) -> None:
         """Stop scheduling, let the current run end at a batch boundary, and wait for it."""
         self._stop.set()

@@ -10,8 +10,6 @@ from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import uvicorn
-
 from db.engine import create_db_engine
 from db.migrate import upgrade
 from db.prune import DEFAULT_BATCH_SIZE, parse_age, prune
@@ -19,6 +17,7 @@ from gql.app import create_app
 from gql.sdl import export_sdl
 from kasparro.etl_command import add_etl_parser
 from kasparro.logs import configure_logging
+from kasparro.serve import serve
 from kasparro.settings import Settings, SettingsError
 
 log = logging.getLogger("kasparro")
@@ -49,7 +48,7 @@ def cmd_migrate(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     _migrate(settings)
     app = create_app(settings.app_config())
-    uvicorn.run(app, host=args.host, port=args.port, log_config=None, access_log=False)
+    serve(app, args.host, args.port)
     return 0
 
 
