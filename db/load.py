@@ -133,6 +133,64 @@ def _upsert_sqlite(
     return MergeCounts(len(rows) - existing, updated, existing - updated)
 
 
+def insert_fresh_records(
+    conn: Connection, source: str, rows: Sequence[StagedRow], run_id: int, now: datetime
+) -> bool:
+    """Insert ``rows`` whose keys cannot exist yet (newer than every loaded row); True if done.
+
+    The fast path of a load: no staging and no conflict handling, ``COPY`` straight into
+    ``records`` on PostgreSQL and one ``executemany`` on SQLite, inside a savepoint. When a
+    key exists after all (the caller's assumption was wrong, e.g. a checkpoint was reset)
+    the savepoint is rolled back, nothing is written and the answer is False: merge the rows
+    with ``upsert_records`` instead.
+    """
+    if not rows:
+        return True
+    raw = _dbapi(conn)
+    cursor = raw.cursor()
+    try:
+        if conn.dialect.name == "sqlite" and not raw.in_transaction:
+            cursor.execute("BEGIN")  # a SAVEPOINT outside a transaction would commit on RELEASE
+        cursor.execute("SAVEPOINT etl_fresh")
+        try:
+            if conn.dialect.name == "postgresql":
+                _copy_fresh(cursor, source, rows, run_id, now)
+            else:
+                stamp = _sql_literal(now.replace(tzinfo=None).strftime("%Y-%m-%d %H:%M:%S.%f"))
+                cursor.executemany(
+                    f"INSERT INTO records (source, {_COLUMNS}, run_id, ingested_at) VALUES "
+                    f"({_sql_literal(source)}, ?, ?, ?, ?, ?, ?, ?, ?, {int(run_id)}, {stamp})",
+                    rows,
+                )
+        except conn.dialect.loaded_dbapi.IntegrityError:
+            cursor.execute("ROLLBACK TO SAVEPOINT etl_fresh")
+            cursor.execute("RELEASE SAVEPOINT etl_fresh")
+            return False
+        cursor.execute("RELEASE SAVEPOINT etl_fresh")
+        return True
+    finally:
+        cursor.close()
+
+
+def _copy_fresh(
+    cursor: Any, source: str, rows: Sequence[StagedRow], run_id: int, now: datetime
+) -> None:
+    """``COPY`` rows into ``records``; their naive timestamp text is read as UTC."""
+    suffix = (source, run_id, now.isoformat())
+    buffer = io.StringIO()
+    csv.writer(buffer, lineterminator="\n").writerows(row + suffix for row in rows)
+    buffer.seek(0)
+    cursor.execute("SET LOCAL TIME ZONE 'UTC'")
+    cursor.copy_expert(
+        f"COPY records ({_COLUMNS}, source, run_id, ingested_at) FROM STDIN WITH (FORMAT csv)",
+        buffer,
+    )
+
+
+def _sql_literal(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
 def insert_rejects(
     conn: Connection,
     run_id: int,

@@ -3,7 +3,9 @@
 ``records`` holds one observation of one asset's USD price at one time from one source,
 keyed by ``(source, record_id, timestamp)``. The secondary indexes serve the keyset
 queries in ``db.queries``: newest-first over ``(timestamp, source, record_id)`` globally,
-per source, and per canonical asset.
+per source, per canonical asset and per symbol. ``records.asset_id`` names an ``assets``
+row without a foreign key: the loader writes a chunk's new assets before its records in
+the same transaction, so a per-row check would only cost ingest time (BENCHMARKS.md).
 """
 
 from __future__ import annotations
@@ -102,7 +104,7 @@ records = Table(
     Column("source", String(32), nullable=False),
     Column("record_id", String(200), nullable=False),
     Column("timestamp", UTCDateTime(), nullable=False),
-    Column("asset_id", String(200), ForeignKey("assets.id"), nullable=False),
+    Column("asset_id", String(200), nullable=False),
     Column("symbol", String(64), nullable=False),
     Column("name", String(300), nullable=False),
     Column("value", Float(53), nullable=False),
@@ -114,7 +116,7 @@ records = Table(
     Index("ix_records_time", "timestamp", "source", "record_id"),
     Index("ix_records_source_time", "source", "timestamp", "record_id"),
     Index("ix_records_asset_time", "asset_id", "timestamp", "source", "record_id"),
-    Index("ix_records_symbol_time", "symbol", "timestamp"),
+    Index("ix_records_symbol_time", "symbol", "timestamp", "source", "record_id"),
 )
 
 checkpoints = Table(

@@ -73,6 +73,7 @@ class SourceJob:
         self._before: str | None = None
         self._committed: str | None = None
         self._cutoff: str | None = None
+        self._fast_path = True
 
     def run(self) -> SourceSummary:
         started, clock = datetime.now(UTC), time.monotonic()
@@ -96,10 +97,10 @@ class SourceJob:
                 self._load_all(chunks, resolver)
         except SourceError as exc:
             status, error = "failed", str(exc)
-            log.warning("source %s failed: %s", self.source, error, extra={"source": self.source})
+            log.warning("source %s failed: %s", self.source, error, extra=self._log_context)
         except Exception as exc:  # the source boundary: log it, run the others
             status, error = "failed", f"internal error: {type(exc).__name__}: {exc}"
-            log.exception("source %s failed unexpectedly", self.source)
+            log.exception("source %s failed unexpectedly", self.source, extra=self._log_context)
         checkpoint = stamp_datetime(self._committed) if self._committed else None
         with self.engine.begin() as conn:
             runs.update_source(
@@ -113,6 +114,8 @@ class SourceJob:
                 finished_at=datetime.now(UTC),
             )
         c = self._counters
+        outcome = {**self._log_context, "status": status, **dataclasses.asdict(c)}
+        log.info("source %s finished: %s", self.source, status, extra=outcome)
         self._progress(ProgressEvent(self.source, "source_finished", c, status, error, note))
         return SourceSummary(
             self.source,
@@ -130,6 +133,11 @@ class SourceJob:
             note,
         )
 
+    @property
+    def _log_context(self) -> dict[str, object]:
+        """``extra`` for this source's log lines: its run and name."""
+        return {"run_id": self.run_id, "source": self.source}
+
     def _wait(self, seconds: float) -> None:
         """The retry policy's sleep: a stop request cuts it short and stops the source."""
         if self._stop.wait(seconds):
@@ -145,13 +153,17 @@ class SourceJob:
             return None if reader.unchanged() else reader.chunks(parse_time, batch)
         if self.source == "coinpaprika":
             headers = {"Authorization": config.coinpaprika_api_key or ""}
-            fetcher = Fetcher(self._client, self.source, policy, _present(headers))
+            fetcher = Fetcher(
+                self._client, self.source, policy, _present(headers), log_context=self._log_context
+            )
             pages = coinpaprika_pages(fetcher, config.coinpaprika_base_url)
             return validated_chunks(
                 self.source, pages, coinpaprika_item, parse_time, batch, self._keep
             )
         headers = {"x-cg-demo-api-key": config.coingecko_api_key or ""}
-        fetcher = Fetcher(self._client, self.source, policy, _present(headers))
+        fetcher = Fetcher(
+            self._client, self.source, policy, _present(headers), log_context=self._log_context
+        )
         pages = coingecko_pages(fetcher, config.coingecko_base_url, config.coingecko_pages)
         return validated_chunks(self.source, pages, coingecko_item, parse_time, batch, self._keep)
 
@@ -219,6 +231,7 @@ class SourceJob:
             (r[0], r[1], resolve(r[0], r[2], r[3]), r[2], r[3], r[4], r[5], r[6])
             for r in unique.values()
         ]
+        floor = self._high
         if kept:
             newest = max(row[1] for row in kept)
             if self._high is None or newest > self._high:
@@ -232,7 +245,7 @@ class SourceJob:
             [(a.record_id, a.asset_id, a.method) for a in pending.aliases],
             now,
         )
-        merged = load.upsert_records(conn, self.source, staged, self.run_id, now)
+        merged = self._write(conn, staged, floor, now)
         rejected = load.insert_rejects(
             conn,
             self.run_id,
@@ -269,6 +282,36 @@ class SourceJob:
         )
         self._progress(ProgressEvent(self.source, "batch", counters))
         return counters, high
+
+    def _write(
+        self, conn: Connection, staged: list[load.StagedRow], floor: str | None, now: datetime
+    ) -> load.MergeCounts:
+        """Write ``staged`` rows: those newer than ``floor`` by the fast path, the rest merged.
+
+        ``floor`` is the newest timestamp this source has written: the checkpoint before the
+        run, raised by every chunk of the run. No stored row is newer, so a newer row is a
+        new key and needs no conflict check. Should a stored key turn up all the same (a
+        checkpoint was reset, or an interrupted run left rows above it), the fast insert
+        rolls back and the whole chunk is merged instead; the fast path stays off for the
+        rest of this source's run.
+        """
+        fresh = staged if floor is None else [row for row in staged if row[1] > floor]
+        if not fresh or not self._fast_path:
+            return load.upsert_records(conn, self.source, staged, self.run_id, now)
+        if not load.insert_fresh_records(conn, self.source, fresh, self.run_id, now):
+            self._fast_path = False
+            log.info(
+                "source %s: rows above the checkpoint exist already; merging every row",
+                self.source,
+                extra={"source": self.source},
+            )
+            return load.upsert_records(conn, self.source, staged, self.run_id, now)
+        if len(fresh) == len(staged):
+            return load.MergeCounts(len(fresh), 0, 0)
+        assert floor is not None
+        rest = [row for row in staged if row[1] <= floor]
+        merged = load.upsert_records(conn, self.source, rest, self.run_id, now)
+        return load.MergeCounts(merged.inserted + len(fresh), merged.updated, merged.unchanged)
 
 
 def _present(headers: dict[str, str]) -> dict[str, str]:

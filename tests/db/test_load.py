@@ -80,3 +80,25 @@ def test_checkpoints_upsert(engine: Engine) -> None:
         load.write_checkpoint(conn, "csv", datetime(2021, 1, 1, tzinfo=UTC), "v1:2", 2, NOW)
         assert load.read_checkpoint(conn, "csv") == (datetime(2021, 1, 1, tzinfo=UTC), "v1:2")
         assert conn.execute(select(checkpoints.c.run_id)).scalar_one() == 2
+
+
+def test_fresh_rows_are_inserted_as_is_and_a_clash_writes_nothing(engine: Engine) -> None:
+    with engine.begin() as conn:
+        load.insert_assets(conn, "csv", [("bitcoin", "BTC", "Bitcoin")], [], NOW)
+        assert load.insert_fresh_records(
+            conn, "csv", [staged(1.0), staged(2.0, "2021-07-07 00:00:00.250000")], 3, NOW
+        )
+    with engine.begin() as conn:
+        clash = [staged(3.0, "2021-07-08 00:00:00.000000"), staged(9.0)]
+        assert not load.insert_fresh_records(conn, "csv", clash, 4, NOW)
+        # The transaction is still usable and the clashing batch left nothing behind.
+        assert load.upsert_records(conn, "csv", clash, 4, NOW) == load.MergeCounts(1, 1, 0)
+    with engine.connect() as conn:
+        rows = conn.execute(select(records).order_by(records.c.timestamp)).all()
+    assert [(r.timestamp, r.value, r.run_id) for r in rows] == [
+        (datetime(2021, 7, 6, 23, 59, 59, tzinfo=UTC), 9.0, 4),
+        (datetime(2021, 7, 7, 0, 0, 0, 250000, tzinfo=UTC), 2.0, 3),
+        (datetime(2021, 7, 8, tzinfo=UTC), 3.0, 4),
+    ]
+    assert all(r.ingested_at == NOW and r.source == "csv" for r in rows)
+    assert rows[1].market_cap == 1.0 and rows[1].volume_24h is None

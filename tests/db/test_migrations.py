@@ -1,11 +1,16 @@
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
+from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import Engine, inspect
+from sqlalchemy import Engine, inspect, select
 
-from db.migrate import current_revision, head_revision, upgrade
-from db.tables import metadata
+from db.migrate import alembic_config, current_revision, head_revision, upgrade
+from db.tables import assets, metadata, records
+
+NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
 
 
 def test_migrated_schema_equals_the_table_metadata(engine: Engine) -> None:
@@ -36,13 +41,56 @@ def test_every_table_and_index_exists(engine: Engine) -> None:
         "source",
         "record_id",
     ]
+    assert record_indexes["ix_records_symbol_time"] == [
+        "symbol",
+        "timestamp",
+        "source",
+        "record_id",
+    ]
+    assert set(record_indexes) == {
+        "ix_records_time",
+        "ix_records_source_time",
+        "ix_records_asset_time",
+        "ix_records_symbol_time",
+    }
     assert inspector.get_pk_constraint("records")["constrained_columns"] == [
         "source",
         "record_id",
         "timestamp",
     ]
+    # The loader writes assets before records; no per-row foreign-key check on ingest.
+    assert inspector.get_foreign_keys("records") == []
 
 
 def test_upgrade_is_idempotent_and_at_head(engine: Engine) -> None:
-    assert current_revision(engine) == head_revision() == "0001"
-    assert upgrade(engine) == "0001"
+    assert current_revision(engine) == head_revision() == "0002"
+    assert upgrade(engine) == "0002"
+
+
+def test_0002_keeps_the_records_of_a_0001_store(engine: Engine) -> None:
+    """Down to 0001 (foreign key, narrow symbol index), a record, back up: it is kept."""
+    with engine.begin() as conn:
+        command.downgrade(alembic_config(conn), "0001")
+    assert current_revision(engine) == "0001"
+    assert inspect(engine).get_foreign_keys("records") != []
+    with engine.begin() as conn:
+        conn.execute(
+            assets.insert().values(id="bitcoin", symbol="BTC", name="Bitcoin", created_at=NOW)
+        )
+        conn.execute(
+            records.insert().values(
+                source="csv",
+                record_id="BTC",
+                timestamp=NOW,
+                asset_id="bitcoin",
+                symbol="BTC",
+                name="Bitcoin",
+                value=1.5,
+                ingested_at=NOW,
+            )
+        )
+    assert upgrade(engine) == "0002"
+    assert inspect(engine).get_foreign_keys("records") == []
+    with engine.connect() as conn:
+        rows = conn.execute(select(records.c.record_id, records.c.timestamp, records.c.value)).all()
+    assert [tuple(row) for row in rows] == [("BTC", NOW, 1.5)]
