@@ -97,11 +97,14 @@ class Fetcher:
         source: str,
         policy: RetryPolicy,
         headers: Mapping[str, str] | None = None,
+        *,
+        log_context: Mapping[str, object] | None = None,
     ) -> None:
         self._client = client
         self._source = source
         self._policy = policy
         self._headers = dict(headers or {})
+        self._log_context = {"source": source, **(log_context or {})}  # e.g. the run_id
 
     def get(self, url: str, params: Mapping[str, str | int] | None = None) -> Response:
         """Return the first 2xx response; raise ``FetchError`` when retries run out."""
@@ -117,7 +120,7 @@ class Fetcher:
                 "retrying after %.2fs: %s",
                 wait,
                 problem,
-                extra={"source": self._source, "url": url, "attempt": attempt + 1},
+                extra={**self._log_context, "url": url, "attempt": attempt + 1},
             )
             self._policy.sleep(wait)
             attempt += 1

@@ -132,7 +132,8 @@ def run_etl(
         finished = datetime.now(UTC)
         with engine.begin() as conn:
             runs.finish_run(conn, run_id, status, finished, error)
-    log.info("ETL run finished: %s", status, extra={"run_id": run_id})
+    context = {"run_id": run_id, "trigger": trigger, "status": status, "error": error}
+    log.info("ETL run finished: %s", status, extra=context)
     duration = int((time.monotonic() - clock) * 1000)
     return RunSummary(run_id, status, summaries, trigger, started, finished, duration, error)
 
