@@ -53,6 +53,10 @@ class PlanCache:
     def __len__(self) -> int:
         return len(self._plans)
 
+    def cached(self, query: str, operation_name: str | None) -> Plan | None:
+        """The plan held for this operation, if any (no compiling, order unchanged)."""
+        return self._plans.get((query, operation_name))
+
     def plan(
         self,
         schema: strawberry.Schema,

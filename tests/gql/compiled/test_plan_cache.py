@@ -1,0 +1,94 @@
+"""The plan cache: one compilation per operation, bounded, per application; and the
+GRAPHQL_COMPILED switch."""
+
+from __future__ import annotations
+
+import json
+
+from graphql import parse
+from starlette.testclient import TestClient
+
+from gql.app import create_app
+from gql.compiled import PlanCache
+from gql.compiled.plan import Const, Leaf, One, Rows, TotalCount
+from gql.config import AppConfig
+from gql.schema import build_schema
+from tests.conftest import make_settings
+from tests.gql.compiled.conftest import Pair, plans_of
+from tests.gql.store import Store
+
+TWO = """
+query Newest($first: Int) { records(first: $first) { nodes { recordId } } }
+query Count { records { total: totalCount } }
+"""
+
+
+def test_each_operation_is_compiled_once_and_reused(pair: Pair) -> None:
+    for first in (1, 2, 3):
+        _, body = pair.send(TWO, {"first": first}, "Newest")
+        assert len(json.loads(body)["data"]["records"]["nodes"]) == first
+    assert pair.plans.compilations == 1
+    _, body = pair.send(TWO, None, "Count")
+    assert json.loads(body) == {"data": {"records": {"total": 48}}}
+    pair.send(TWO, {"first": 1}, "Newest", method="GET")
+    assert pair.plans.compilations == 2
+    assert len(pair.plans) == 2
+
+
+def test_the_cache_is_bounded_and_evicts_the_least_recently_used() -> None:
+    schema = build_schema(AppConfig())
+    plans = PlanCache(maxsize=2)
+    queries = [f"{{ records(first: {n}) {{ totalCount }} }}" for n in (1, 2, 3)]
+
+    def plan(query: str) -> None:
+        assert plans.plan(schema, query, parse(query), None) is not None
+
+    plan(queries[0])
+    plan(queries[1])
+    plan(queries[0])  # a hit: queries[1] is now the least recently used
+    plan(queries[2])
+    assert (plans.compilations, len(plans)) == (3, 2)
+    assert plans.cached(queries[1], None) is None
+    plan(queries[0])
+    assert plans.compilations == 3
+    plan(queries[1])
+    assert (plans.compilations, len(plans)) == (4, 2)
+
+
+def test_a_plan_describes_the_response_shape() -> None:
+    schema = build_schema(AppConfig())
+    query = "{ r: records { __typename total: totalCount nodes { value ...M } } } "
+    query += "fragment M on Record { marketCap when: timestamp }"
+    plan = PlanCache().plan(schema, query, parse(query), None)
+    assert plan is not None
+    assert plan.counts
+    assert plan.root.keys == ("r",)
+    connection = plan.root.parts[0]
+    assert isinstance(connection, One)
+    assert connection.shape.keys == ("__typename", "total", "nodes")
+    assert connection.shape.parts[:2] == (Const("RecordConnection"), TotalCount())
+    nodes = connection.shape.parts[2]
+    assert isinstance(nodes, Rows)
+    assert nodes.shape.keys == ("value", "marketCap", "when")
+    assert nodes.shape.parts == (
+        Leaf(6, "float", nullable=False),
+        Leaf(7, "float", nullable=True),
+        Leaf(2, "timestamp", nullable=False),
+    )
+
+
+def test_each_app_has_its_own_cache(pair: Pair, database_url: str) -> None:
+    pair.send(TWO, None, "Count")
+    with TestClient(create_app(make_settings(database_url).app_config())) as other:
+        other_plans = plans_of(other)
+        assert other_plans is not None and other_plans is not pair.plans
+        assert other_plans.compilations == 0
+
+
+def test_graphql_compiled_false_turns_the_path_off(database_url: str, store: Store) -> None:
+    settings = make_settings(database_url, GRAPHQL_COMPILED="false")
+    assert settings.graphql_compiled is False
+    with TestClient(create_app(settings.app_config())) as client:
+        assert plans_of(client) is None
+        response = client.post("/graphql", json={"query": TWO, "operationName": "Count"})
+        assert response.json() == {"data": {"records": {"total": 48}}}
