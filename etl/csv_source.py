@@ -84,7 +84,13 @@ class CsvSource:
             return tail_digest(handle.fileno(), last.offset) == last.tail
 
     def chunks(self, parse_time: TimestampParser, batch_size: int) -> Iterator[Chunk]:
-        """Yield chunks of validated rows; each carries the fingerprint at its end."""
+        """Yield chunks of validated rows; each carries the fingerprint at its end.
+
+        The chunk holding the file's last row is the one marked ``last`` (a full batch waits
+        for the next row before it is yielded): were the last rows committed apart from the
+        final checkpoint, a crash in between would leave the file looking wholly processed
+        with a high-water mark that never advances.
+        """
         with open(self.path, "rb") as handle:
             header = handle.readline()
             if not header.strip():
@@ -111,6 +117,7 @@ class CsvSource:
             reader = csv.reader(lines())
             chunk = Chunk()
             rows, rejects = chunk.rows, chunk.rejects
+            full: Chunk | None = None  # a full batch, held until a next row shows more follow
             while True:
                 problem: str | None = None
                 try:
@@ -122,6 +129,9 @@ class CsvSource:
                 if undecodable:
                     problem = f"not valid UTF-8 ({undecodable[0]})"
                 if fields or problem:
+                    if full is not None:
+                        yield full
+                        full = None
                     chunk.read += 1
                     try:
                         if problem is not None:
@@ -135,10 +145,12 @@ class CsvSource:
                 undecodable.clear()
                 if len(rows) >= batch_size:
                     chunk.position = self._position(handle, hasher)
-                    yield chunk
-                    chunk = Chunk()
+                    full, chunk = chunk, Chunk()
                     rows, rejects = chunk.rows, chunk.rejects
-            chunk.position = self._position(handle, hasher)
+            if full is not None:  # the file ends with a full batch: that is the last chunk
+                chunk = full
+            else:
+                chunk.position = self._position(handle, hasher)
             chunk.last = True
             yield chunk
 
