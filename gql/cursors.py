@@ -18,7 +18,7 @@ from db.queries import Keyset, Order
 from gql.errors import BadInput
 
 _VERSION = "k1"
-_MAX_LENGTH = 1024
+CURSOR_MAX_LENGTH = 1024
 
 
 def encode_cursor(key: Keyset, order: Order) -> str:
@@ -40,7 +40,7 @@ def _invalid(why: str) -> BadInput:
 
 def decode_cursor(token: str, order: Order) -> Keyset:
     """The key inside ``token``; raise ``BadInput`` unless it is ours and fits ``order``."""
-    if len(token) > _MAX_LENGTH:
+    if len(token) > CURSOR_MAX_LENGTH:
         raise _invalid("too long")
     try:
         raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))

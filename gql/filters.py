@@ -23,11 +23,15 @@ MAX_VALUE_LENGTH = 200
 
 def plain_values(name: str, values: Iterable[str] | None) -> tuple[str, ...]:
     """Stripped, de-duplicated values; empty ones are dropped. NUL is refused (PostgreSQL
-    cannot hold it in text, so it could never match)."""
+    cannot hold it in text, so it could never match). At most MAX_FILTER_VALUES may be
+    given, empty ones included (the limit is on what the client sends)."""
     if values is None:
         return ()
+    given = list(values)
+    if len(given) > MAX_FILTER_VALUES:
+        raise BadInput(f"{name}: at most {MAX_FILTER_VALUES} values per request")
     cleaned: list[str] = []
-    for value in values:
+    for value in given:
         value = value.strip()
         if not value:
             continue
@@ -37,8 +41,6 @@ def plain_values(name: str, values: Iterable[str] | None) -> tuple[str, ...]:
                 f"(text of at most {MAX_VALUE_LENGTH} characters, without NUL)"
             )
         cleaned.append(value)
-    if len(cleaned) > MAX_FILTER_VALUES:
-        raise BadInput(f"{name}: at most {MAX_FILTER_VALUES} values per request")
     return tuple(dict.fromkeys(cleaned))
 
 

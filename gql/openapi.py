@@ -10,6 +10,7 @@ from typing import Any
 
 from etl.config import KNOWN_SOURCES
 from gql.config import AppConfig
+from gql.cursors import CURSOR_MAX_LENGTH
 from gql.filters import MAX_FILTER_VALUES, MAX_VALUE_LENGTH
 
 _STAMP = {"type": "string", "format": "date-time"}
@@ -42,7 +43,8 @@ def _list_parameter(
             "type": "array",
             "maxItems": MAX_FILTER_VALUES,
             "items": item
-            or {"type": "string", "maxLength": MAX_VALUE_LENGTH, "pattern": "^[^\\x00]*$"},
+            # One value per item: a comma separates values, so it is not part of one.
+            or {"type": "string", "maxLength": MAX_VALUE_LENGTH, "pattern": "^[^\\x00,]*$"},
         },
         "style": "form",
         "explode": True,
@@ -162,8 +164,14 @@ def openapi_document(config: AppConfig) -> dict[str, Any]:
         {
             "name": "cursor",
             "in": "query",
-            "description": "next_cursor from the previous page (opaque).",
-            "schema": {"type": "string", "minLength": 1},
+            "description": "next_cursor from the previous page: an opaque token (unpadded "
+            "urlsafe base64) that only this service issues; any other value is a 400.",
+            "schema": {
+                "type": "string",
+                "minLength": 1,
+                "maxLength": CURSOR_MAX_LENGTH,
+                "pattern": "^[A-Za-z0-9_-]+$",
+            },
         },
         {
             "name": "order",
@@ -221,7 +229,8 @@ def openapi_document(config: AppConfig) -> dict[str, Any]:
                                     "type": "object",
                                     "properties": {
                                         "sources": {
-                                            "type": "array",
+                                            "description": "absent or null: every enabled source",
+                                            "type": ["array", "null"],
                                             "items": {"enum": list(KNOWN_SOURCES)},
                                         }
                                     },
