@@ -47,7 +47,7 @@ COINS = 400
 SEED = 20261125
 AT_START = (0.0, 0.3)
 """Kills this many seconds after the process starts, before its run begins."""
-SPREAD = 17
+SPREAD = 15
 """Kills at seeded random points of the load."""
 NEAR_END = (0.97, 0.995, 1.03)
 """Kills at these fractions of the reference run's load time."""

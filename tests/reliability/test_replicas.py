@@ -1,0 +1,203 @@
+"""Concurrent replicas: three `kasparro serve` processes started at the same moment on one
+empty database, each with ETL_ON_STARTUP=true, the shipped CSVs and the fake upstream.
+
+They migrate at once (serialised by the migration lock), then exactly one startup ETL run
+loads while the other two record a ``skipped`` run (the ETL lock: a PostgreSQL advisory lock,
+or on SQLite, where every replica is on one host, a ``flock``). The upstream sees one fetch
+per API. When the run has ended, all three serve the same data: the same ``/stats`` totals,
+the same rows on every ``/data`` page, the same GraphQL ``totalCount``.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import IO, Any
+
+import httpx
+import pytest
+from sqlalchemy import Engine, text
+
+from db.engine import create_db_engine
+from db.migrate import upgrade
+from tests.conftest import ON_POSTGRESQL, REPO
+from tests.etl.conftest import query
+from tests.reliability.figures import report
+from tests.servers import free_port
+from tests.upstream import MARKETS, PAPRIKA, TICKERS, FakeUpstream, fake_upstream, recorded, slow
+
+REPLICAS = 3
+HOLD = 4.0
+"""Seconds the first CoinPaprika fetch takes, so the loading run surely overlaps the others."""
+FULL = {"coinpaprika": 2500, "coingecko": 120, "csv": 1496, "csv2": 1274}
+
+
+@pytest.fixture
+def empty_database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """An empty, unmigrated database: the replicas migrate it themselves, all at once."""
+    if not ON_POSTGRESQL:
+        yield f"sqlite:///{tmp_path / 'replicas.db'}"
+        return
+    url: str = request.getfixturevalue("postgresql_url")
+    engine = create_db_engine(url)
+    try:
+        with engine.begin() as conn:
+            conn.execute(text("DROP SCHEMA public CASCADE"))
+            conn.execute(text("CREATE SCHEMA public"))
+        yield url
+    finally:
+        upgrade(engine)  # leave the session's test database migrated for the next tests
+        engine.dispose()
+
+
+class Replica:
+    def __init__(self, env: dict[str, str], folder: Path, index: int) -> None:
+        self.port = free_port()
+        self.base = f"http://127.0.0.1:{self.port}"
+        self.log_path = folder / f"replica{index}.log"
+        self._log: IO[str] = self.log_path.open("w")
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "kasparro.cli", "serve", "--port", str(self.port)],
+            cwd=folder,
+            env=env,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+        )
+
+    def log(self) -> str:
+        return self.log_path.read_text()
+
+    def stop(self) -> int:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGINT)
+        try:
+            return self.process.wait(timeout=30)
+        finally:
+            if self.process.poll() is None:
+                self.process.kill()
+                self.process.wait()
+            self._log.close()
+
+
+def _pages(client: httpx.Client) -> list[dict[str, Any]]:
+    """Every row of /data, walked page by page with the cursor."""
+    rows: list[dict[str, Any]] = []
+    cursor: str | None = None
+    while True:
+        params: dict[str, Any] = {"limit": 1000, **({"cursor": cursor} if cursor else {})}
+        page = client.get("/data", params=params)
+        assert page.status_code == 200, page.text
+        body = page.json()
+        rows.extend(body["data"])
+        cursor = body["next_cursor"]
+        if cursor is None:
+            return rows
+
+
+def _settled(engine: Engine) -> bool:
+    """True once all three startup runs are recorded and none is still running."""
+    try:
+        statuses = [r.status for r in query(engine, "SELECT status FROM etl_runs")]
+    except Exception:  # noqa: BLE001 - the tables may not exist yet
+        return False
+    return len(statuses) >= REPLICAS and "running" not in statuses
+
+
+@pytest.mark.slow
+def test_three_replicas_started_together_run_the_etl_once_and_serve_the_same_data(
+    empty_database: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    with fake_upstream() as upstream:
+        _replicas(empty_database, tmp_path, upstream, request.config)
+
+
+def _replicas(url: str, folder: Path, upstream: FakeUpstream, config: pytest.Config) -> None:
+    upstream.script(TICKERS, slow(HOLD, recorded(PAPRIKA)))
+    env = {
+        **os.environ,
+        "DATABASE_URL": url,
+        "CSV_PATH": str(REPO / "data" / "data.csv"),
+        "CSV2_PATH": str(REPO / "data" / "data2.csv"),
+        "ASSETS_PATH": str(REPO / "data" / "assets.csv"),
+        "COINPAPRIKA_BASE_URL": upstream.coinpaprika_url,
+        "COINGECKO_BASE_URL": upstream.coingecko_url,
+        "HTTP_TIMEOUT_SECONDS": str(HOLD + 5),
+        "HTTP_MAX_RETRIES": "0",
+        "ETL_ON_STARTUP": "true",
+        "ETL_INTERVAL_SECONDS": "0",
+        "LOG_FORMAT": "json",
+    }
+    clock = time.monotonic()
+    replicas = [Replica(env, folder, index) for index in range(REPLICAS)]
+    engine = create_db_engine(url)
+    try:
+        deadline = time.monotonic() + 90
+        while not _settled(engine):
+            for replica in replicas:
+                assert replica.process.poll() is None, replica.log()
+            assert time.monotonic() < deadline, [r.log() for r in replicas]
+            time.sleep(0.1)
+        settled = time.monotonic() - clock
+
+        runs = query(engine, "SELECT id, status, error, pid FROM etl_runs ORDER BY id")
+        loading = [r for r in runs if r.status != "skipped"]
+        skipped = [r for r in runs if r.status == "skipped"]
+        assert len(runs) == REPLICAS, runs
+        assert [r.status for r in loading] == ["success"], runs
+        assert len(skipped) == REPLICAS - 1
+        assert {r.error for r in skipped} == {"another ETL run holds the lock"}
+        pids = {r.process.pid for r in replicas}
+        assert {r.pid for r in runs} == pids  # one run recorded by each replica
+        [run] = loading
+        sources = query(
+            engine,
+            "SELECT source, status, inserted FROM etl_run_sources WHERE run_id = :r",
+            r=run.id,
+        )
+        assert {s.source: (s.status, s.inserted) for s in sources} == {
+            name: ("success", rows) for name, rows in FULL.items()
+        }
+        assert (
+            query(engine, "SELECT run_id FROM etl_run_sources WHERE run_id <> :r", r=run.id) == []
+        )
+        assert len(upstream.hits(TICKERS)) == 1 and len(upstream.hits(MARKETS)) == 1
+
+        served: list[tuple[int, list[dict[str, Any]], int]] = []
+        for replica in replicas:
+            with httpx.Client(base_url=replica.base, timeout=30) as client:
+                health = client.get("/health").json()
+                assert (health["db"], health["etl_last_run"]) == ("ok", "success")
+                stats = client.get("/stats").json()
+                rows = _pages(client)
+                graphql = client.post(
+                    "/graphql", json={"query": "{ records(first: 1) { totalCount } }"}
+                ).json()
+                served.append(
+                    (stats["records_total"], rows, graphql["data"]["records"]["totalCount"])
+                )
+        total = sum(FULL.values())
+        for records_total, rows, count in served:
+            assert (records_total, len(rows), count) == (total, total, total)
+            assert rows == served[0][1]  # the same rows, in the same order, on every replica
+    finally:
+        engine.dispose()
+        codes = [replica.stop() for replica in replicas]
+    assert codes == [0] * REPLICAS, [r.log() for r in replicas]
+    report(
+        config,
+        "replicas",
+        f"{REPLICAS} replicas started together: 1 run loaded {sum(FULL.values())} rows, "
+        f"{REPLICAS - 1} skipped; all served {sum(FULL.values())} identical rows; "
+        f"settled {settled:.1f} s after start (first fetch held {HOLD:g} s)",
+        {
+            "replicas": REPLICAS,
+            "runs": [dict(r._mapping) for r in runs],
+            "settled_seconds": round(settled, 2),
+            "rows_served": sum(FULL.values()),
+        },
+    )
