@@ -25,7 +25,7 @@ from gql.bodylimit import BodyLimitMiddleware
 from gql.compiled import CompiledExecution, PlanCache
 from gql.config import AppConfig
 from gql.context import Context
-from gql.errors import ApiError
+from gql.errors import DATABASE_UNAVAILABLE, ApiError
 from gql.graphiql import ASSETS_PATH, graphiql_assets, graphiql_html
 from gql.lifespan import EtlLifespan, etl_scheduler
 from gql.loaders import build_loaders
@@ -98,7 +98,7 @@ async def _http_error(request: Request, exc: Exception) -> Response:
 
 async def _database_down(request: Request, exc: Exception) -> Response:
     log.warning("database unavailable: %s", exc.__class__.__name__)
-    return _error(request, 503, "database unavailable; try again later")
+    return _error(request, 503, DATABASE_UNAVAILABLE)
 
 
 async def _server_error(request: Request, exc: Exception) -> Response:

@@ -7,13 +7,36 @@
     └── Conflict             409  CONFLICT         the ETL could not run now (e.g. lock held)
 
 REST shims turn them into ``{"error": message, "request_id": ...}`` with the status;
-GraphQL returns the message and ``extensions.code`` unmasked. Any other exception is a bug:
-it is logged with its traceback and the client sees only a generic message.
+GraphQL returns the message and ``extensions.code`` unmasked. A database outage (see
+``is_database_outage``) is no bug either: REST answers 503 and GraphQL an error with code
+``SERVICE_UNAVAILABLE``, both with ``DATABASE_UNAVAILABLE`` as the message. Any other
+exception is a bug: it is logged with its traceback and the client sees only a generic
+message.
 """
 
 from __future__ import annotations
 
+import sqlite3
 from typing import ClassVar
+
+import sqlalchemy.exc
+
+DATABASE_UNAVAILABLE = "database unavailable; try again later"
+# SQLite says OperationalError for a missing table too (a bug, not an outage); these are not.
+_SQLITE_OUTAGES = ("unable to open database", "database is locked", "disk i/o error")
+
+
+def is_database_outage(exc: BaseException | None) -> bool:
+    """True when ``exc`` means the database cannot be reached now (connection refused or
+    lost, server shutting down, no pooled connection within the pool timeout; for SQLite
+    a file that cannot be opened, stays locked or fails to read)."""
+    if isinstance(exc, sqlalchemy.exc.TimeoutError):
+        return True
+    if not isinstance(exc, sqlalchemy.exc.OperationalError):
+        return False
+    if isinstance(exc.orig, sqlite3.Error):
+        return str(exc.orig).lower().startswith(_SQLITE_OUTAGES)
+    return True
 
 
 class ApiError(Exception):

@@ -9,7 +9,8 @@ Built once per application. Limits (documented in README.md, section API):
 - introspection: refused when INTROSPECTION is off;
 - errors: outside DEBUG, unexpected errors reach the client as "Unexpected error." (they
   are logged in full); parse and validation errors and ``ApiError`` messages stay as they
-  are, since they tell the client what to fix.
+  are, since they tell the client what to fix; a database outage is said as such, with
+  code SERVICE_UNAVAILABLE (logged as a warning).
 
 The parser and validation caches are on. The validation rules are created once here and
 shared by every request, so the validation cache (keyed by document and rules) hits.
@@ -36,7 +37,7 @@ from strawberry.types import ExecutionContext
 
 from gql.config import AppConfig
 from gql.depth import depth_rule
-from gql.errors import ApiError
+from gql.errors import DATABASE_UNAVAILABLE, ApiError, is_database_outage
 from gql.resolvers import Mutation, Query
 
 log = logging.getLogger(__name__)
@@ -65,6 +66,12 @@ class KasparroSchema(strawberry.Schema):
         for error in errors:
             if is_client_error(error):
                 log.info("graphql request refused: %s", error.message)
+            elif is_database_outage(error.original_error):
+                log.warning(
+                    "graphql: database unavailable at %s: %s",
+                    ".".join(map(str, error.path or ())),
+                    error.original_error.__class__.__name__,
+                )
             else:
                 log.error(
                     "graphql resolver failed at %s: %s",
@@ -94,10 +101,27 @@ def build_schema(
         lambda: ValidationCache(maxsize=CACHE_SIZE),
     ]
     if not config.debug:
-        extensions.append(lambda: MaskErrors(should_mask_error=_should_mask))
+        extensions.append(lambda: _MaskErrors(should_mask_error=_should_mask))
     extensions.extend(extra)
     return KasparroSchema(query=Query, mutation=Mutation, extensions=extensions)
 
 
 def _should_mask(error: GraphQLError) -> bool:
     return not is_client_error(error)
+
+
+class _MaskErrors(MaskErrors):
+    """Masks unexpected errors, except that a database outage is said as such (with code
+    SERVICE_UNAVAILABLE, as REST's 503), so clients can tell it from a bug and retry."""
+
+    def anonymise_error(self, error: GraphQLError) -> GraphQLError:
+        if not is_database_outage(error.original_error):
+            return super().anonymise_error(error)
+        return GraphQLError(
+            message=DATABASE_UNAVAILABLE,
+            nodes=error.nodes,
+            source=error.source,
+            positions=error.positions,
+            path=error.path,
+            extensions={"code": "SERVICE_UNAVAILABLE"},
+        )
