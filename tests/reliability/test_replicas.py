@@ -14,6 +14,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -24,7 +25,7 @@ import pytest
 from sqlalchemy import Engine, text
 
 from db.engine import create_db_engine
-from db.migrate import upgrade
+from db.migrate import head_revision, upgrade
 from tests.conftest import ON_POSTGRESQL, REPO
 from tests.etl.conftest import query
 from tests.reliability.figures import report
@@ -34,25 +35,74 @@ from tests.upstream import MARKETS, PAPRIKA, TICKERS, FakeUpstream, fake_upstrea
 REPLICAS = 3
 HOLD = 4.0
 """Seconds the first CoinPaprika fetch takes, so the loading run surely overlaps the others."""
+MIGRATION_ROUNDS = 5
 FULL = {"coinpaprika": 2500, "coingecko": 120, "csv": 1496, "csv2": 1274}
 
 
+class EmptyDatabases:
+    """Empty, unmigrated databases: new SQLite files, or the PostgreSQL one emptied."""
+
+    def __init__(self, postgresql_url: str | None, folder: Path) -> None:
+        self.postgresql_url, self.folder, self.count = postgresql_url, folder, 0
+
+    def fresh(self) -> str:
+        self.count += 1
+        if self.postgresql_url is None:
+            return f"sqlite:///{self.folder / f'replicas{self.count}.db'}"
+        engine = create_db_engine(self.postgresql_url)
+        try:
+            with engine.begin() as conn:
+                conn.execute(text("DROP SCHEMA public CASCADE"))
+                conn.execute(text("CREATE SCHEMA public"))
+        finally:
+            engine.dispose()
+        return self.postgresql_url
+
+
 @pytest.fixture
-def empty_database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """An empty, unmigrated database: the replicas migrate it themselves, all at once."""
-    if not ON_POSTGRESQL:
-        yield f"sqlite:///{tmp_path / 'replicas.db'}"
-        return
-    url: str = request.getfixturevalue("postgresql_url")
-    engine = create_db_engine(url)
-    try:
-        with engine.begin() as conn:
-            conn.execute(text("DROP SCHEMA public CASCADE"))
-            conn.execute(text("CREATE SCHEMA public"))
-        yield url
-    finally:
-        upgrade(engine)  # leave the session's test database migrated for the next tests
-        engine.dispose()
+def empty_databases(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[EmptyDatabases]:
+    url: str | None = request.getfixturevalue("postgresql_url") if ON_POSTGRESQL else None
+    yield EmptyDatabases(url, tmp_path)
+    if url is not None:  # leave the session's test database migrated for the next tests
+        engine = create_db_engine(url)
+        try:
+            upgrade(engine)
+        finally:
+            engine.dispose()
+
+
+def test_migrating_a_new_database_from_several_connections_at_once(
+    empty_databases: EmptyDatabases,
+) -> None:
+    """Replicas starting together all migrate at the same instant (a barrier lines them up).
+    On SQLite this failed every round with "table … already exists" before the file lock."""
+    for _ in range(MIGRATION_ROUNDS):
+        revisions, errors = _migrate_at_once(empty_databases.fresh())
+        assert errors == []
+        assert revisions == [head_revision()] * REPLICAS
+
+
+def _migrate_at_once(url: str) -> tuple[list[str | None], list[BaseException]]:
+    barrier = threading.Barrier(REPLICAS)
+    revisions: list[str | None] = []
+    errors: list[BaseException] = []
+
+    def migrate() -> None:
+        engine = create_db_engine(url)
+        try:
+            barrier.wait()
+            revisions.append(upgrade(engine))
+        except BaseException as exc:  # noqa: BLE001 - the test asserts there is none
+            errors.append(exc)
+        finally:
+            engine.dispose()
+
+    threads = [threading.Thread(target=migrate) for _ in range(REPLICAS)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    return revisions, errors
 
 
 class Replica:
@@ -110,10 +160,10 @@ def _settled(engine: Engine) -> bool:
 
 @pytest.mark.slow
 def test_three_replicas_started_together_run_the_etl_once_and_serve_the_same_data(
-    empty_database: str, tmp_path: Path, request: pytest.FixtureRequest
+    empty_databases: EmptyDatabases, tmp_path: Path, request: pytest.FixtureRequest
 ) -> None:
     with fake_upstream() as upstream:
-        _replicas(empty_database, tmp_path, upstream, request.config)
+        _replicas(empty_databases.fresh(), tmp_path, upstream, request.config)
 
 
 def _replicas(url: str, folder: Path, upstream: FakeUpstream, config: pytest.Config) -> None:
