@@ -8,6 +8,7 @@ import logging
 from collections.abc import AsyncIterator, Callable, Mapping
 
 import sqlalchemy.exc
+from cross_web import AsyncHTTPRequestAdapter
 from sqlalchemy.exc import OperationalError
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
@@ -18,11 +19,14 @@ from starlette.routing import BaseRoute, Mount, Route
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
 from strawberry.extensions import SchemaExtension
+from strawberry.http import GraphQLRequestData
+from strawberry.types import ExecutionResult
 
 from db.engine import create_db_engine
 from gql import rest
 from gql.bodylimit import BodyLimitMiddleware
 from gql.compiled import CompiledExecution, PlanCache
+from gql.compiled.fastpath import CachedPlans
 from gql.config import AppConfig
 from gql.context import Context
 from gql.errors import DATABASE_UNAVAILABLE, ApiError
@@ -49,12 +53,33 @@ class GraphQLApp(GraphQL[Context, None]):
         extensions: list[Callable[[], SchemaExtension]] = [obs.graphql_extension()]
         if self.plans is not None:
             extensions.append(functools.partial(CompiledExecution, self.plans))
-        super().__init__(
-            build_schema(config, extensions),
-            graphql_ide="graphiql" if config.graphiql else None,
+        schema = build_schema(config, extensions)
+        super().__init__(schema, graphql_ide="graphiql" if config.graphiql else None)
+        self._planned = (
+            CachedPlans.for_schema(schema, self.plans, obs.graphql) if self.plans else None
         )
         self._config = config
         self._ide_html = graphiql_html() if config.graphiql else ""
+
+    async def execute_single(
+        self,
+        request: Request,
+        request_adapter: AsyncHTTPRequestAdapter,
+        sub_response: Response,
+        context: Context,
+        root_value: None,
+        request_data: GraphQLRequestData,
+    ) -> ExecutionResult:
+        """A query that already has a compiled plan is answered from it, else as usual."""
+        if self._planned is not None and (
+            request_adapter.method == "POST" or self.allow_queries_via_get
+        ):
+            result = await self._planned.execute(request, context, request_data)
+            if result is not None:
+                return result
+        return await super().execute_single(
+            request, request_adapter, sub_response, context, root_value, request_data
+        )
 
     async def get_context(
         self, request: Request | WebSocket, response: Response | WebSocket

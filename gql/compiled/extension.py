@@ -16,7 +16,13 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import strawberry
-from graphql import DocumentNode, GraphQLError, get_argument_values, get_variable_values
+from graphql import (
+    DocumentNode,
+    GraphQLError,
+    OperationDefinitionNode,
+    get_argument_values,
+    get_variable_values,
+)
 from graphql import ExecutionResult as GraphQLExecutionResult
 from sqlalchemy.exc import SQLAlchemyError
 from strawberry.extensions import SchemaExtension
@@ -53,9 +59,16 @@ class PlanCache:
     def __len__(self) -> int:
         return len(self._plans)
 
-    def cached(self, query: str, operation_name: str | None) -> Plan | None:
-        """The plan held for this operation, if any (no compiling, order unchanged)."""
-        return self._plans.get((query, operation_name))
+    def get(self, query: str, operation_name: str | None) -> Plan | None:
+        """The plan held for this query and ``operationName`` as sent, if any (no compiling).
+
+        Only a document that has passed parsing and validation ever gets a plan.
+        """
+        key = (query, operation_name)
+        plan = self._plans.get(key)
+        if plan is not None:
+            self._plans.move_to_end(key)
+        return plan
 
     def plan(
         self,
@@ -75,10 +88,21 @@ class PlanCache:
         except Unsupported as reason:
             log.debug("graphql operation %s runs normally: %s", operation_name, reason)
             plan = None
+        self._remember(key, plan)
+        if plan is not None and operation_name is not None:
+            # Without operationName, Strawberry runs the first operation: the same plan.
+            first = next(
+                node for node in document.definitions if isinstance(node, OperationDefinitionNode)
+            )
+            if first.name is not None and first.name.value == operation_name:
+                self._remember((query, None), plan)
+        return plan
+
+    def _remember(self, key: tuple[str, str | None], plan: Plan | None) -> None:
         self._plans[key] = plan
+        self._plans.move_to_end(key)
         if len(self._plans) > self.maxsize:
             self._plans.popitem(last=False)
-        return plan
 
 
 class CompiledExecution(SchemaExtension):
@@ -101,27 +125,33 @@ class CompiledExecution(SchemaExtension):
 
     async def _serve(self) -> dict[str, Any] | None:
         execution = self.execution_context
-        context = execution.context
         if execution.query is None or execution.graphql_document is None:
-            return None
-        if not isinstance(context, Context):
             return None
         plan = self._plans.plan(
             execution.schema, execution.query, execution.graphql_document, execution.operation_name
         )
         if plan is None:
             return None
-        request = _request(plan, execution.schema, execution.variables, context.config)
-        if request is None:
-            return None
-        try:
-            return await run_db(context.read_engine, fetch, plan, request)
-        except (Mismatch, SQLAlchemyError):
-            # Normal execution meets the same value or failure and reports it its way.
-            return None
-        except Exception:  # a defect here must not change the answer: log it, run normally
-            log.exception("compiled execution failed; executing the operation normally")
-            return None
+        return await serve(plan, execution.schema, execution.context, execution.variables)
+
+
+async def serve(
+    plan: Plan, schema: strawberry.Schema, context: object, variables: dict[str, Any] | None
+) -> dict[str, Any] | None:
+    """The ``data`` of the answer, or None where normal execution must answer instead."""
+    if not isinstance(context, Context):
+        return None
+    request = _request(plan, schema, variables, context.config)
+    if request is None:
+        return None
+    try:
+        return await run_db(context.read_engine, fetch, plan, request)
+    except (Mismatch, SQLAlchemyError):
+        # Normal execution meets the same value or failure and reports it its way.
+        return None
+    except Exception:  # a defect here must not change the answer: log it, run normally
+        log.exception("compiled execution failed; executing the operation normally")
+        return None
 
 
 def _request(

@@ -70,7 +70,7 @@ class Pair:
 
     def served_compiled(self, query: str, operation_name: str | None = None) -> bool:
         """Whether the compiled path holds a plan for this operation."""
-        return self.plans.cached(query, operation_name) is not None
+        return self.plans.get(query, operation_name) is not None
 
 
 @pytest.fixture

@@ -16,6 +16,9 @@ from db.tables import records
 from tests.gql.compiled.conftest import Pair
 from tests.gql.store import HOURS, T0, Store
 from tests.gql.test_metrics import samples, scrape
+from tests.gql.test_request_log import ReadLines, json_logs
+
+__all__ = ["json_logs"]  # the fixture, for the access log test
 
 PAGE = """
 query Page($first: Int!, $after: String) {
@@ -228,3 +231,13 @@ def test_debug_logging_says_why_an_operation_runs_normally(
     caplog.set_level(logging.DEBUG, logger="gql.compiled")
     pair.send(FALLBACKS["asset (a DataLoader)"])
     assert "graphql operation None runs normally: Record.asset is resolved" in caplog.text
+
+
+def test_the_access_log_names_operations_served_from_a_plan(
+    pair: Pair, json_logs: ReadLines
+) -> None:
+    for _ in range(2):  # compiled in the extension, then answered by the view's shortcut
+        pair.compiled.post("/graphql", json={"query": PAGE, "variables": {"first": 1}})
+    pair.compiled.post("/graphql", json={"query": "{ records(first: 1) { totalCount } }"})
+    lines = [line for line in json_logs() if line.get("route") == "/graphql"]
+    assert [line["graphql_operation"] for line in lines] == ["Page", "Page", "anonymous"]

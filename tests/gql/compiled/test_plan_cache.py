@@ -6,12 +6,16 @@ from __future__ import annotations
 import json
 
 from graphql import parse
+from prometheus_client import CollectorRegistry
 from starlette.testclient import TestClient
+from strawberry.extensions.tracing import ApolloTracingExtension
 
 from gql.app import create_app
 from gql.compiled import PlanCache
+from gql.compiled.fastpath import CachedPlans
 from gql.compiled.plan import Const, Leaf, One, Rows, TotalCount
 from gql.config import AppConfig
+from gql.observability.instruments import GraphQLMetrics
 from gql.schema import build_schema
 from tests.conftest import make_settings
 from tests.gql.compiled.conftest import Pair, plans_of
@@ -32,7 +36,12 @@ def test_each_operation_is_compiled_once_and_reused(pair: Pair) -> None:
     assert json.loads(body) == {"data": {"records": {"total": 48}}}
     pair.send(TWO, {"first": 1}, "Newest", method="GET")
     assert pair.plans.compilations == 2
-    assert len(pair.plans) == 2
+    # Without operationName the first operation runs: its plan is found under None too.
+    assert len(pair.plans) == 3
+    assert pair.plans.get(TWO, None) is pair.plans.get(TWO, "Newest") is not None
+    _, body = pair.send(TWO, {"first": 2})
+    assert len(json.loads(body)["data"]["records"]["nodes"]) == 2
+    assert pair.plans.compilations == 2
 
 
 def test_the_cache_is_bounded_and_evicts_the_least_recently_used() -> None:
@@ -48,7 +57,7 @@ def test_the_cache_is_bounded_and_evicts_the_least_recently_used() -> None:
     plan(queries[0])  # a hit: queries[1] is now the least recently used
     plan(queries[2])
     assert (plans.compilations, len(plans)) == (3, 2)
-    assert plans.cached(queries[1], None) is None
+    assert plans.get(queries[1], None) is None
     plan(queries[0])
     assert plans.compilations == 3
     plan(queries[1])
@@ -92,3 +101,12 @@ def test_graphql_compiled_false_turns_the_path_off(database_url: str, store: Sto
         assert plans_of(client) is None
         response = client.post("/graphql", json={"query": TWO, "operationName": "Count"})
         assert response.json() == {"data": {"records": {"total": 48}}}
+
+
+def test_the_view_shortcut_needs_every_extension_known(database_url: str) -> None:
+    config = make_settings(database_url).app_config()
+    plans = PlanCache()
+    metrics = GraphQLMetrics(CollectorRegistry())
+    assert CachedPlans.for_schema(build_schema(config), plans, metrics) is not None
+    tracing = build_schema(config, [ApolloTracingExtension])
+    assert CachedPlans.for_schema(tracing, plans, metrics) is None

@@ -1,0 +1,85 @@
+"""The view's shortcut for operations that already have a plan.
+
+A plan exists only for a query text and operation that have passed parsing and validation
+(and the hardening rules), and those results never change for the same text: the rules
+are fixed per application. So when a request names a planned operation, the view can
+answer it without Strawberry's per-request extension machinery, recording the operation
+metric exactly as ``GraphQLMetricsExtension`` does. That is only sound while every
+extension of the schema is one whose effect on such a request is known (none, or the
+metric); ``CachedPlans.for_schema`` returns None for a schema with any other extension,
+and then every request goes through ``schema.execute``.
+"""
+
+from __future__ import annotations
+
+import time
+
+import strawberry
+from starlette.requests import Request
+from strawberry.extensions import (
+    AddValidationRules,
+    MaskErrors,
+    MaxTokensLimiter,
+    ParserCache,
+    ValidationCache,
+)
+from strawberry.http import GraphQLRequestData
+from strawberry.types import ExecutionResult
+
+from gql.compiled.extension import CompiledExecution, PlanCache, serve
+from gql.context import Context
+from gql.observability.graphql import STATE_KEY, GraphQLMetricsExtension
+from gql.observability.instruments import GraphQLMetrics
+
+KNOWN_EXTENSIONS = frozenset(
+    {
+        MaxTokensLimiter,
+        AddValidationRules,
+        ParserCache,
+        ValidationCache,
+        MaskErrors,
+        GraphQLMetricsExtension,
+        CompiledExecution,
+    }
+)
+"""Extensions (or subclasses: ``gql.schema`` refines how MaskErrors words an outage) that do
+nothing to a valid query answered without errors, except count it."""
+
+
+class CachedPlans:
+    """Answers requests for planned operations; None means: execute normally."""
+
+    def __init__(
+        self, schema: strawberry.Schema, plans: PlanCache, metrics: GraphQLMetrics
+    ) -> None:
+        self._schema = schema
+        self._plans = plans
+        self._metrics = metrics
+
+    @classmethod
+    def for_schema(
+        cls, schema: strawberry.Schema, plans: PlanCache, metrics: GraphQLMetrics
+    ) -> CachedPlans | None:
+        """The shortcut, if every extension of ``schema`` is in ``KNOWN_EXTENSIONS``."""
+        known = tuple(KNOWN_EXTENSIONS)
+        if not all(isinstance(extension, known) for extension in schema.get_extensions()):
+            return None
+        return cls(schema, plans, metrics)
+
+    async def execute(
+        self, request: Request, context: Context, data: GraphQLRequestData
+    ) -> ExecutionResult | None:
+        """The result of a planned operation, or None when it must run normally."""
+        if data.query is None:
+            return None
+        plan = self._plans.get(data.query, data.operation_name)
+        if plan is None:
+            return None
+        started = time.perf_counter()
+        answer = await serve(plan, self._schema, context, data.variables)
+        if answer is None:
+            return None
+        name = plan.operation.name.value if plan.operation.name else "anonymous"
+        setattr(request.state, STATE_KEY, name)  # as GraphQLMetricsExtension does
+        self._metrics.observe(name, "query", True, time.perf_counter() - started)
+        return ExecutionResult(data=answer, errors=None)
