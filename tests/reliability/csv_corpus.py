@@ -345,6 +345,11 @@ def _structure_cases(shape: Shape) -> list[Case]:
             ),
         ),
         Case(
+            "unbalanced-quote",  # the quote runs to the end of the file: one record, rejected
+            Writer(shape).header().good(1).row(name='"Unclosed').good(2).utf8(),
+            Expected(read=2, inserted=1, rejects=((3, "expected at least"),)),
+        ),
+        Case(
             "no-final-newline",
             Writer(shape).header().good(3).text().rstrip("\n").encode(),
             Expected(read=3, inserted=3),
