@@ -35,6 +35,7 @@ from etl.csv_source import CsvSource
 from etl.errors import SourceError, StoppedError
 from etl.http import Fetcher, Response, RetryPolicy
 from etl.model import Chunk
+from etl.prefetch import prefetched
 from etl.progress import Counters, ProgressEvent, SourceSummary
 from etl.validate import TimestampParser, stamp_datetime, stamp_text
 
@@ -150,7 +151,9 @@ class SourceJob:
             path = config.csv_path if self.source == "csv" else config.csv2_path
             layout = CSV_LAYOUT if self.source == "csv" else CSV2_LAYOUT
             reader = CsvSource(self.source, path, layout, fingerprint)
-            return None if reader.unchanged() else reader.chunks(parse_time, batch)
+            if reader.unchanged():
+                return None
+            return prefetched(reader.chunks(parse_time, batch), depth=1)
         if self.source == "coinpaprika":
             headers = {"Authorization": config.coinpaprika_api_key or ""}
             fetcher = Fetcher(
@@ -208,6 +211,9 @@ class SourceJob:
         finally:
             if conn is not None:
                 conn.close()  # rolls back what was not committed
+            close = getattr(chunks, "close", None)
+            if close is not None:
+                close()  # stops a read-ahead worker
 
     def _load(
         self,

@@ -13,11 +13,8 @@ from pathlib import Path
 from db.engine import create_db_engine
 from db.migrate import upgrade
 from db.prune import DEFAULT_BATCH_SIZE, parse_age, prune
-from gql.app import create_app
-from gql.sdl import export_sdl
 from kasparro.etl_command import add_etl_parser
 from kasparro.logs import configure_logging
-from kasparro.serve import serve
 from kasparro.settings import Settings, SettingsError
 
 log = logging.getLogger("kasparro")
@@ -46,6 +43,11 @@ def cmd_migrate(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
+    # The web stack (Strawberry, Starlette, uvicorn) is imported only by the commands that
+    # use it: `kasparro etl` on an unchanged file then starts in a fraction of the time.
+    from gql.app import create_app
+    from kasparro.serve import serve
+
     _migrate(settings)
     app = create_app(settings.app_config())
     serve(app, args.host, args.port)
@@ -53,6 +55,8 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_export_schema(args: argparse.Namespace, settings: Settings) -> int:
+    from gql.sdl import export_sdl  # the web stack only when needed, see cmd_serve
+
     sdl = export_sdl()
     if args.output == "-":
         sys.stdout.write(sdl)
