@@ -55,9 +55,12 @@ class GraphQLApp(GraphQL[Context, None]):
             extensions.append(functools.partial(CompiledExecution, self.plans))
         schema = build_schema(config, extensions)
         super().__init__(schema, graphql_ide="graphiql" if config.graphiql else None)
-        self._planned = (
-            CachedPlans.for_schema(schema, self.plans, obs.graphql) if self.plans else None
+        self.shortcut = (
+            CachedPlans.for_schema(schema, self.plans, obs.graphql)
+            if self.plans is not None
+            else None
         )
+        """Answers operations that already have a plan (``gql.compiled.fastpath``)."""
         self._config = config
         self._ide_html = graphiql_html() if config.graphiql else ""
 
@@ -71,10 +74,10 @@ class GraphQLApp(GraphQL[Context, None]):
         request_data: GraphQLRequestData,
     ) -> ExecutionResult:
         """A query that already has a compiled plan is answered from it, else as usual."""
-        if self._planned is not None and (
+        if self.shortcut is not None and (
             request_adapter.method == "POST" or self.allow_queries_via_get
         ):
-            result = await self._planned.execute(request, context, request_data)
+            result = await self.shortcut.execute(request, context, request_data)
             if result is not None:
                 return result
         return await super().execute_single(

@@ -13,16 +13,22 @@ from starlette.testclient import TestClient
 
 from gql.app import GraphQLApp, create_app
 from gql.compiled import PlanCache
+from gql.compiled.fastpath import CachedPlans
 from tests.conftest import make_settings
 from tests.gql.store import Store
 
 
-def plans_of(client: TestClient) -> PlanCache | None:
-    """The plan cache of the app behind ``client`` (None when GRAPHQL_COMPILED is off)."""
+def graphql_app(client: TestClient) -> GraphQLApp:
+    """The GraphQL endpoint of the app behind ``client``."""
     for route in client.app.routes:  # type: ignore[attr-defined]
         if isinstance(route, Route) and isinstance(route.endpoint, GraphQLApp):
-            return route.endpoint.plans
+            return route.endpoint
     raise AssertionError("no GraphQL route")
+
+
+def plans_of(client: TestClient) -> PlanCache | None:
+    """The plan cache of the app behind ``client`` (None when GRAPHQL_COMPILED is off)."""
+    return graphql_app(client).plans
 
 
 @dataclass
@@ -37,6 +43,12 @@ class Pair:
         plans = plans_of(self.compiled)
         assert plans is not None
         return plans
+
+    @property
+    def shortcut(self) -> CachedPlans:
+        shortcut = graphql_app(self.compiled).shortcut
+        assert shortcut is not None
+        return shortcut
 
     def send(
         self,

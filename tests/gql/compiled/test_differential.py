@@ -66,4 +66,6 @@ def test_compiled_and_normal_execution_answer_alike(
     assert total >= EXAMPLES
     # The generator must mostly exercise the compiled path, and the fallbacks too.
     assert outcomes["compiled"] >= total * 0.4, outcomes
+    # Each compiled operation's second request took the view's shortcut.
+    assert pair.shortcut.answered >= outcomes["compiled"], outcomes
     assert outcomes["errors"] >= total * 0.05, outcomes

@@ -223,6 +223,7 @@ def test_compiled_operations_count_in_the_operation_metrics(pair: Pair) -> None:
     }
     assert operation_metrics(pair.compiled) == expected
     assert operation_metrics(pair.normal) == expected
+    assert pair.shortcut.answered == 1  # the second page request
 
 
 def test_debug_logging_says_why_an_operation_runs_normally(
@@ -241,3 +242,4 @@ def test_the_access_log_names_operations_served_from_a_plan(
     pair.compiled.post("/graphql", json={"query": "{ records(first: 1) { totalCount } }"})
     lines = [line for line in json_logs() if line.get("route") == "/graphql"]
     assert [line["graphql_operation"] for line in lines] == ["Page", "Page", "anonymous"]
+    assert pair.shortcut.answered == 1

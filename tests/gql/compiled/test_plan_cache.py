@@ -32,6 +32,8 @@ def test_each_operation_is_compiled_once_and_reused(pair: Pair) -> None:
         _, body = pair.send(TWO, {"first": first}, "Newest")
         assert len(json.loads(body)["data"]["records"]["nodes"]) == first
     assert pair.plans.compilations == 1
+    # The first request compiled the plan; the view's shortcut answered the other two.
+    assert pair.shortcut.answered == 2
     _, body = pair.send(TWO, None, "Count")
     assert json.loads(body) == {"data": {"records": {"total": 48}}}
     pair.send(TWO, {"first": 1}, "Newest", method="GET")
@@ -42,6 +44,7 @@ def test_each_operation_is_compiled_once_and_reused(pair: Pair) -> None:
     _, body = pair.send(TWO, {"first": 2})
     assert len(json.loads(body)["data"]["records"]["nodes"]) == 2
     assert pair.plans.compilations == 2
+    assert pair.shortcut.answered == 4
 
 
 def test_the_cache_is_bounded_and_evicts_the_least_recently_used() -> None:
