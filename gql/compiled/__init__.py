@@ -10,7 +10,10 @@ calls, without per-field resolution (``gql.compiled.build``).
 
 Parsing, validation, operation metrics, error masking and the JSON encoding of the
 response are Strawberry's, unchanged: the seam is a schema extension's ``on_execute``
-(``gql.compiled.extension``). Anything else runs normally: other root fields, several
+(``gql.compiled.extension``). Once an operation has a plan (so its document is known to
+parse and validate), the GraphQL view answers later requests for it before Strawberry's
+extension machinery runs, recording the same operation metric (``gql.compiled.fastpath``).
+Anything else runs normally: other root fields, several
 root fields, ``Record.asset`` (a DataLoader), directives, mutations, subscriptions,
 introspection, and any request normal execution would answer with an error (bad
 variables or arguments, values it cannot serialize, a database failure).

@@ -5,7 +5,8 @@ and hardening rules) and skips graphql-core's executor when an extension has alr
 put a result on the execution context (the documented way to serve cached results).
 Everything around execution is therefore untouched: operation metrics, error masking,
 the response's JSON encoding and HTTP handling. When the extension puts nothing there,
-the operation runs normally.
+the operation runs normally. Later requests for an operation that has a plan are answered
+by the view directly (``gql.compiled.fastpath``), through the same ``serve``.
 """
 
 from __future__ import annotations
@@ -56,7 +57,9 @@ class PlanCache:
         """How many times an operation was compiled (cache misses)."""
         self._plans: OrderedDict[tuple[str, str | None], Plan | None] = OrderedDict()
 
-    def __len__(self) -> int:
+    @property
+    def size(self) -> int:
+        """How many entries the cache holds (a plan, or None for "execute normally")."""
         return len(self._plans)
 
     def get(self, query: str, operation_name: str | None) -> Plan | None:

@@ -39,7 +39,7 @@ def test_each_operation_is_compiled_once_and_reused(pair: Pair) -> None:
     pair.send(TWO, {"first": 1}, "Newest", method="GET")
     assert pair.plans.compilations == 2
     # Without operationName the first operation runs: its plan is found under None too.
-    assert len(pair.plans) == 3
+    assert pair.plans.size == 3
     assert pair.plans.get(TWO, None) is pair.plans.get(TWO, "Newest") is not None
     _, body = pair.send(TWO, {"first": 2})
     assert len(json.loads(body)["data"]["records"]["nodes"]) == 2
@@ -59,12 +59,12 @@ def test_the_cache_is_bounded_and_evicts_the_least_recently_used() -> None:
     plan(queries[1])
     plan(queries[0])  # a hit: queries[1] is now the least recently used
     plan(queries[2])
-    assert (plans.compilations, len(plans)) == (3, 2)
+    assert (plans.compilations, plans.size) == (3, 2)
     assert plans.get(queries[1], None) is None
     plan(queries[0])
     assert plans.compilations == 3
     plan(queries[1])
-    assert (plans.compilations, len(plans)) == (4, 2)
+    assert (plans.compilations, plans.size) == (4, 2)
 
 
 def test_a_plan_describes_the_response_shape() -> None:
