@@ -126,6 +126,7 @@ def memory_figures(samples: list[tuple[float, int]]) -> dict[str, Any]:
         "last_third_peak_kib": max(settled[-third:]),
         "peak_kib": max(rss for _, rss in samples),
         "growth": round(max(settled[-third:]) / max(settled[:third]), 3),
+        "every_5s_kib": [rss for at, rss in samples[::10]],
     }
 
 
