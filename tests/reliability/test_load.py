@@ -1,4 +1,4 @@
-"""Load: wrk drives 64 connections on loopback at a real `kasparro serve` for 60 s (20 s on
+"""Load: wrk drives 64 connections on loopback at a real `kasparro serve` for 60 s (40 s on
 SQLite), mixing REST and GraphQL reads, while the same server's ETL keeps writing (rows
 appended to its CSV, then ``POST /etl/run``, over and over). Zero errors, memory flat after
 warm-up, p50/p99 latency recorded, and every row the ETL was given is in the store."""
@@ -19,9 +19,9 @@ from tests.ops.serving import kasparro_serve
 from tests.reliability.figures import report
 from tests.reliability.loadgen import Call, RssSampler, run_wrk
 
-SECONDS = 60 if ON_POSTGRESQL else 20
+SECONDS = 60 if ON_POSTGRESQL else 40
 CONNECTIONS = 64
-WARM_UP_SECONDS = 10 if ON_POSTGRESQL else 5
+WARM_UP_SECONDS = 20 if ON_POSTGRESQL else 15
 MEMORY_GROWTH = 1.20  # the last third's peak RSS may exceed the first third's by 20 %
 P99_BOUND_MS = 5000  # generous: CI shares two cores with the load generator
 TOKEN = "load-admin-token"
