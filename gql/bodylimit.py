@@ -31,9 +31,9 @@ class BodyLimitMiddleware:
             return
         declared = _declared_length(scope)
         if declared is not None and declared > self.max_bytes:
-            await self._refuse(scope, send, f"Content-Length {declared}")
+            await _refuse(scope, send, self.max_bytes, f"Content-Length {declared}")
             return
-        guard = _Guard(self, scope, receive, send)
+        guard = _Guard(self.max_bytes, scope, receive, send)
         try:
             await self.app(scope, guard.receive, guard.send)
         except ClientDisconnect:
@@ -42,36 +42,12 @@ class BodyLimitMiddleware:
             if not guard.refused:
                 raise
 
-    async def _refuse(self, scope: Scope, send: Send, what: str) -> None:
-        request_id = scope.get("state", {}).get("request_id", "")
-        body = json.dumps(
-            {
-                "error": f"request body too large: {what} is over the limit of "
-                f"{self.max_bytes} bytes (MAX_REQUEST_BYTES)",
-                "request_id": request_id,
-            }
-        ).encode()
-        await send(
-            {
-                "type": "http.response.start",
-                "status": 413,
-                "headers": [
-                    (b"content-type", b"application/json"),
-                    (b"content-length", str(len(body)).encode()),
-                    (b"connection", b"close"),
-                ],
-            }
-        )
-        await send({"type": "http.response.body", "body": body})
-
 
 class _Guard:
     """The receive and send of one request whose body has no trustworthy length."""
 
-    def __init__(
-        self, limit: BodyLimitMiddleware, scope: Scope, receive: Receive, send: Send
-    ) -> None:
-        self._limit = limit
+    def __init__(self, max_bytes: int, scope: Scope, receive: Receive, send: Send) -> None:
+        self._max_bytes = max_bytes
         self._scope = scope
         self._receive = receive
         self._send = send
@@ -86,11 +62,11 @@ class _Guard:
         if message["type"] != "http.request":
             return message
         self._received += len(message.get("body", b""))
-        if self._received <= self._limit.max_bytes:
+        if self._received <= self._max_bytes:
             return message
         self.refused = True
         if not self._started:
-            await self._limit._refuse(self._scope, self._send, "the body")
+            await _refuse(self._scope, self._send, self._max_bytes, "the body")
         return {"type": "http.disconnect"}
 
     async def send(self, message: Message) -> None:
@@ -99,6 +75,30 @@ class _Guard:
         if message["type"] == "http.response.start":
             self._started = True
         await self._send(message)
+
+
+async def _refuse(scope: Scope, send: Send, max_bytes: int, what: str) -> None:
+    """Send the 413 (JSON, with the request id set by ``gql.middleware``)."""
+    request_id = scope.get("state", {}).get("request_id", "")
+    body = json.dumps(
+        {
+            "error": f"request body too large: {what} is over the limit of "
+            f"{max_bytes} bytes (MAX_REQUEST_BYTES)",
+            "request_id": request_id,
+        }
+    ).encode()
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 413,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode()),
+                (b"connection", b"close"),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
 
 
 def _declared_length(scope: Scope) -> int | None:
