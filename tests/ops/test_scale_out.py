@@ -190,3 +190,23 @@ def test_sqlite_read_url_is_a_lagging_read_only_copy(
         sqlite_copy(primary, replica)  # the replica catches up
         assert len(all_data(client, source="csv2")) == 1274
         assert client.get("/stats").json()["records_total"] == ROWS
+
+
+def test_an_unreachable_read_database_is_a_503_naming_it(database_url: str, tmp_path: Path) -> None:
+    broken = (
+        "postgresql://nobody@127.0.0.1:1/none"
+        if ON_POSTGRESQL
+        else f"sqlite:///{tmp_path}/missing-dir/replica.db"
+    )
+    settings = make_settings(database_url, DATABASE_READ_URL=broken)
+    health = "{ health { db readDb etlLastRun detail } }"
+    with TestClient(create_app(settings.app_config())) as client:
+        rest = client.get("/health")
+        graphql = client.post("/graphql", json={"query": health}).json()
+        data = client.get("/data")
+    assert rest.status_code == 503
+    body = rest.json()
+    assert (body["db"], body["read_db"], body["etl_last_run"]) == ("ok", "error", "never")
+    assert body["detail"].startswith("read database: ")
+    assert graphql["data"]["health"]["readDb"] == "error"
+    assert data.status_code == 503  # queries need the read database
