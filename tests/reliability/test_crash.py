@@ -1,9 +1,10 @@
 """Crash safety: `kasparro etl` killed with SIGKILL at many points of a large CSV load.
 
 One clean reference run loads the file; then each trial starts `kasparro etl` on a fresh
-database, SIGKILLs it after a seeded delay (a few before the run even starts, most spread
-over the load, a few near its end), checks what the kill left behind, restarts the ETL and
-checks the end state against the reference:
+database and SIGKILLs it at a seeded point (a few before the run even starts, most at random
+rows of the load, following its progress lines, at a random moment inside a batch; a few
+around its last commit), checks what the kill left behind, restarts the ETL and checks the
+end state against the reference:
 
 * after the kill: no duplicate keys; the rows stored are exactly the file's rows before the
   checkpoint's byte offset (nothing past it, nothing missing before it); the high-water mark
@@ -48,11 +49,23 @@ SEED = 20261125
 AT_START = (0.0, 0.3)
 """Kills this many seconds after the process starts, before its run begins."""
 SPREAD = 15
-"""Kills at seeded random points of the load."""
-NEAR_END = (0.97, 0.995, 1.03)
-"""Kills at these fractions of the reference run's load time."""
+"""Kills at seeded random rows of the load."""
+NEAR_END = (0.0, 0.5, 2.0)
+"""Kills after the last batch was read, this many batch intervals later (around its commit
+and the end of the run)."""
 
 Key = tuple[str, str, datetime, float]
+
+
+@dataclass(frozen=True)
+class Kill:
+    """Where a trial kills: ``start`` ``wait`` seconds after spawning; otherwise once the
+    process reports (on stderr) a batch reaching ``rows`` read, ``wait`` batch intervals
+    (the time its last batch took) later, so kills land anywhere inside a transaction."""
+
+    kind: str
+    rows: int
+    wait: float
 
 
 @dataclass(frozen=True)
@@ -103,7 +116,7 @@ def checkpoint(engine: Engine) -> tuple[datetime | None, Fingerprint | None]:
     return high_water, Fingerprint.parse(fingerprint)
 
 
-def spawn(url: str, path: Path) -> subprocess.Popen[bytes]:
+def spawn(url: str, path: Path) -> subprocess.Popen[str]:
     env = {
         **os.environ,
         "DATABASE_URL": url,
@@ -116,23 +129,23 @@ def spawn(url: str, path: Path) -> subprocess.Popen[bytes]:
         [sys.executable, "-m", "kasparro.cli", "etl"],
         env=env,
         stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
     )
 
 
-def wait_for_run(engine: Engine, process: subprocess.Popen[bytes]) -> bool:
-    """Wait until the process has recorded its run; False when it ended first."""
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            return False
-        try:
-            if query(engine, "SELECT id FROM etl_runs"):
-                return True
-        except DBAPIError:  # no tables yet: it is still migrating
-            pass
-        time.sleep(0.01)
-    raise AssertionError("the ETL process recorded no run within 60 s")
+def follow_to(process: subprocess.Popen[str], kill: Kill) -> float:
+    """Read the process's progress lines until a batch reaches ``kill.rows`` read; return
+    the time its last batch took (0 when it ended first)."""
+    assert process.stderr is not None
+    last = time.monotonic()
+    for line in process.stderr:
+        now = time.monotonic()
+        if line.startswith("csv: ") and " read, " in line:
+            interval, last = now - last, now
+            if int(line.split()[1].replace(",", "")) >= kill.rows:
+                return interval
+    return 0.0
 
 
 class Databases:
@@ -180,12 +193,10 @@ def test_sigkill_at_many_points_loses_and_duplicates_nothing(
     load_seconds = (ran.finished_at - ran.started_at).total_seconds()
 
     rng = random.Random(SEED)
-    plan = [("start", delay) for delay in AT_START]
-    plan += [("spread", rng.uniform(0.0, load_seconds)) for _ in range(SPREAD)]
-    plan += [("end", fraction * load_seconds) for fraction in NEAR_END]
-    trials: list[dict[str, Any]] = []
-    for kind, delay in plan:
-        trials.append(_trial(databases.fresh(), data, set(reference), config, kind, delay))
+    plan = [Kill("start", 0, delay) for delay in AT_START]
+    plan += [Kill("spread", rng.randrange(1, ROWS), rng.random()) for _ in range(SPREAD)]
+    plan += [Kill("end", ROWS, fraction) for fraction in NEAR_END]
+    trials = [_trial(databases.fresh(), data, set(reference), config, kill) for kill in plan]
 
     landed = [t["state"] for t in trials]
     mid = landed.count("mid-load")
@@ -212,19 +223,19 @@ def test_sigkill_at_many_points_loses_and_duplicates_nothing(
     assert mid >= 12, landed  # most kills landed while rows were being written
 
 
-def _trial(
-    url: str, data: BigFile, reference: set[Key], config: Any, kind: str, delay: float
-) -> dict[str, Any]:
+def _trial(url: str, data: BigFile, reference: set[Key], config: Any, kill: Kill) -> dict[str, Any]:
     engine = create_db_engine(url)
     try:
         process = spawn(url, data.path)
         try:
-            if kind == "start" or wait_for_run(engine, process):
-                time.sleep(delay)
+            interval = 1.0 if kill.kind == "start" else follow_to(process, kill)
+            delay = kill.wait * interval
+            time.sleep(delay)
             process.send_signal(signal.SIGKILL)
         finally:
             code = process.wait(timeout=60)
-        killed_by_signal = code == -signal.SIGKILL
+            assert process.stderr is not None
+            process.stderr.close()
         outcome = _after_kill(engine, data)
         clock = time.monotonic()
         upgrade(engine)  # as `kasparro etl` does first: the kill may precede or cut migrating
@@ -234,9 +245,10 @@ def _trial(
     finally:
         engine.dispose()
     return {
-        "kind": kind,
+        "kind": kill.kind,
+        "target_rows": kill.rows,
         "delay_seconds": round(delay, 3),
-        "killed_by_signal": killed_by_signal,
+        "killed_by_signal": code == -signal.SIGKILL,
         "restart_seconds": round(restart, 2),
         **outcome,
     }
