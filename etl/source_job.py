@@ -21,6 +21,7 @@ import httpx
 from sqlalchemy import Connection, Engine
 
 from db import load, runs
+from db.engine import is_postgresql
 from etl.api_sources import (
     coingecko_item,
     coingecko_pages,
@@ -153,7 +154,10 @@ class SourceJob:
             reader = CsvSource(self.source, path, layout, fingerprint)
             if reader.unchanged():
                 return None
-            return prefetched(reader.chunks(parse_time, batch), depth=1)
+            chunks = reader.chunks(parse_time, batch)
+            # Read ahead only where the write happens outside this process: SQLite works in
+            # this process under the GIL, and a parsing thread only slowed it (BENCHMARKS.md).
+            return prefetched(chunks, depth=1) if is_postgresql(self.engine) else chunks
         if self.source == "coinpaprika":
             headers = {"Authorization": config.coinpaprika_api_key or ""}
             fetcher = Fetcher(
