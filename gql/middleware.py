@@ -19,16 +19,21 @@ HEADER = b"x-request-id"
 _SANE = re.compile(rb"[A-Za-z0-9._-]{1,128}")
 
 
-def new_request_id() -> str:
-    """A random uuid4. Request ids need uniqueness, not secrecy, so this avoids os.urandom
-    (a system call that costs more than the rest of a small request here)."""
-    return str(uuid.UUID(int=random.getrandbits(128), version=4))
+def new_request_id(generator: random.Random) -> str:
+    """A random uuid4 drawn from ``generator``.
+
+    Request ids need uniqueness, not secrecy, so a per-middleware generator (seeded once
+    from the OS) replaces os.urandom per request (a system call that costs more than the
+    rest of a small request here). It is private to the middleware: code that reseeds the
+    shared ``random`` module cannot make ids repeat.
+    """
+    return str(uuid.UUID(int=generator.getrandbits(128), version=4))
 
 
 def request_id_of(request: Request) -> str:
     """The id given to ``request`` by ``RequestIdMiddleware`` (or a fresh one)."""
     found = request.scope.get("state", {}).get("request_id")
-    return found if isinstance(found, str) else new_request_id()
+    return found if isinstance(found, str) else str(uuid.uuid4())
 
 
 def started_at(request: Request) -> float:
@@ -42,6 +47,7 @@ class RequestIdMiddleware:
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
+        self._ids = random.Random()  # seeded from os.urandom once
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -55,7 +61,7 @@ class RequestIdMiddleware:
                     request_id = value.decode("ascii")
                 break
         if request_id is None:
-            request_id = new_request_id()
+            request_id = new_request_id(self._ids)
         state = scope.setdefault("state", {})
         state["request_id"] = request_id
         state["started"] = started

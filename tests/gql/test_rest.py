@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 import re
 import uuid
 from pathlib import Path
@@ -97,6 +98,16 @@ def test_request_id_is_echoed_when_sane(client: TestClient) -> None:
     first, second = client.get("/health"), client.get("/health")
     assert first.headers["x-request-id"] != second.headers["x-request-id"]
     uuid.UUID(first.headers["x-request-id"])
+
+
+def test_request_ids_do_not_repeat_when_the_random_module_is_reseeded(
+    client: TestClient,
+) -> None:
+    ids = set()
+    for _ in range(3):
+        random.seed(1234)  # e.g. hypothesis reseeds it for every example
+        ids.add(client.get("/health").headers["x-request-id"])
+    assert len(ids) == 3
 
 
 def test_unknown_path_and_method_are_json(client: TestClient) -> None:
