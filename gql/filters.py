@@ -104,9 +104,15 @@ def record_filters(
     """Checked filters; ``names`` are the six argument names as the client spelled them."""
     since_utc = utc(names[4], since)
     until_utc = utc(names[5], until)
+    chosen_sources = sources(names[0], source)
+    record_ids = plain_values(names[1], record_id)
+    if record_ids and not chosen_sources:
+        # Every stored record has a known source; naming them all lets the primary key
+        # (source, record_id, timestamp) serve a recordId filter instead of a time scan.
+        chosen_sources = KNOWN_SOURCES
     return RecordFilters(
-        sources=sources(names[0], source),
-        record_ids=plain_values(names[1], record_id),
+        sources=chosen_sources,
+        record_ids=record_ids,
         asset_ids=plain_values(names[2], asset),
         symbols=symbols(names[3], symbol),
         since=since_utc,
