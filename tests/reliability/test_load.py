@@ -5,6 +5,7 @@ warm-up, p50/p99 latency recorded, and every row the ETL was given is in the sto
 
 from __future__ import annotations
 
+import shutil
 import threading
 import time
 from datetime import UTC, datetime, timedelta
@@ -131,6 +132,10 @@ def memory_figures(samples: list[tuple[float, int]]) -> dict[str, Any]:
 
 
 @pytest.mark.slow
+@pytest.mark.skipif(
+    shutil.which("wrk") is None,
+    reason="wrk is not installed (apt-get install wrk; .ci/run installs it)",
+)
 def test_load_while_the_etl_writes(
     database_url: str, tmp_path: Path, pytestconfig: pytest.Config
 ) -> None:
