@@ -12,7 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.conftest import REPO
+from tests.ops.serving import BASE_ENV
 from tests.servers import free_port
 
 
@@ -21,17 +21,11 @@ def test_kasparro_serve_end_to_end(database_url: str, tmp_path: Path) -> None:
     port = free_port()
     env = {
         **os.environ,
+        **BASE_ENV,
         "DATABASE_URL": database_url,
-        "CSV_PATH": str(REPO / "data" / "data.csv"),
-        "CSV2_PATH": str(REPO / "data" / "data2.csv"),
-        "ASSETS_PATH": str(REPO / "data" / "assets.csv"),
-        # Closed local ports: the API sources fail at once, the CSV sources load.
-        "COINPAPRIKA_BASE_URL": "http://127.0.0.1:9/v1",
-        "COINGECKO_BASE_URL": "http://127.0.0.1:9/api/v3",
-        "HTTP_MAX_RETRIES": "0",
+        # The API base URLs are closed local ports: those sources fail at once, the CSVs load.
         "HTTP_TIMEOUT_SECONDS": "2",
         "ETL_ON_STARTUP": "true",
-        "LOG_FORMAT": "json",
     }
     log = (tmp_path / "serve.log").open("w")
     process = subprocess.Popen(
