@@ -180,3 +180,16 @@ def records_request(
         limit=limit,
         order=direction,
     )
+
+
+@dataclass(frozen=True, slots=True)
+class PricesRequest:
+    """The checked arguments of GraphQL ``latestPrices``: whose newest prices to read."""
+
+    asset_ids: tuple[str, ...]
+    symbols: tuple[str, ...]
+
+
+def prices_request(*, asset: Iterable[str] | None, symbol: Iterable[str] | None) -> PricesRequest:
+    """Check ``latestPrices``'s arguments (the resolver and the compiled path share this)."""
+    return PricesRequest(plain_values("asset", asset), symbols("symbol", symbol))

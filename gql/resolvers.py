@@ -138,11 +138,9 @@ class Query:
         asset: list[str] | None = None,
         symbol: list[str] | None = None,
     ) -> list[AssetPrice]:
+        wanted = filters.prices_request(asset=asset, symbol=symbol)
         rows = await run_db(
-            info.context.read_engine,
-            queries.latest_prices,
-            filters.plain_values("asset", asset),
-            filters.symbols("symbol", symbol),
+            info.context.read_engine, queries.latest_prices, wanted.asset_ids, wanted.symbols
         )
         return [
             AssetPrice(

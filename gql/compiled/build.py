@@ -1,4 +1,8 @@
-"""Build the ``data`` of a compiled ``records`` query from one page of rows.
+"""Build the ``data`` of a compiled query from the rows of one read.
+
+A ``records`` plan reads a page (``db.queries.records``, and the count when selected), a
+``latestPrices`` plan the newest prices (``db.queries.latest_prices``): the functions the
+resolvers call, with the arguments they would pass (``gql.filters``).
 
 Runs in the worker thread (``gql.dbcall.run_db``), like the REST shim's page building.
 The page is read column by column: each leaf becomes one list of serialized values
@@ -24,7 +28,7 @@ from typing import Any
 from sqlalchemy import Connection
 
 from db import queries
-from db.queries import DbRow, Keyset, Order, RecordPage
+from db.queries import DbRow, Keyset, Order
 from gql.compiled.plan import (
     COLUMNS,
     Const,
@@ -40,7 +44,7 @@ from gql.compiled.plan import (
     TotalCount,
 )
 from gql.cursors import encode_cursor
-from gql.filters import RecordsRequest
+from gql.filters import PricesRequest, RecordsRequest
 
 INT_RANGE = range(-(2**31), 2**31)
 """GraphQL's Int: what ``totalCount`` may hold (graphql-core refuses anything else)."""
@@ -55,21 +59,26 @@ class Mismatch(Exception):
     """A value normal execution would not serialize as this module does."""
 
 
-def fetch(conn: Connection, plan: Plan, request: RecordsRequest) -> dict[str, Any]:
-    """Read the page (and the count, if selected) and build the response's ``data``."""
+def fetch(conn: Connection, plan: Plan, request: RecordsRequest | PricesRequest) -> dict[str, Any]:
+    """Read the rows (and the count, if selected) and build the response's ``data``."""
+    if isinstance(request, PricesRequest):
+        prices = queries.latest_prices(conn, request.asset_ids, request.symbols)
+        return _Page(prices, None, "desc", None).one(plan.root)
     page = queries.records(conn, request.filters, request.after, request.limit, request.order)
     total = queries.count_records(conn, request.filters) if plan.counts else None
     if total is not None and (type(total) is not int or total not in INT_RANGE):
         raise Mismatch("totalCount")
-    return _Page(page, request.order, total).one(plan.root)
+    return _Page(page.rows, page.next_key, request.order, total).one(plan.root)
 
 
 class _Page:
-    """One page of rows and the columns computed from it so far."""
+    """The rows read and the columns computed from them so far."""
 
-    def __init__(self, page: RecordPage, order: Order, total: int | None) -> None:
-        self._rows: Sequence[DbRow] = page.rows
-        self._next: Keyset | None = page.next_key
+    def __init__(
+        self, rows: Sequence[DbRow], next_key: Keyset | None, order: Order, total: int | None
+    ) -> None:
+        self._rows = rows
+        self._next = next_key
         self._order = order
         self._total = total
         self._columns: dict[Leaf | Cursor, list[Any]] = {}
@@ -113,17 +122,19 @@ class _Page:
         raise TypeError(f"{part!r} is not a value of a row")
 
     def _leaf(self, leaf: Leaf) -> list[Any]:
-        values = list(map(itemgetter(leaf.index), self._rows))
+        if not self._rows:
+            return []
+        values = list(map(itemgetter(self._rows[0]._fields.index(leaf.column)), self._rows))
         allowed = _TYPES[leaf.kind] | ({_NONE} if leaf.nullable else set())
         if not set(map(type, values)) <= allowed:
-            raise Mismatch(f"column {COLUMNS[leaf.index]}: {set(map(type, values))}")
+            raise Mismatch(f"column {leaf.column}: {set(map(type, values))}")
         if leaf.kind == "timestamp":
             if leaf.nullable:
                 return [None if value is None else value.isoformat() for value in values]
             return list(map(datetime.isoformat, values))
         # A sum of finite floats is finite unless it overflows (then: normal execution).
         if leaf.kind == "float" and not isfinite(sum(filter(None, values))):
-            raise Mismatch(f"column {COLUMNS[leaf.index]}: not finite")
+            raise Mismatch(f"column {leaf.column}: not finite")
         return values
 
     def _cursors(self) -> list[str]:

@@ -36,7 +36,7 @@ from gql.config import AppConfig
 from gql.context import Context
 from gql.dbcall import run_db
 from gql.errors import ApiError
-from gql.filters import RecordsRequest
+from gql.filters import PricesRequest, RecordsRequest
 from gql.types import SortOrder
 
 log = logging.getLogger(__name__)
@@ -162,8 +162,8 @@ def _request(
     schema: strawberry.Schema,
     variables: dict[str, Any] | None,
     config: AppConfig,
-) -> RecordsRequest | None:
-    """The page the resolver would read, or None where it would report an error."""
+) -> RecordsRequest | PricesRequest | None:
+    """What the resolver would read, or None where it would report an error."""
     coerced = get_variable_values(
         schema._schema, plan.operation.variable_definitions or (), variables or {}
     )
@@ -171,6 +171,10 @@ def _request(
         return None
     try:
         arguments = get_argument_values(plan.field_def, plan.field, coerced)
+        if plan.root_field == "latestPrices":
+            return filters.prices_request(
+                asset=arguments.get("asset"), symbol=arguments.get("symbol")
+            )
         order = arguments.get("order")
         return filters.records_request(
             source=arguments.get("source"),

@@ -1,17 +1,18 @@
-"""Compile a validated ``records`` query into a plan: the response's shape, key by key.
+"""Compile a validated ``records`` or ``latestPrices`` query into a plan, key by key.
 
 A plan says, for every object in the response, its keys in response order and where
-each value comes from: a column of the records page (``Leaf``), a constant
+each value comes from: a column of the rows read (``Leaf``), a constant
 (``__typename``), the row's cursor, a nested object (``One``), one object per row
-(``Rows``: ``edges``, ``nodes``, an edge's ``node``), ``pageInfo``'s two values or
-``totalCount``. Compiling follows the executor's rules (field collection in
-``gql.compiled.collect``, the schema's types and names); whatever a plan cannot
-describe raises ``Unsupported`` and the operation is executed normally.
+(``Rows``: ``edges``, ``nodes``, an edge's ``node``, the ``latestPrices`` list and each
+price's ``asset``), ``pageInfo``'s two values or ``totalCount``. Compiling follows the
+executor's rules (field collection in ``gql.compiled.collect``, the schema's types and
+names); whatever a plan cannot describe raises ``Unsupported`` and the operation is
+executed normally.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Literal, TypeAlias
 
@@ -35,6 +36,15 @@ from gql.compiled.collect import Fields, Unsupported, collect, subfields
 COLUMNS = tuple(column.name for column in RECORD_COLUMNS)
 """Column names of a record page row, by position (``db.queries.RECORD_COLUMNS``)."""
 
+RootField: TypeAlias = Literal["records", "latestPrices"]
+"""The root fields the compiled path answers."""
+
+_RECORD_COLUMNS = {name: name for name in COLUMNS}
+_PRICE_COLUMNS = {name: name for name in ("source", "record_id", "value", "timestamp")}
+_ASSET_COLUMNS = {"id": "asset_id", "symbol": "asset_symbol", "name": "asset_name"}
+"""Python field name -> column of a ``db.queries.latest_prices`` row, for ``AssetPrice``
+and its ``asset`` (the resolver builds the objects from the same columns)."""
+
 LeafKind: TypeAlias = Literal["text", "float", "timestamp"]
 _LEAF_KINDS: dict[str, LeafKind] = {"String": "text", "Float": "float", "DateTime": "timestamp"}
 
@@ -48,9 +58,9 @@ class Const:
 
 @dataclass(frozen=True, slots=True)
 class Leaf:
-    """A scalar read from column ``index`` of the row, serialized as ``kind``."""
+    """A scalar read from the row's column named ``column``, serialized as ``kind``."""
 
-    index: int
+    column: str
     kind: LeafKind
     nullable: bool
 
@@ -92,7 +102,7 @@ class One:
 
 @dataclass(frozen=True, slots=True)
 class Rows:
-    """One object per row of the page (``nodes``, ``edges``, an edge's ``node``)."""
+    """One object per row read (``nodes``, ``edges``, an edge's ``node``, a price, its asset)."""
 
     shape: Shape
 
@@ -104,11 +114,12 @@ _PartOf: TypeAlias = Callable[[str, list[FieldNode]], Part]
 
 @dataclass(frozen=True, slots=True)
 class Plan:
-    """How to answer one operation of one document from a page of records."""
+    """How to answer one operation of one document from the rows of one read."""
 
     operation: OperationDefinitionNode
+    root_field: RootField
     field: FieldNode
-    """The first ``records`` field node: its arguments are the page's arguments."""
+    """The first node of the root field: its arguments are the read's arguments."""
     field_def: GraphQLField
     root: Shape
     counts: bool
@@ -161,18 +172,26 @@ class _Compiler:
         query = self._schema.query_type
         assert query is not None
         grouped = collect([operation.selection_set], query.name, self._fragments)
-        records = [nodes for nodes in grouped.values() if nodes[0].name.value == "records"]
-        if len(records) != 1:
-            raise Unsupported("records must be the one root field")
-        field_def = query.fields["records"]
+        roots = [nodes for nodes in grouped.values() if nodes[0].name.value != "__typename"]
+        if len(roots) != 1:
+            raise Unsupported("not one root field")
+        root_field: RootField
+        match roots[0][0].name.value:
+            case "records":
+                root_field = "records"
+            case "latestPrices":
+                root_field = "latestPrices"
+            case other:
+                raise Unsupported(f"root field {other}")
+        field_def = query.fields[root_field]
 
         def root_part(name: str, nodes: list[FieldNode]) -> Part:
-            if name != "records":
-                raise Unsupported(f"root field {name}")
-            return One(self._shape(nodes, field_def, self._connection_part))
+            if name == "records":
+                return One(self._shape(nodes, field_def, self._connection_part))
+            return Rows(self._shape(nodes, field_def, self._price_part))
 
         root = self._object(grouped, query, root_part)
-        return Plan(operation, records[0][0], field_def, root, self._counts)
+        return Plan(operation, root_field, roots[0][0], field_def, root, self._counts)
 
     def _object(self, grouped: Fields, type_: GraphQLObjectType, part_of: _PartOf) -> Shape:
         parts: list[Part] = []
@@ -219,15 +238,30 @@ class _Compiler:
     def _record_part(self, name: str, nodes: list[FieldNode]) -> Part:
         record = get_named_type(self._type_of("records").fields["nodes"].type)
         assert isinstance(record, GraphQLObjectType)
-        field = self._strawberry.get_field_for_type(name, record.name)
-        if field is None or field.base_resolver is not None or field.python_name not in COLUMNS:
-            raise Unsupported(f"{record.name}.{name} is resolved")
-        graphql_type = record.fields[name].type
+        return self._leaf(record, name, _RECORD_COLUMNS)
+
+    def _price_part(self, name: str, nodes: list[FieldNode]) -> Part:
+        price = self._type_of("latestPrices")
+        if name == "asset":
+            return Rows(self._shape(nodes, price.fields[name], self._asset_part))
+        return self._leaf(price, name, _PRICE_COLUMNS)
+
+    def _asset_part(self, name: str, nodes: list[FieldNode]) -> Part:
+        asset = get_named_type(self._type_of("latestPrices").fields["asset"].type)
+        assert isinstance(asset, GraphQLObjectType)
+        return self._leaf(asset, name, _ASSET_COLUMNS)
+
+    def _leaf(self, type_: GraphQLObjectType, name: str, columns: Mapping[str, str]) -> Leaf:
+        """The field ``name`` of ``type_`` as a column of the rows; Unsupported if resolved."""
+        field = self._strawberry.get_field_for_type(name, type_.name)
+        if field is None or field.base_resolver is not None or field.python_name not in columns:
+            raise Unsupported(f"{type_.name}.{name} is resolved")
+        graphql_type = type_.fields[name].type
         kind = _LEAF_KINDS.get(get_named_type(graphql_type).name)
         if kind is None:
-            raise Unsupported(f"{record.name}.{name} is not a plain scalar")
+            raise Unsupported(f"{type_.name}.{name} is not a plain scalar")
         nullable = not isinstance(graphql_type, GraphQLNonNull)
-        return Leaf(COLUMNS.index(field.python_name), kind, nullable)
+        return Leaf(columns[field.python_name], kind, nullable)
 
     def _type_of(self, root_field: str) -> GraphQLObjectType:
         query = self._schema.query_type

@@ -1,9 +1,11 @@
-"""Hypothesis strategies: random GraphQL operations over ``records``, with their variables.
+"""Hypothesis strategies: random GraphQL operations over ``records`` and ``latestPrices``,
+with their variables.
 
 Mostly what the compiled path serves (subsets and orders of fields, aliases, ``__typename``,
-inline and named fragments, literal and variable arguments, both orders, ``totalCount``),
-and now and then what it must leave to normal execution: ``asset``, directives, another
-root field, bad arguments and variables, documents that fail validation.
+inline and named fragments, literal and variable arguments, both orders, ``totalCount``,
+a price's ``asset``), and now and then what it must leave to normal execution:
+``Record.asset``, ``Asset.sources``, directives, another root field, bad arguments and
+variables, documents that fail validation.
 """
 
 from __future__ import annotations
@@ -15,6 +17,8 @@ from typing import Any
 from hypothesis import strategies as st
 
 LEAVES = ("source", "recordId", "value", "timestamp", "symbol", "name", "marketCap", "volume24h")
+PRICE_LEAVES = ("source", "recordId", "value", "timestamp")
+ASSET_LEAVES = ("id", "symbol", "name")
 ALIASES = ("a", "b", "x", "value", "node", "cursor")
 """Aliases; the ones that are also field names may clash (a validation error)."""
 SOURCES = ("csv", "csv2", "coingecko", "COINPAPRIKA", " csv ")
@@ -29,6 +33,7 @@ BAD = {
     "after": ("junk", "WyJrMSIsImFzYyJd"),
     "source": (["nope"],),
     "since": ("not a time",),
+    "asset": (["bit\u0000coin"], ["x"] * 101),
 }
 """Values normal execution refuses (the compiled path must leave them to it)."""
 
@@ -101,6 +106,23 @@ class _Document:
             items.append("asset { id symbol }")
         return self.selection(items, "Record")
 
+    def price(self) -> str:
+        items = self.draw(
+            st.lists(
+                st.sampled_from((*PRICE_LEAVES, "__typename", "asset")), min_size=1, max_size=6
+            )
+        )
+        items = [f"asset {{ {self.asset()} }}" if item == "asset" else item for item in items]
+        return self.selection(items, "AssetPrice")
+
+    def asset(self) -> str:
+        items = self.draw(
+            st.lists(st.sampled_from((*ASSET_LEAVES, "__typename")), min_size=1, max_size=4)
+        )
+        if self.rare():
+            items.append("sources")
+        return self.selection(items, "Asset")
+
     def connection(self) -> str:
         parts = []
         for _ in range(self.draw(st.integers(1, 4))):
@@ -144,6 +166,19 @@ class _Document:
             self.variables[name] = value
         return f"{name}: ${name}"
 
+    def filters(self, lists: tuple[tuple[str, tuple[str, ...]], ...]) -> list[str]:
+        chosen = []
+        for name, values in lists:
+            if self.chance(2):
+                picked = self.draw(st.lists(st.sampled_from(values), max_size=3))
+                literal = "[" + ", ".join(map(json.dumps, picked)) + "]"
+                chosen.append(self.argument(name, "[String!]", literal, picked))
+        return chosen
+
+    def price_arguments(self) -> str:
+        chosen = self.filters((("asset", ASSETS), ("symbol", SYMBOLS)))
+        return f"({', '.join(chosen)})" if chosen else ""
+
     def arguments(self, cursors: dict[str, tuple[str, ...]]) -> str:
         chosen = []
         if self.chance(8):
@@ -155,16 +190,9 @@ class _Document:
         if self.chance(3):
             after = self.pick(cursors["asc" if order == "ASC" else "desc"])
             chosen.append(self.argument("after", "String", json.dumps(after), after))
-        for name, values in (
-            ("source", SOURCES),
-            ("recordId", RECORD_IDS),
-            ("asset", ASSETS),
-            ("symbol", SYMBOLS),
-        ):
-            if self.chance(2):
-                picked = self.draw(st.lists(st.sampled_from(values), max_size=3))
-                literal = "[" + ", ".join(map(json.dumps, picked)) + "]"
-                chosen.append(self.argument(name, "[String!]", literal, picked))
+        chosen += self.filters(
+            (("source", SOURCES), ("recordId", RECORD_IDS), ("asset", ASSETS), ("symbol", SYMBOLS))
+        )
         for name in ("since", "until"):
             if self.chance(2):
                 stamp = self.pick(TIMES)
@@ -174,12 +202,16 @@ class _Document:
 
 @st.composite
 def operations(draw: st.DrawFn, cursors: dict[str, tuple[str, ...]]) -> Operation:
-    """A random request for ``records``; ``cursors`` are ``after`` values by order."""
+    """A random request for ``records`` or ``latestPrices``; ``cursors`` are ``after``
+    values by order."""
     doc = _Document(draw)
-    records = f"records{doc.arguments(cursors)} {{ {doc.connection()} }}"
+    if doc.chance(3):
+        root = f"latestPrices{doc.price_arguments()} {{ {doc.price()} }}"
+    else:
+        root = f"records{doc.arguments(cursors)} {{ {doc.connection()} }}"
     if doc.chance(2):
-        records = f"{doc.pick(('r', 'records', 'page'))}: {records}"
-    roots = [records]
+        root = f"{doc.pick(('r', 'records', 'page'))}: {root}"
+    roots = [root]
     if doc.chance(2):
         roots.insert(doc.draw(st.integers(0, 1)), "__typename")
     if doc.rare():

@@ -96,7 +96,8 @@ FALLBACKS = {
     "another root field": "{ records(first: 1) { totalCount } stats { recordsTotal } }",
     "records twice": "{ a: records(first: 1) { totalCount } b: records(first: 2) { totalCount } }",
     "introspection": '{ __type(name: "Record") { fields { name } } }',
-    "latestPrices": "{ latestPrices { source value timestamp asset { id } } }",
+    "Asset.sources (a DataLoader)": "{ latestPrices { source asset { id sources } } }",
+    "latestPrices and records": "{ latestPrices { source } records { totalCount } }",
     "etlRuns": "{ etlRuns { id status sources { source inserted } } }",
     "a mutation": "mutation { runEtl { id } }",
 }

@@ -13,7 +13,7 @@ from strawberry.extensions.tracing import ApolloTracingExtension
 from gql.app import create_app
 from gql.compiled import PlanCache
 from gql.compiled.fastpath import CachedPlans
-from gql.compiled.plan import Const, Leaf, One, Rows, TotalCount
+from gql.compiled.plan import Const, Leaf, One, Rows, Shape, TotalCount
 from gql.config import AppConfig
 from gql.observability.instruments import GraphQLMetrics
 from gql.schema import build_schema
@@ -83,9 +83,36 @@ def test_a_plan_describes_the_response_shape() -> None:
     assert isinstance(nodes, Rows)
     assert nodes.shape.keys == ("value", "marketCap", "when")
     assert nodes.shape.parts == (
-        Leaf(6, "float", nullable=False),
-        Leaf(7, "float", nullable=True),
-        Leaf(2, "timestamp", nullable=False),
+        Leaf("value", "float", nullable=False),
+        Leaf("market_cap", "float", nullable=True),
+        Leaf("timestamp", "timestamp", nullable=False),
+    )
+
+
+def test_a_latest_prices_plan_reads_the_price_and_asset_columns(pair: Pair) -> None:
+    query = "{ latestPrices { v: value asset { __typename symbol id } at: timestamp } }"
+    pair.send(query)
+    plan = pair.plans.get(query, None)
+    assert plan is not None
+    assert plan.root_field == "latestPrices" and not plan.counts
+    assert plan.root.keys == ("latestPrices",)
+    prices = plan.root.parts[0]
+    assert isinstance(prices, Rows)
+    assert prices.shape.keys == ("v", "asset", "at")
+    asset = prices.shape.parts[1]
+    assert prices.shape.parts[::2] == (
+        Leaf("value", "float", nullable=False),
+        Leaf("timestamp", "timestamp", nullable=False),
+    )
+    assert asset == Rows(
+        Shape(
+            ("__typename", "symbol", "id"),
+            (
+                Const("Asset"),
+                Leaf("asset_symbol", "text", nullable=False),
+                Leaf("asset_id", "text", nullable=False),
+            ),
+        )
     )
 
 
