@@ -1,0 +1,126 @@
+"""The compiled path for ``latestPrices``: the newest price per asset and source, answered
+from the rows of ``db.queries.latest_prices`` with the bytes normal execution produces."""
+
+from __future__ import annotations
+
+import json
+
+from sqlalchemy import Engine, text
+
+from tests.gql.compiled.conftest import Pair
+from tests.gql.store import ASSETS, Store
+
+PRICES = """
+query Prices($asset: [String!], $symbol: [String!]) {
+  latestPrices(asset: $asset, symbol: $symbol) {
+    __typename source recordId value timestamp
+    asset { id symbol name __typename }
+  }
+}
+"""
+
+
+def newest(store: Store) -> list[dict[str, object]]:
+    """The expected answer: the newest row of each (asset, source), by asset then source."""
+    names = {asset_id: (symbol, name) for asset_id, symbol, name in ASSETS}
+    best: dict[tuple[str, str], dict[str, object]] = {}
+    for row in store.newest_first():
+        best.setdefault((row["asset_id"], row["source"]), row)
+    return [
+        {
+            "__typename": "AssetPrice",
+            "source": row["source"],
+            "recordId": row["record_id"],
+            "value": row["value"],
+            "timestamp": row["timestamp"].isoformat(),  # type: ignore[attr-defined]
+            "asset": {
+                "id": asset_id,
+                "symbol": names[asset_id][0],
+                "name": names[asset_id][1],
+                "__typename": "Asset",
+            },
+        }
+        for (asset_id, _), row in sorted(best.items())
+    ]
+
+
+def test_latest_prices_are_compiled_and_byte_identical(pair: Pair, store: Store) -> None:
+    status, body = pair.send(PRICES, {})
+    assert status == 200
+    prices = json.loads(body)["data"]["latestPrices"]
+    assert prices == newest(store)
+    assert len(prices) == 8  # bitcoin from 4 sources, ethereum from 3, tether from 1
+    assert prices[0]["timestamp"] == "2024-05-01T05:00:00+00:00"
+    assert pair.served_compiled(PRICES, "Prices")
+    # Again: answered by the view's shortcut, the same bytes.
+    assert pair.send(PRICES, {}) == (status, body)
+    assert pair.shortcut.answered == 1
+
+
+def test_asset_and_symbol_filters_match_the_resolver(pair: Pair, store: Store) -> None:
+    everything = newest(store)
+    cases = [
+        ({"asset": ["ethereum", " tether "]}, ["ethereum", "tether"]),
+        ({"symbol": ["btc"]}, ["bitcoin"]),
+        ({"asset": ["bitcoin"], "symbol": ["ETH"]}, []),
+        ({"asset": [""]}, ["bitcoin", "ethereum", "tether"]),  # empty values are dropped
+        ({"symbol": ["nope"]}, []),
+    ]
+    for variables, assets in cases:
+        status, body = pair.send(PRICES, variables)
+        assert status == 200
+        answer = json.loads(body)["data"]["latestPrices"]
+        assert answer == [price for price in everything if price["asset"]["id"] in assets]  # type: ignore[index]
+
+
+def test_aliases_fragments_and_literal_arguments(pair: Pair) -> None:
+    query = """
+    { __typename
+      p: latestPrices(symbol: ["usdt"]) { ...Price at: timestamp coin: asset { symbol } }
+    }
+    fragment Price on AssetPrice { ... on AssetPrice { value } asset { name } source }
+    """
+    status, body = pair.send(query, method="GET")
+    assert status == 200
+    assert json.loads(body) == {
+        "data": {
+            "__typename": "Query",
+            "p": [
+                {
+                    "value": 1.0 + 5 + 7 / 10,
+                    "asset": {"name": "Tether"},
+                    "source": "coingecko",
+                    "at": "2024-05-01T05:00:00+00:00",
+                    "coin": {"symbol": "USDT"},
+                }
+            ],
+        }
+    }
+    assert pair.served_compiled(query)
+
+
+def test_bad_filters_get_the_normal_error_output(pair: Pair) -> None:
+    for variables, message in (
+        ({"asset": ["bit\u0000coin"]}, "asset: 'bit\\x00coin' is not a valid value"),
+        ({"symbol": ["X"] * 101}, "symbol: at most 100 values per request"),
+    ):
+        status, body = pair.send(PRICES, variables)
+        assert status == 200
+        answer = json.loads(body)
+        assert answer["data"] is None
+        assert answer["errors"][0]["message"].startswith(message), answer
+        assert answer["errors"][0]["path"] == ["latestPrices"]
+    assert pair.served_compiled(PRICES, "Prices")
+
+
+def test_a_database_failure_is_reported_like_normal_execution(pair: Pair, engine: Engine) -> None:
+    with engine.begin() as conn:
+        conn.execute(text("ALTER TABLE asset_aliases RENAME TO asset_aliases_away"))
+    try:
+        status, body = pair.send(PRICES, {})
+    finally:
+        with engine.begin() as conn:
+            conn.execute(text("ALTER TABLE asset_aliases_away RENAME TO asset_aliases"))
+    assert status == 200
+    assert json.loads(body)["errors"][0]["message"] == "Unexpected error."
+    assert pair.served_compiled(PRICES, "Prices")
