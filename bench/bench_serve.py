@@ -10,7 +10,8 @@ started, and wrk drives them on loopback:
   records(first: 100), and the same at 1000 rows;
 - latency (every size): the first page and a page 10,000 rows deep (reached by following
   next_cursor), p50 and p99;
-- latestPrices for all 1000 assets (every size).
+- latestPrices for all 1000 assets (every size), under the same 16 connections (queueing
+  included) and with one connection (the latency of one request).
 Results: a Markdown table on stdout and bench/out/serve.json. Needs `wrk` (Debian package).
 """
 
@@ -101,7 +102,8 @@ def server(command: list[str], port: int, env: dict[str, str]) -> Iterator[str]:
 
 def wrk(url: str, duration: int, connections: int, body: str | None = None) -> dict[str, Any]:
     """Run wrk; requests/s, p50/p99 in ms and the count of non-2xx answers and errors."""
-    command = ["wrk", "-t2", f"-c{connections}", f"-d{duration}s", "--latency", url]
+    threads = min(2, connections)
+    command = ["wrk", f"-t{threads}", f"-c{connections}", f"-d{duration}s", "--latency", url]
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as script:
         if body is not None:
             script.write(
@@ -200,7 +202,16 @@ def bench_size(
         if cursor is not None:
             deep = f"{base}/data?limit=100&cursor={urllib.parse.quote(cursor)}"
             result["page_10000_deep"] = run(deep)
-        result["latest_prices"] = run(f"{base}/graphql", graphql_body(LATEST_QUERY))
+        latest = graphql_body(LATEST_QUERY)
+        answer = httpx.post(
+            f"{base}/graphql",
+            content=latest,
+            headers={"Content-Type": "application/json"},
+            timeout=60,
+        ).json()
+        result["latest_prices_rows"] = len(answer["data"]["latestPrices"])
+        result["latest_prices"] = run(f"{base}/graphql", latest)
+        result["latest_prices_1_connection"] = wrk(f"{base}/graphql", args.duration, 1, latest)
     return result
 
 
@@ -241,7 +252,8 @@ def main() -> None:
             + " of REST",
             "first_page": "",
             "page_10000_deep": "",
-            "latest_prices": "",
+            "latest_prices": f"{r['latest_prices_rows']:,} rows",
+            "latest_prices_1_connection": "one connection",
         }
         for key, note in comparisons.items():
             m = r.get(key)
