@@ -4,7 +4,8 @@
     python bench/explain_reads.py postgresql://…/kasparro_bench [variant …]
 
 The statements are captured from the real ``db.queries`` functions (records pages with each
-filter, counts, latest prices). Each variant changes the indexes inside a transaction that
+filter, counts, and latest prices, which read ``latest_records`` joined to the aliases and
+assets, not ``records``). Each variant changes the indexes inside a transaction that
 is rolled back, so the store is left as it was. For each statement: the median execution
 time of 5 runs in ms and the top of the plan. Used to decide the indexes of ``records``
 (BENCHMARKS.md, "Ingest").
@@ -98,7 +99,7 @@ def explain(url: str, variant: str, statements: dict[str, tuple[str, Any]]) -> N
             cursor = raw.cursor()
             for ddl in VARIANTS[variant]:
                 cursor.execute(ddl)
-            cursor.execute("ANALYZE records")
+            cursor.execute("ANALYZE records, latest_records, asset_aliases, assets")
             print(f"\n{variant}\n\n| statement | median ms | plan |\n|---|---|---|")
             for name, (sql, params) in statements.items():
                 times, plan = [], []

@@ -5,7 +5,8 @@
 1000 assets reported by the four sources (coinpaprika, coingecko, csv, csv2), hourly
 timestamps going back from 2026-11-01, one successful ETL run. The store is written with
 bulk statements (COPY on PostgreSQL) with the secondary indexes dropped during the load and
-rebuilt after it. Values are synthetic: this is load for a benchmark, not market data.
+rebuilt after it; ``latest_records`` is then filled from the records in one statement
+(``db.latest.fill``). Values are synthetic: this is load for a benchmark, not market data.
 """
 
 from __future__ import annotations
@@ -20,9 +21,10 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import Engine, func, insert, select
 
+from db import latest
 from db.engine import create_db_engine
 from db.migrate import upgrade
-from db.tables import asset_aliases, assets, etl_run_sources, etl_runs, records
+from db.tables import asset_aliases, assets, etl_run_sources, etl_runs, latest_records, records
 
 SOURCES = ("coinpaprika", "coingecko", "csv", "csv2")
 END = datetime(2026, 11, 1, tzinfo=UTC)
@@ -120,7 +122,14 @@ def seed(url: str, total: int, coins: int) -> None:
         started = time.perf_counter()
         now = datetime.now(UTC)
         with engine.begin() as conn:
-            for table in (records, asset_aliases, assets, etl_run_sources, etl_runs):
+            for table in (
+                latest_records,
+                records,
+                asset_aliases,
+                assets,
+                etl_run_sources,
+                etl_runs,
+            ):
                 conn.execute(table.delete())
             conn.execute(
                 insert(assets),
@@ -188,8 +197,9 @@ def seed(url: str, total: int, coins: int) -> None:
         with engine.begin() as conn:
             for index in records.indexes:
                 index.create(conn)
+            latest.fill(conn)
             if engine.dialect.name == "postgresql":
-                conn.exec_driver_sql("ANALYZE records")
+                conn.exec_driver_sql("ANALYZE records, latest_records")
             else:
                 conn.exec_driver_sql("ANALYZE")
         print(f"{url}: seeded {total:,} records in {time.perf_counter() - started:.1f} s")

@@ -4,20 +4,23 @@ Each batch is one ``DELETE … WHERE key IN (SELECT key … WHERE time < cutoff 
 committed in its own transaction, so no statement holds row locks for long and a concurrent
 ETL keeps loading. The subquery walks an index (the ``id`` primary key, or ``records``'
 ``(timestamp, source, record_id)`` index), so each batch stops after ``n`` old rows instead of
-sorting the whole table. The same statements run on SQLite and PostgreSQL.
+sorting the whole table. The same statements run on SQLite and PostgreSQL. A batch of
+``records`` also drops, in its transaction, the ``latest_records`` rows whose record it deleted
+(``db.latest.forget_pruned``).
 """
 
 from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, Engine, Table, delete, select, tuple_
+from sqlalchemy import ColumnElement, Connection, Engine, Table, delete, select, tuple_
 
+from db.latest import forget_pruned
 from db.tables import raw_payloads, records, rejects
 
 log = logging.getLogger(__name__)
@@ -30,11 +33,15 @@ _UNITS = {"h": timedelta(hours=1), "d": timedelta(days=1), "w": timedelta(weeks=
 
 @dataclass(frozen=True, slots=True)
 class PruneTarget:
-    """A table that retention can shrink: which column dates a row, and how to walk it."""
+    """A table that retention can shrink: which column dates a row, and how to walk it.
+
+    ``after_batch(conn, cutoff)`` runs in each batch's transaction after its delete.
+    """
 
     table: Table
     time_column: str
     order_by: tuple[str, ...]
+    after_batch: Callable[[Connection, datetime], None] | None = None
 
     @property
     def name(self) -> str:
@@ -44,7 +51,7 @@ class PruneTarget:
 # Raw payloads first: they are the bulk of what retention is for.
 TARGETS: tuple[PruneTarget, ...] = (
     PruneTarget(raw_payloads, "fetched_at", ("id",)),
-    PruneTarget(records, "timestamp", ("timestamp", "source", "record_id")),
+    PruneTarget(records, "timestamp", ("timestamp", "source", "record_id"), forget_pruned),
     PruneTarget(rejects, "created_at", ("id",)),
 )
 
@@ -87,6 +94,8 @@ def prune_table(
     while True:
         with engine.begin() as conn:
             deleted = conn.execute(statement).rowcount
+            if deleted and target.after_batch is not None:
+                target.after_batch(conn, cutoff)
         total += deleted
         if deleted:
             log.debug("pruned a batch", extra={"table": table.name, "rows": deleted})

@@ -18,7 +18,7 @@ from typing import Any, Literal, TypeAlias
 
 from sqlalchemy import ColumnElement, Connection, Row, Select, and_, func, select, text, tuple_
 
-from db.tables import asset_aliases, assets, etl_run_sources, etl_runs
+from db.tables import asset_aliases, assets, etl_run_sources, etl_runs, latest_records
 from db.tables import records as record_table
 
 RUN_STATUSES = ("running", "success", "partial", "failed", "skipped")
@@ -196,56 +196,37 @@ def latest_prices(
 ) -> list[DbRow]:
     """The newest record per asset and source, ordered by asset id then source.
 
-    Plan (chosen to stay fast at 10M records and ~1000 assets): walk ``asset_aliases``
-    (one row per ``(source, record_id)``, a few thousand) and, for each, find its newest
-    timestamp with ``max(timestamp)`` under ``source = ? AND record_id = ?``, which both
-    PostgreSQL and SQLite answer with one descent of the primary key
-    ``(source, record_id, timestamp)``; then fetch those rows by primary key. The heads
-    are a MATERIALIZED CTE so PostgreSQL computes each max once, not twice. The cost
-    grows with the number of aliases, not with the number of records (PostgreSQL, 1M
-    records, 4000 aliases: tens of milliseconds for all assets, well under 1 ms for one).
-    The asset reported is the alias's asset, the one the ETL resolved the rows to. When a source has
-    two record ids for one asset, the newer row wins (ties: the smaller record id).
+    Plan (chosen to stay fast at 10M records and ~1000 assets): read ``latest_records``,
+    which the loader keeps at each ``(source, record_id)``'s newest record (``db.latest``),
+    joined to ``asset_aliases`` (one row per key, a few thousand) and ``assets``. The cost
+    grows with the number of aliases, never with the number of records. The asset reported
+    is the alias's asset, the one the ETL resolved the rows to. When a source has two record
+    ids for one asset, the newer row wins (ties: the smaller record id).
     """
-    newest = (
-        select(func.max(record_table.c.timestamp))
-        .where(
-            record_table.c.source == asset_aliases.c.source,
-            record_table.c.record_id == asset_aliases.c.record_id,
+    query = (
+        select(
+            asset_aliases.c.asset_id,
+            latest_records.c.source,
+            latest_records.c.record_id,
+            latest_records.c.value,
+            latest_records.c.timestamp,
+            assets.c.symbol.label("asset_symbol"),
+            assets.c.name.label("asset_name"),
         )
-        .scalar_subquery()
-    )
-    heads = select(
-        asset_aliases.c.source,
-        asset_aliases.c.record_id,
-        asset_aliases.c.asset_id,
-        assets.c.symbol.label("asset_symbol"),
-        assets.c.name.label("asset_name"),
-        newest.label("newest"),
-    ).join(assets, assets.c.id == asset_aliases.c.asset_id)
-    if asset_ids:
-        heads = heads.where(asset_aliases.c.asset_id.in_(asset_ids))
-    if symbols:
-        heads = heads.where(assets.c.symbol.in_(symbols))
-    head = heads.cte("heads").prefix_with("MATERIALIZED")
-    query = select(
-        head.c.asset_id,
-        head.c.source,
-        head.c.record_id,
-        record_table.c.value,
-        record_table.c.timestamp,
-        head.c.asset_symbol,
-        head.c.asset_name,
-    ).select_from(
-        head.join(
-            record_table,
+        .select_from(asset_aliases)
+        .join(assets, assets.c.id == asset_aliases.c.asset_id)
+        .join(
+            latest_records,
             and_(
-                record_table.c.source == head.c.source,
-                record_table.c.record_id == head.c.record_id,
-                record_table.c.timestamp == head.c.newest,
+                latest_records.c.source == asset_aliases.c.source,
+                latest_records.c.record_id == asset_aliases.c.record_id,
             ),
         )
     )
+    if asset_ids:
+        query = query.where(asset_aliases.c.asset_id.in_(asset_ids))
+    if symbols:
+        query = query.where(assets.c.symbol.in_(symbols))
     best: dict[tuple[str, str], DbRow] = {}
     for row in conn.execute(query):
         key = (row.asset_id, row.source)

@@ -6,6 +6,9 @@ queries in ``db.queries``: newest-first over ``(timestamp, source, record_id)`` 
 per source, per canonical asset and per symbol. ``records.asset_id`` names an ``assets``
 row without a foreign key: the loader writes a chunk's new assets before its records in
 the same transaction, so a per-row check would only cost ingest time (BENCHMARKS.md).
+``latest_records`` holds each ``(source, record_id)``'s newest record (timestamp and value),
+kept exact by every writer of ``records`` in the same transaction (``db.latest``), so the
+latest prices are read from a few thousand rows whatever the size of ``records``.
 """
 
 from __future__ import annotations
@@ -117,6 +120,16 @@ records = Table(
     Index("ix_records_source_time", "source", "timestamp", "record_id"),
     Index("ix_records_asset_time", "asset_id", "timestamp", "source", "record_id"),
     Index("ix_records_symbol_time", "symbol", "timestamp", "source", "record_id"),
+)
+
+latest_records = Table(
+    "latest_records",
+    metadata,
+    Column("source", String(32), nullable=False),
+    Column("record_id", String(200), nullable=False),
+    Column("timestamp", UTCDateTime(), nullable=False),
+    Column("value", Float(53), nullable=False),
+    PrimaryKeyConstraint("source", "record_id"),
 )
 
 checkpoints = Table(

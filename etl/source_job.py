@@ -20,7 +20,7 @@ from datetime import UTC, datetime, timedelta
 import httpx
 from sqlalchemy import Connection, Engine
 
-from db import load, runs
+from db import latest, load, runs
 from db.engine import is_postgresql
 from etl.api_sources import (
     coingecko_item,
@@ -190,11 +190,14 @@ class SourceJob:
     def _load_all(self, chunks: Iterator[Chunk], resolver: AssetResolver) -> None:
         """Load every chunk; commit after each one, or (SQLite files) every GROUP_ROWS rows.
 
-        Counters and the committed checkpoint change only when a transaction commits.
+        Counters and the committed checkpoint change only when a transaction commits, and
+        so does ``latest_records``: the newest row per key written by the transaction's
+        chunks is upserted once, just before its commit.
         """
         sqlite_file = self.engine.dialect.name == "sqlite" and self.source in FILE_SOURCES
         group = SQLITE_GROUP_ROWS if sqlite_file else 0
         state = (self._counters, self._committed)
+        heads = latest.Newest()
         conn: Connection | None = None
         waiting = 0
         try:
@@ -202,10 +205,12 @@ class SourceJob:
                 if conn is None:
                     conn = self.engine.connect()
                     conn.begin()
-                state = self._load(conn, chunk, resolver, state)
+                    heads.clear()
+                state = self._load(conn, chunk, resolver, state, heads)
                 waiting += chunk.read
                 stopping = self._stop.is_set() and not chunk.last
                 if chunk.last or stopping or waiting >= group:
+                    heads.upsert(conn, self.source)
                     conn.commit()
                     conn.close()
                     conn, waiting = None, 0
@@ -225,8 +230,13 @@ class SourceJob:
         chunk: Chunk,
         resolver: AssetResolver,
         state: tuple[Counters, str | None],
+        heads: latest.Newest,
     ) -> tuple[Counters, str | None]:
-        """Write one chunk inside ``conn``'s transaction; return the new (counters, checkpoint)."""
+        """Write one chunk inside ``conn``'s transaction; return the new (counters, checkpoint).
+
+        Every staged row is in ``records`` with its values afterwards (inserted, corrected or
+        already equal), so each is offered to ``heads``.
+        """
         rows, cutoff = chunk.rows, self._cutoff
         kept = rows if cutoff is None else [row for row in rows if row[1] >= cutoff]
         unique = {(row[0], row[1]): row for row in kept}
@@ -256,6 +266,7 @@ class SourceJob:
             now,
         )
         merged = self._write(conn, staged, floor, now)
+        heads.add(staged)
         rejected = load.insert_rejects(
             conn,
             self.run_id,

@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import Engine, insert
 
-from db import queries
+from db import latest, queries
 from db.queries import Keyset, RecordFilters
 from db.tables import asset_aliases, assets, records
 from tests.gql.store import T0, load_store
@@ -68,6 +68,7 @@ def test_latest_price_prefers_the_newer_record_id_of_a_source(engine: Engine) ->
                 for record_id, hour, value in (("X", 0, 1.0), ("X", 3, 2.0), ("XX", 2, 3.0))
             ],
         )
+        latest.fill(conn)
     with engine.connect() as conn:
         (row,) = queries.latest_prices(conn, asset_ids=["x"])
         assert (row.record_id, row.value, row.timestamp) == ("X", 2.0, T0 + timedelta(hours=3))

@@ -26,10 +26,8 @@ def big_csv(path: Path) -> Path:
     return path
 
 
-def test_a_killed_run_is_reconciled_and_its_file_resumed(
-    database_url: str, engine: Engine, tmp_path: Path
-) -> None:
-    path = big_csv(tmp_path / "big.csv")
+def kill_mid_load(database_url: str, engine: Engine, path: Path) -> None:
+    """Run `kasparro etl` on the csv file ``path``; SIGKILL it once it has committed a batch."""
     env = {
         **os.environ,
         "DATABASE_URL": database_url,
@@ -53,6 +51,13 @@ def test_a_killed_run_is_reconciled_and_its_file_resumed(
         process.send_signal(signal.SIGKILL)
     finally:
         process.wait(timeout=30)
+
+
+def test_a_killed_run_is_reconciled_and_its_file_resumed(
+    database_url: str, engine: Engine, tmp_path: Path
+) -> None:
+    path = big_csv(tmp_path / "big.csv")
+    kill_mid_load(database_url, engine, path)
     [killed] = query(engine, "SELECT id, status FROM etl_runs")
     assert killed.status == "running"
     [loaded] = query(engine, "SELECT count(*) AS n FROM records")

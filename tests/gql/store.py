@@ -8,6 +8,7 @@ from typing import Any
 
 from sqlalchemy import Engine, insert
 
+from db import latest
 from db.tables import asset_aliases, assets, etl_run_sources, etl_runs, records
 
 T0 = datetime(2024, 5, 1, tzinfo=UTC)
@@ -90,6 +91,7 @@ def load_store(engine: Engine) -> Store:
             ],
         )
         conn.execute(insert(records), rows)
+        latest.fill(conn)
         run_ids = []
         for status, started in (("partial", T0), ("success", T0 + timedelta(days=1))):
             run_ids.append(

@@ -1,0 +1,136 @@
+"""``latest_records``: the newest record of every ``(source, record_id)``, kept by the writers.
+
+``latest_prices`` reads this small table (one row per key, a few thousand) instead of
+looking for ``max(timestamp)`` per key in ``records``. Every writer of ``records`` keeps it
+exact in the same transaction:
+
+- the ETL gathers the newest row per key of the rows a transaction writes (``Newest``) and
+  upserts them just before it commits (``upsert``); a key's row is replaced by a row at the
+  same or a newer timestamp, so a corrected value at the newest timestamp replaces the old
+  one and an older row loaded late (lookback, backfill) leaves it alone;
+- retention removes the rows whose record it deleted (``forget_pruned``);
+- bulk writers that bypass the ETL rebuild it in one statement (``fill``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime
+
+from sqlalchemy import Connection, delete, exists, insert, select, text
+
+from db.load import StagedRow
+from db.tables import latest_records, records
+
+FILL_SQL = (
+    "INSERT INTO latest_records (source, record_id, timestamp, value) "
+    "SELECT r.source, r.record_id, r.timestamp, r.value FROM records AS r JOIN ("
+    "SELECT source, record_id, max(timestamp) AS newest FROM records GROUP BY source, record_id"
+    ") AS heads ON r.source = heads.source AND r.record_id = heads.record_id "
+    "AND r.timestamp = heads.newest"
+)
+"""Every key's newest record in one set-based statement, the same on both backends: group
+by key, then fetch each head by primary key (1M records on PostgreSQL: 0.9 s, where
+``DISTINCT ON`` sorted every row: 3.3 s). Migration 0003 holds its own copy."""
+
+_UPSERT_POSTGRESQL = text(
+    "INSERT INTO latest_records (source, record_id, timestamp, value) "
+    "SELECT :source, r, t::timestamp AT TIME ZONE 'UTC', v "
+    "FROM unnest(CAST(:ids AS text[]), CAST(:stamps AS text[]), CAST(:values AS float8[])) "
+    "AS u(r, t, v) "
+    "ON CONFLICT (source, record_id) DO UPDATE SET "
+    "timestamp = excluded.timestamp, value = excluded.value "
+    "WHERE latest_records.timestamp <= excluded.timestamp"
+)
+
+_UPSERT_SQLITE = text(
+    "INSERT INTO latest_records (source, record_id, timestamp, value) "
+    "VALUES (:source, :record_id, :stamp, :value) "
+    "ON CONFLICT (source, record_id) DO UPDATE SET "
+    "timestamp = excluded.timestamp, value = excluded.value "
+    "WHERE latest_records.timestamp <= excluded.timestamp"
+)
+
+
+class Newest:
+    """The newest written row per record id of one source, over one transaction's chunks.
+
+    ``add`` the rows each write put in ``records`` (staged rows: record id, naive-UTC
+    timestamp text, …, value at index 5); ``upsert`` the result before the commit, then
+    ``clear``. Of two rows at one timestamp the later one wins, as it does in ``records``.
+    """
+
+    __slots__ = ("_rows",)
+
+    def __init__(self) -> None:
+        self._rows: dict[str, tuple[str, float]] = {}
+
+    def add(self, rows: Iterable[StagedRow]) -> None:
+        held = self._rows
+        for row in rows:
+            current = held.get(row[0])
+            if current is None or row[1] >= current[0]:
+                held[row[0]] = (row[1], row[5])
+
+    def upsert(self, conn: Connection, source: str) -> None:
+        """Write the gathered rows into ``latest_records`` (inside ``conn``'s transaction)."""
+        if self._rows:
+            upsert(conn, source, ((r, t, v) for r, (t, v) in self._rows.items()))
+
+    def clear(self) -> None:
+        self._rows.clear()
+
+
+def upsert(conn: Connection, source: str, rows: Iterable[tuple[str, str, float]]) -> None:
+    """Offer (record_id, naive-UTC timestamp text, value) rows of ``source``, unique by id.
+
+    A row replaces a key's stored row only when it is at the same or a newer timestamp.
+    """
+    if conn.dialect.name == "postgresql":
+        ids, stamps, values = (list(column) for column in zip(*rows, strict=True))
+        conn.execute(
+            _UPSERT_POSTGRESQL, {"source": source, "ids": ids, "stamps": stamps, "values": values}
+        )
+        return
+    conn.execute(
+        _UPSERT_SQLITE,
+        [{"source": source, "record_id": r, "stamp": t, "value": v} for r, t, v in rows],
+    )
+
+
+def fill(conn: Connection) -> int:
+    """Rebuild ``latest_records`` from ``records`` with one set-based statement; return rows."""
+    conn.execute(text("DELETE FROM latest_records"))
+    return conn.execute(text(FILL_SQL)).rowcount
+
+
+def forget_pruned(conn: Connection, cutoff: datetime) -> None:
+    """After records older than ``cutoff`` were deleted in ``conn``'s transaction: drop the
+    rows whose record is gone.
+
+    Retention deletes records oldest first, so a key's newest record goes only together with
+    all of its older ones: its key is left without records. Should a key still have one
+    (an older row a concurrent load committed meanwhile), its newest remaining row returns.
+    """
+    its_record = exists().where(
+        records.c.source == latest_records.c.source,
+        records.c.record_id == latest_records.c.record_id,
+        records.c.timestamp == latest_records.c.timestamp,
+    )
+    gone = conn.execute(
+        delete(latest_records)
+        .where(latest_records.c.timestamp < cutoff, ~its_record)
+        .returning(latest_records.c.source, latest_records.c.record_id)
+    ).all()
+    for source, record_id in gone:
+        newest = (
+            select(records.c.source, records.c.record_id, records.c.timestamp, records.c.value)
+            .where(records.c.source == source, records.c.record_id == record_id)
+            .order_by(records.c.timestamp.desc())
+            .limit(1)
+        )
+        conn.execute(
+            insert(latest_records).from_select(
+                ["source", "record_id", "timestamp", "value"], newest
+            )
+        )
