@@ -42,6 +42,7 @@ def upgrade() -> None:
         sa.Column("timestamp", db.types.UTCDateTime(timezone=True), nullable=False),
         sa.Column("value", sa.Float(precision=53), nullable=False),
         sa.PrimaryKeyConstraint("source", "record_id", name=op.f("pk_latest_records")),
+        postgresql_with={"fillfactor": 50},
     )
     op.execute(FILL)
 
