@@ -15,6 +15,7 @@ import csv
 import gzip
 import hashlib
 import io
+import operator
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -39,6 +40,8 @@ no longer copies the same hot index pages back into the database file again and 
 _ROWS_PER_STATEMENT = 1000
 """Rows per multi-row INSERT (well inside SQLite's limit of bound parameters)."""
 
+_KEY = operator.itemgetter(0, 1)
+"""A staged row's (record_id, timestamp): its key within one source."""
 _VALUES = ("asset_id", "symbol", "name", "value", "market_cap", "volume_24h")
 _COLUMNS = "record_id, timestamp, asset_id, symbol, name, value, market_cap, volume_24h"
 
@@ -136,29 +139,42 @@ def insert_fresh_records(
 ) -> bool:
     """Insert ``rows`` whose keys cannot exist yet (newer than every loaded row); True if done.
 
-    The fast path of a load, inside a savepoint and without conflict handling: ``COPY``
-    straight into ``records`` on PostgreSQL; on SQLite staged, then one ``INSERT … SELECT``. When a
-    key exists after all (the caller's assumption was wrong, e.g. a checkpoint was reset)
-    the savepoint is rolled back, nothing is written and the answer is False: merge the rows
-    with ``upsert_records`` instead.
+    The fast path of a load, without conflict handling, in key order: the rows of a
+    time-ordered file land at one place per coin in each key-ordered index, and key order
+    writes those places one after the other. When a key exists after all (the caller's
+    assumption was wrong, e.g. a checkpoint was reset) nothing is written and the answer is
+    False: merge the rows with ``upsert_records`` instead.
+
+    PostgreSQL: ``COPY`` straight into ``records`` in a savepoint that a clash rolls back.
+    SQLite: when no stored row of ``source`` is as new as the oldest of ``rows`` (one index
+    probe) no key can clash, and one ``INSERT OR FAIL`` needs neither a savepoint nor a
+    statement journal, which would copy every page the insert touches; otherwise the rows
+    are staged and inserted in a savepoint like on PostgreSQL.
     """
     if not rows:
         return True
+    ordered = sorted(rows, key=_KEY)
     raw = _dbapi(conn)
     cursor = raw.cursor()
     try:
-        if conn.dialect.name == "sqlite" and not raw.in_transaction:
-            cursor.execute("BEGIN")  # a SAVEPOINT outside a transaction would commit on RELEASE
+        if conn.dialect.name == "sqlite":
+            if not raw.in_transaction:
+                # One snapshot for the probe and the insert; a SAVEPOINT outside a
+                # transaction would commit on RELEASE.
+                cursor.execute("BEGIN")
+            stamp = now.replace(tzinfo=None).strftime("%Y-%m-%d %H:%M:%S.%f")
+            if _sqlite_insert_unclashing(cursor, source, ordered, run_id, stamp):
+                return True
         cursor.execute("SAVEPOINT etl_fresh")
         try:
             if conn.dialect.name == "postgresql":
-                _copy_fresh(cursor, source, rows, run_id, now)
+                _copy_fresh(cursor, source, ordered, run_id, now)
             else:
-                _stage_sqlite(cursor, rows)
+                _stage_sqlite(cursor, ordered)
                 cursor.execute(
                     f"INSERT INTO records (source, {_COLUMNS}, run_id, ingested_at) "
                     f"SELECT ?, {_COLUMNS}, ?, ? FROM etl_stage",
-                    (source, run_id, now.replace(tzinfo=None).strftime("%Y-%m-%d %H:%M:%S.%f")),
+                    (source, run_id, stamp),
                 )
         except conn.dialect.loaded_dbapi.IntegrityError:
             cursor.execute("ROLLBACK TO SAVEPOINT etl_fresh")
@@ -168,6 +184,31 @@ def insert_fresh_records(
         return True
     finally:
         cursor.close()
+
+
+def _sqlite_insert_unclashing(
+    cursor: Any, source: str, rows: Sequence[StagedRow], run_id: int, stamp: str
+) -> bool:
+    """Insert ``rows`` and return True if no stored row of ``source`` is as new as the
+    oldest of them (so none of their keys can exist); otherwise write nothing, return False.
+
+    ``OR FAIL`` only spares SQLite the statement journal: with no key able to clash, a
+    failure here is a broken row (say a NULL value), raised to fail the whole transaction.
+    """
+    _sqlite_pragmas(cursor)
+    oldest = min(row[1] for row in rows)
+    newer = cursor.execute(
+        "SELECT 1 FROM records WHERE source = ? AND timestamp >= ? LIMIT 1", (source, oldest)
+    ).fetchone()
+    if newer is not None:
+        return False
+    suffix = (source, run_id, stamp)
+    cursor.executemany(
+        f"INSERT OR FAIL INTO records ({_COLUMNS}, source, run_id, ingested_at) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        [row + suffix for row in rows],
+    )
+    return True
 
 
 def _copy_fresh(
@@ -185,14 +226,17 @@ def _copy_fresh(
     )
 
 
-def _stage_sqlite(cursor: Any, rows: Sequence[StagedRow]) -> None:
-    """Put ``rows`` in the connection's temporary ``etl_stage`` table (emptied first).
-
-    Staging and one ``INSERT … SELECT`` beat an ``executemany`` into ``records``: SQLite
-    then opens the table and its five indexes once per batch, not once per row.
-    """
+def _sqlite_pragmas(cursor: Any) -> None:
+    """The page cache and WAL auto-checkpoint of a loading connection."""
     cursor.execute(f"PRAGMA cache_size = -{SQLITE_CACHE_KIB}")
     cursor.execute(f"PRAGMA wal_autocheckpoint = {SQLITE_WAL_CHECKPOINT_PAGES}")
+
+
+def _stage_sqlite(cursor: Any, rows: Sequence[StagedRow]) -> None:
+    """Put ``rows`` in the connection's temporary ``etl_stage`` table (emptied first), for
+    statements that read them as a whole: the merge's counting join and upsert, and the
+    fast path's insert in a savepoint."""
+    _sqlite_pragmas(cursor)
     cursor.execute(
         "CREATE TEMP TABLE IF NOT EXISTS etl_stage (record_id TEXT, timestamp TEXT, "
         "asset_id TEXT, symbol TEXT, name TEXT, value REAL, market_cap REAL, volume_24h REAL)"
