@@ -227,13 +227,21 @@ def latest_prices(
         query = query.where(asset_aliases.c.asset_id.in_(asset_ids))
     if symbols:
         query = query.where(assets.c.symbol.in_(symbols))
-    best: dict[tuple[str, str], DbRow] = {}
-    for row in conn.execute(query):
-        key = (row.asset_id, row.source)
-        held = best.get(key)
-        if held is None or (row.timestamp, held.record_id) > (held.timestamp, row.record_id):
-            best[key] = row
-    return [best[key] for key in sorted(best)]
+    # Ordered by (asset, source) in byte order (PostgreSQL's "C" collation, SQLite's
+    # default), which for UTF-8 is Python's code-point order on every server; of each
+    # (asset, source), the best row is kept: newest, then smallest record id.
+    order: list[ColumnElement[str]] = [asset_aliases.c.asset_id, latest_records.c.source]
+    if conn.dialect.name == "postgresql":
+        order = [column.collate("C") for column in order]
+    newest: list[DbRow] = []
+    last = None
+    for row in conn.execute(query.order_by(*order)).all():
+        if (key := (row[0], row[1])) != last:
+            newest.append(row)
+            last = key
+        elif (row[4], newest[-1][2]) > (newest[-1][4], row[2]):
+            newest[-1] = row
+    return newest
 
 
 _RUN_COLUMNS = (

@@ -22,7 +22,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from itertools import repeat
 from math import isfinite
-from operator import itemgetter
+from operator import attrgetter, itemgetter
 from typing import Any
 
 from sqlalchemy import Connection
@@ -50,6 +50,7 @@ INT_RANGE = range(-(2**31), 2**31)
 """GraphQL's Int: what ``totalCount`` may hold (graphql-core refuses anything else)."""
 
 _NONE = type(None)
+_TZINFO = attrgetter("tzinfo")
 _TYPES: dict[str, set[type]] = {"text": {str}, "float": {float}, "timestamp": {datetime}}
 """The Python types each leaf kind serializes unchanged (and null, where nullable)."""
 _KEY = (COLUMNS.index("timestamp"), COLUMNS.index("source"), COLUMNS.index("record_id"))
@@ -131,7 +132,12 @@ class _Page:
         if leaf.kind == "timestamp":
             if leaf.nullable:
                 return [None if value is None else value.isoformat() for value in values]
-            return list(map(datetime.isoformat, values))
+            if len(set(map(_TZINFO, values))) != 1:
+                return list(map(datetime.isoformat, values))
+            # Rows share few timestamps (one fetch of a source, one day of a file): each is
+            # formatted once. Equal datetimes in one time zone format alike.
+            text = {value: value.isoformat() for value in set(values)}
+            return list(map(text.__getitem__, values))
         # A sum of finite floats is finite unless it overflows (then: normal execution).
         if leaf.kind == "float" and not isfinite(sum(filter(None, values))):
             raise Mismatch(f"column {leaf.column}: not finite")

@@ -75,6 +75,58 @@ def test_latest_price_prefers_the_newer_record_id_of_a_source(engine: Engine) ->
         assert queries.latest_prices(conn, symbols=["NOPE"]) == []
 
 
+def test_latest_prices_come_in_code_point_order_with_ties_to_the_smaller_record_id(
+    engine: Engine,
+) -> None:
+    # Ids a linguistic collation orders otherwise (case, punctuation, accents), two record
+    # ids of one source per asset at the same newest timestamp.
+    ids = ["b-coin", "bcoin", "B-coin", "a_z", "az", "\u00e9coin", "ecoin", "Zed", "z-1"]
+    now = datetime.now(UTC)
+    with engine.begin() as conn:
+        conn.execute(
+            insert(assets), [{"id": i, "symbol": "S", "name": i, "created_at": now} for i in ids]
+        )
+        aliases, rows = [], []
+        for number, asset_id in enumerate(ids):
+            for source in ("csv2", "coingecko"):
+                for record_id in (f"{asset_id}/2", f"{asset_id}/1"):
+                    aliases.append(
+                        {
+                            "source": source,
+                            "record_id": record_id,
+                            "asset_id": asset_id,
+                            "method": "m",
+                            "created_at": now,
+                        }
+                    )
+                    for hour in (0, 1):
+                        rows.append(
+                            {
+                                "source": source,
+                                "record_id": record_id,
+                                "timestamp": T0 + timedelta(hours=hour),
+                                "asset_id": asset_id,
+                                "symbol": "S",
+                                "name": asset_id,
+                                "value": number + hour / 10 + (0.01 if "/1" in record_id else 0),
+                                "ingested_at": now,
+                            }
+                        )
+        conn.execute(insert(asset_aliases), aliases)
+        conn.execute(insert(records), rows)
+        latest.fill(conn)
+    with engine.connect() as conn:
+        found = [
+            (row.asset_id, row.source, row.record_id, row.value, row.timestamp)
+            for row in queries.latest_prices(conn)
+        ]
+    assert found == [
+        (asset_id, source, f"{asset_id}/1", number + 0.1 + 0.01, T0 + timedelta(hours=1))
+        for asset_id, number in sorted((asset_id, ids.index(asset_id)) for asset_id in ids)
+        for source in ("coingecko", "csv2")
+    ]
+
+
 def test_stats_of_an_empty_store(engine: Engine) -> None:
     with engine.connect() as conn:
         figures = queries.store_stats(conn)
