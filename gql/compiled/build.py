@@ -21,9 +21,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 from itertools import repeat
+from json.encoder import encode_basestring_ascii
 from math import isfinite
 from operator import attrgetter, itemgetter
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import Connection
 
@@ -60,16 +61,42 @@ class Mismatch(Exception):
     """A value normal execution would not serialize as this module does."""
 
 
+class Encoded(dict[str, Any]):
+    """The response's ``data`` already encoded as JSON text (``text``), exactly as
+    Strawberry's ``encode_json`` would encode the objects (``gql.app.GraphQLApp`` writes it
+    out as is). The mapping itself is empty."""
+
+    __slots__ = ("text",)
+
+    def __init__(self, text: str) -> None:
+        super().__init__()
+        self.text = text
+
+
+_P = TypeVar("_P", bound="_Page")
+
+
 def fetch(conn: Connection, plan: Plan, request: RecordsRequest | PricesRequest) -> dict[str, Any]:
     """Read the rows (and the count, if selected) and build the response's ``data``."""
+    return _read(conn, plan, request, _Page).one(plan.root)
+
+
+def fetch_encoded(conn: Connection, plan: Plan, request: RecordsRequest | PricesRequest) -> Encoded:
+    """``fetch``, but the ``data`` comes back as its JSON text: no objects per row."""
+    return Encoded(_read(conn, plan, request, _EncodedPage).one(plan.root))
+
+
+def _read(
+    conn: Connection, plan: Plan, request: RecordsRequest | PricesRequest, page_type: type[_P]
+) -> _P:
     if isinstance(request, PricesRequest):
         prices = queries.latest_prices(conn, request.asset_ids, request.symbols)
-        return _Page(prices, None, "desc", None).one(plan.root)
+        return page_type(prices, None, "desc", None)
     page = queries.records(conn, request.filters, request.after, request.limit, request.order)
     total = queries.count_records(conn, request.filters) if plan.counts else None
     if total is not None and (type(total) is not int or total not in INT_RANGE):
         raise Mismatch("totalCount")
-    return _Page(page.rows, page.next_key, request.order, total).one(plan.root)
+    return page_type(page.rows, page.next_key, request.order, total)
 
 
 class _Page:
@@ -150,3 +177,57 @@ class _Page:
             encode_cursor(Keyset(row[timestamp], row[source], row[record_id]), order)
             for row in self._rows
         ]
+
+
+class _EncodedPage(_Page):
+    """The same values, each encoded as ``json.dumps(…, separators=(",", ":"))`` would:
+    strings by ``encode_basestring_ascii`` (once per distinct value), floats by ``repr``,
+    then each object as one ``%`` template over its columns."""
+
+    def one(self, shape: Shape) -> str:  # type: ignore[override]
+        values = [self._value(part) for part in shape.parts]
+        return "{" + ",".join(map(_member, shape.keys, values)) + "}"
+
+    def rows(self, shape: Shape) -> list[str]:  # type: ignore[override]
+        columns = [self._column(part) for part in shape.parts]
+        template = "{" + ",".join(_member(key, "%s") for key in shape.keys) + "}"
+        return list(map(template.__mod__, zip(*columns, strict=True)))
+
+    def _value(self, part: Part) -> str:
+        match part:
+            case Rows(shape):
+                return "[" + ",".join(self.rows(shape)) + "]"
+            case One(shape):
+                return self.one(shape)
+        value = super()._value(part)
+        if value is None or isinstance(value, str):
+            return _json_text([value])[0]
+        if type(value) is bool:
+            return "true" if value else "false"
+        assert type(value) is int  # totalCount
+        return int.__repr__(value)
+
+    def _column(self, part: Part) -> list[Any]:
+        match part:
+            case Const(value):
+                return [encode_basestring_ascii(value)] * len(self._rows)
+            case Rows(shape):
+                return self.rows(shape)
+        values = super()._column(part)
+        if isinstance(part, Leaf) and part.kind == "float":
+            if None in values:
+                return ["null" if value is None else float.__repr__(value) for value in values]
+            return list(map(float.__repr__, values))
+        return _json_text(values)
+
+
+def _member(key: str, value: str) -> str:
+    return encode_basestring_ascii(key) + ":" + value
+
+
+def _json_text(values: list[str | None]) -> list[str]:
+    """Strings (or nulls) as JSON, each distinct value encoded once."""
+    text = {
+        value: "null" if value is None else encode_basestring_ascii(value) for value in set(values)
+    }
+    return list(map(text.__getitem__, values))

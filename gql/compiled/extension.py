@@ -29,7 +29,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from strawberry.extensions import SchemaExtension
 
 from gql import filters
-from gql.compiled.build import Mismatch, fetch
+from gql.compiled.build import Mismatch, fetch, fetch_encoded
 from gql.compiled.collect import Unsupported
 from gql.compiled.plan import Plan, compile_plan
 from gql.config import AppConfig
@@ -139,16 +139,25 @@ class CompiledExecution(SchemaExtension):
 
 
 async def serve(
-    plan: Plan, schema: strawberry.Schema, context: object, variables: dict[str, Any] | None
+    plan: Plan,
+    schema: strawberry.Schema,
+    context: object,
+    variables: dict[str, Any] | None,
+    *,
+    encoded: bool = False,
 ) -> dict[str, Any] | None:
-    """The ``data`` of the answer, or None where normal execution must answer instead."""
+    """The ``data`` of the answer, or None where normal execution must answer instead.
+
+    ``encoded``: as an ``Encoded`` JSON text, for a caller that writes the response itself.
+    """
     if not isinstance(context, Context):
         return None
     request = _request(plan, schema, variables, context.config)
     if request is None:
         return None
     try:
-        return await run_db(context.read_engine, fetch, plan, request)
+        build = fetch_encoded if encoded else fetch
+        return await run_db(context.read_engine, build, plan, request)
     except (Mismatch, SQLAlchemyError):
         # Normal execution meets the same value or failure and reports it its way.
         return None

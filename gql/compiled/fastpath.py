@@ -71,14 +71,18 @@ class CachedPlans:
     async def execute(
         self, request: Request, context: Context, data: GraphQLRequestData
     ) -> ExecutionResult | None:
-        """The result of a planned operation, or None when it must run normally."""
+        """The result of a planned operation, or None when it must run normally.
+
+        Its ``data`` is ``gql.compiled.build.Encoded``: the view's ``encode_json`` writes the
+        text out as is (``gql.app.GraphQLApp``).
+        """
         if data.query is None:
             return None
         plan = self._plans.get(data.query, data.operation_name)
         if plan is None:
             return None
         started = time.perf_counter()
-        answer = await serve(plan, self._schema, context, data.variables)
+        answer = await serve(plan, self._schema, context, data.variables, encoded=True)
         if answer is None:
             return None
         name = plan.operation.name.value if plan.operation.name else "anonymous"

@@ -4,11 +4,14 @@ from the rows of ``db.queries.latest_prices`` with the bytes normal execution pr
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine, insert, text
 
+from db import latest
+from db.tables import asset_aliases, assets, records
 from tests.gql.compiled.conftest import Pair
-from tests.gql.store import ASSETS, Store
+from tests.gql.store import ASSETS, T0, Store
 
 PRICES = """
 query Prices($asset: [String!], $symbol: [String!]) {
@@ -66,11 +69,11 @@ def test_asset_and_symbol_filters_match_the_resolver(pair: Pair, store: Store) -
         ({"asset": [""]}, ["bitcoin", "ethereum", "tether"]),  # empty values are dropped
         ({"symbol": ["nope"]}, []),
     ]
-    for variables, assets in cases:
+    for variables, wanted in cases:
         status, body = pair.send(PRICES, variables)
         assert status == 200
         answer = json.loads(body)["data"]["latestPrices"]
-        assert answer == [price for price in everything if price["asset"]["id"] in assets]  # type: ignore[index]
+        assert answer == [price for price in everything if price["asset"]["id"] in wanted]  # type: ignore[index]
 
 
 def test_aliases_fragments_and_literal_arguments(pair: Pair) -> None:
@@ -124,3 +127,57 @@ def test_a_database_failure_is_reported_like_normal_execution(pair: Pair, engine
     assert status == 200
     assert json.loads(body)["errors"][0]["message"] == "Unexpected error."
     assert pair.served_compiled(PRICES, "Prices")
+
+
+def test_text_that_json_must_escape_is_encoded_like_normal_execution(
+    pair: Pair, engine: Engine
+) -> None:
+    name = 'Ünïcødé "quoted" \\ back\tslash \u2028 \U0001f680'
+    now = datetime.now(UTC)
+    with engine.begin() as conn:
+        conn.execute(
+            insert(assets), {"id": "odd/\u00e9", "symbol": "ÖDD", "name": name, "created_at": now}
+        )
+        conn.execute(
+            insert(asset_aliases),
+            {
+                "source": "csv",
+                "record_id": 'Ö"1',
+                "asset_id": "odd/\u00e9",
+                "method": "m",
+                "created_at": now,
+            },
+        )
+        conn.execute(
+            insert(records),
+            {
+                "source": "csv",
+                "record_id": 'Ö"1',
+                "timestamp": T0,
+                "asset_id": "odd/\u00e9",
+                "symbol": "ÖDD",
+                "name": name,
+                "value": 1e-7,
+                "market_cap": 1e22,
+                "ingested_at": now,
+            },
+        )
+        latest.fill(conn)
+    queries = (
+        '{ latestPrices(symbol: ["ödd"]) { recordId value asset { id name symbol } } }',
+        '{ records(recordId: ["Ö\\"1"]) { nodes { recordId name symbol value marketCap } } }',
+    )
+    for query in queries:
+        first = pair.send(query)
+        assert pair.send(query) == first  # the second answer comes from the view's shortcut
+        assert b"\\u00d6" in first[1] and b"\\ud83d\\ude80" in first[1] and b"1e-07" in first[1]
+        assert pair.served_compiled(query)
+    assert pair.shortcut.answered == 2
+    answer = json.loads(pair.send(queries[0])[1])
+    assert answer["data"]["latestPrices"] == [
+        {
+            "recordId": 'Ö"1',
+            "value": 1e-7,
+            "asset": {"id": "odd/\u00e9", "name": name, "symbol": "ÖDD"},
+        }
+    ]
