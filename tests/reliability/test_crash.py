@@ -24,13 +24,15 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine, select
+from sqlalchemy import Connection, Engine, select, text
 from sqlalchemy.exc import DBAPIError
 
 from db.engine import create_db_engine
@@ -104,16 +106,50 @@ def big_file(path: Path) -> BigFile:
 
 
 def stored(engine: Engine) -> list[Key]:
-    table = records.c
     with engine.connect() as conn:
-        result = conn.execute(select(table.source, table.record_id, table.timestamp, table.value))
-        return [(r.source, r.record_id, r.timestamp, r.value) for r in result]
+        return stored_in(conn)
+
+
+def stored_in(conn: Connection) -> list[Key]:
+    table = records.c
+    result = conn.execute(select(table.source, table.record_id, table.timestamp, table.value))
+    return [(r.source, r.record_id, r.timestamp, r.value) for r in result]
 
 
 def checkpoint(engine: Engine) -> tuple[datetime | None, Fingerprint | None]:
     with engine.connect() as conn:
-        high_water, fingerprint = read_checkpoint(conn, "csv")
+        return checkpoint_in(conn)
+
+
+def checkpoint_in(conn: Connection) -> tuple[datetime | None, Fingerprint | None]:
+    high_water, fingerprint = read_checkpoint(conn, "csv")
     return high_water, Fingerprint.parse(fingerprint)
+
+
+COMMITTING = text(
+    "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+    "AND pid <> pg_backend_pid() AND state = 'active' AND query ILIKE 'COMMIT%'"
+)
+
+
+@contextmanager
+def snapshot(engine: Engine) -> Iterator[Connection]:
+    """The state the kill left, read in one transaction. On PostgreSQL the killed client's
+    last COMMIT may still be completing on the server after the kill: wait until no session
+    of the database is committing, then read everything from one snapshot, so that no commit
+    lands between two reads or before the restart (SQLite commits in the killed process
+    itself: nothing is in flight after the kill). A session the kill left inside a COPY
+    never commits: the server rolls it back once it notices the client is gone."""
+    with engine.connect() as conn:
+        if ON_POSTGRESQL:
+            deadline = time.monotonic() + 30
+            while conn.execute(COMMITTING).scalar_one():
+                assert time.monotonic() < deadline, "a COMMIT of the killed client never ended"
+                time.sleep(0.05)
+            conn.rollback()
+            conn.execution_options(isolation_level="REPEATABLE READ")
+        with conn.begin():
+            yield conn
 
 
 def spawn(url: str, path: Path) -> subprocess.Popen[str]:
@@ -255,19 +291,30 @@ def _trial(url: str, data: BigFile, reference: set[Key], config: Any, kill: Kill
 
 
 def _after_kill(engine: Engine, data: BigFile) -> dict[str, Any]:
-    try:
-        runs = query(engine, "SELECT id, status FROM etl_runs")
-    except DBAPIError:  # killed before it created the tables
-        return {"state": "before-run", "rows_at_kill": 0, "offset": None, "run": None}
-    rows = stored(engine)
+    with snapshot(engine) as conn:
+        try:
+            runs = list(conn.execute(text("SELECT id, status FROM etl_runs")))
+        except DBAPIError:  # killed before it created the tables
+            return {"state": "before-run", "rows_at_kill": 0, "offset": None, "run": None}
+        rows = stored_in(conn)
+        duplicates = list(
+            conn.execute(
+                text(
+                    "SELECT source, record_id, timestamp FROM records "
+                    "GROUP BY source, record_id, timestamp HAVING count(*) > 1"
+                )
+            )
+        )
+        high_water, fingerprint = checkpoint_in(conn)
+        counted = [
+            row.inserted
+            for row in conn.execute(
+                text("SELECT inserted FROM etl_run_sources WHERE run_id = :r"),
+                {"r": runs[0].id if runs else None},
+            )
+        ]
     assert len(rows) == len(set(rows))
-    duplicates = query(
-        engine,
-        "SELECT source, record_id, timestamp FROM records "
-        "GROUP BY source, record_id, timestamp HAVING count(*) > 1",
-    )
     assert duplicates == []
-    high_water, fingerprint = checkpoint(engine)
     offset = fingerprint.offset if fingerprint else 0
     assert set(rows) == data.before(offset)  # exactly the rows before the committed offset
     if high_water is not None:
@@ -277,8 +324,7 @@ def _after_kill(engine: Engine, data: BigFile) -> dict[str, Any]:
         return {"state": "before-run", "rows_at_kill": 0, "offset": offset, "run": None}
     [run] = runs
     assert run.status in ("running", "success"), run.status
-    counted = query(engine, "SELECT inserted FROM etl_run_sources WHERE run_id = :r", r=run.id)
-    assert sum(c.inserted for c in counted) == len(rows)  # counters commit with the rows
+    assert sum(counted) == len(rows)  # counters commit with the rows
     state = "finished" if run.status == "success" else "mid-load"
     return {"state": state, "rows_at_kill": len(rows), "offset": offset, "run": run.id}
 
