@@ -200,8 +200,10 @@ class _EncodedPage(_Page):
             case One(shape):
                 return self.one(shape)
         value = super()._value(part)
-        if value is None or isinstance(value, str):
-            return _json_text([value])[0]
+        if value is None:
+            return "null"
+        if isinstance(value, str):
+            return encode_basestring_ascii(value)
         if type(value) is bool:
             return "true" if value else "false"
         assert type(value) is int  # totalCount
