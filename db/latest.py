@@ -10,6 +10,12 @@ exact in the same transaction:
   one and an older row loaded late (lookback, backfill) leaves it alone;
 - retention removes the rows whose record it deleted (``forget_pruned``);
 - bulk writers that bypass the ETL rebuild it in one statement (``fill``).
+
+Each of these also moves the counter in ``latest_version`` (``bump``) as the last statement
+of the change, in the same transaction, so a reader holding an answer built after it read
+the counter at N knows the answer is current while the counter still reads N
+(``db.latest_cache``). The counter's row lock is taken last and held only until the commit
+that follows, so concurrent writers queue on it briefly and never deadlock over it.
 """
 
 from __future__ import annotations
@@ -18,10 +24,10 @@ import json
 from collections.abc import Iterable
 from datetime import datetime
 
-from sqlalchemy import Connection, delete, exists, insert, select, text
+from sqlalchemy import Connection, delete, exists, insert, select, text, update
 
 from db.load import StagedRow
-from db.tables import latest_records, records
+from db.tables import latest_records, latest_version, records
 
 FILL_SQL = (
     "INSERT INTO latest_records (source, record_id, timestamp, value) "
@@ -88,19 +94,25 @@ def upsert(conn: Connection, source: str, rows: Iterable[tuple[str, str, float]]
 
     A row replaces a key's stored row only when it is at the same or a newer timestamp.
     """
-    if conn.dialect.name == "postgresql":
-        conn.execute(_UPSERT_POSTGRESQL, {"source": source, "rows": json.dumps(list(rows))})
+    offered = list(rows)
+    if not offered:
         return
-    conn.execute(
-        _UPSERT_SQLITE,
-        [{"source": source, "record_id": r, "stamp": t, "value": v} for r, t, v in rows],
-    )
+    if conn.dialect.name == "postgresql":
+        conn.execute(_UPSERT_POSTGRESQL, {"source": source, "rows": json.dumps(offered)})
+    else:
+        conn.execute(
+            _UPSERT_SQLITE,
+            [{"source": source, "record_id": r, "stamp": t, "value": v} for r, t, v in offered],
+        )
+    bump(conn)
 
 
 def fill(conn: Connection) -> int:
     """Rebuild ``latest_records`` from ``records`` with one set-based statement; return rows."""
     conn.execute(text("DELETE FROM latest_records"))
-    return conn.execute(text(FILL_SQL)).rowcount
+    filled = conn.execute(text(FILL_SQL)).rowcount
+    bump(conn)
+    return filled
 
 
 def forget_pruned(conn: Connection, cutoff: datetime) -> None:
@@ -133,3 +145,15 @@ def forget_pruned(conn: Connection, cutoff: datetime) -> None:
                 ["source", "record_id", "timestamp", "value"], newest
             )
         )
+    if gone:
+        bump(conn)
+
+
+def bump(conn: Connection) -> None:
+    """Move ``latest_version`` on: call last in a transaction that changed ``latest_records``."""
+    conn.execute(update(latest_version).values(version=latest_version.c.version + 1))
+
+
+def version(conn: Connection) -> int | None:
+    """The counter as ``conn`` sees it now (None on a store without its row)."""
+    return conn.execute(select(latest_version.c.version)).scalar_one_or_none()

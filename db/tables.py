@@ -9,12 +9,15 @@ the same transaction, so a per-row check would only cost ingest time (BENCHMARKS
 ``latest_records`` holds each ``(source, record_id)``'s newest record (timestamp and value),
 kept exact by every writer of ``records`` in the same transaction (``db.latest``), so the
 latest prices are read from a few thousand rows whatever the size of ``records``.
+``latest_version`` is one counter that every transaction changing ``latest_records`` moves
+(``db.latest.bump``): a reader that saw the same number before has nothing new to read.
 """
 
 from __future__ import annotations
 
 from sqlalchemy import (
     BigInteger,
+    CheckConstraint,
     Column,
     Float,
     ForeignKey,
@@ -133,6 +136,14 @@ latest_records = Table(
     # Every load batch updates most rows: with pages half empty the updates stay HOT (no
     # new index entry, old versions pruned in place), so the table does not bloat.
     postgresql_with={"fillfactor": 50},
+)
+
+latest_version = Table(
+    "latest_version",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=False),
+    Column("version", BigInteger, nullable=False),
+    CheckConstraint("id = 1", name="one_row"),
 )
 
 checkpoints = Table(

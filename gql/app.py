@@ -23,6 +23,7 @@ from strawberry.http import GraphQLRequestData
 from strawberry.types import ExecutionResult
 
 from db.engine import create_db_engine
+from db.latest_cache import PricesCache
 from gql import rest
 from gql.bodylimit import BodyLimitMiddleware
 from gql.compiled import CompiledExecution, PlanCache
@@ -105,6 +106,7 @@ class GraphQLApp(GraphQL[Context, None]):
             engine=state.engine,
             read_engine=state.read_engine,
             config=self._config,
+            prices=state.prices,
             loaders=build_loaders(state.read_engine, state.engine),
             etl=state.etl,
         )
@@ -170,6 +172,7 @@ def create_app(config: AppConfig, *, etl: EtlLifespan = etl_scheduler) -> Starle
             else engine
         )
         app.state.engine, app.state.read_engine = engine, read_engine
+        app.state.prices = PricesCache()
         app.state.config = config
         try:
             # Stopped before the engines are disposed: the run's last batch still commits.

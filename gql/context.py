@@ -9,6 +9,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.websockets import WebSocket
 
+from db.latest_cache import PricesCache
 from gql.admin import EtlRunner
 from gql.config import AppConfig
 from gql.loaders import Loaders
@@ -25,5 +26,7 @@ class Context:
     read_engine: Engine
     """For queries: DATABASE_READ_URL when set, else the primary."""
     config: AppConfig
+    prices: PricesCache
+    """The latest prices of the read engine's store, kept between changes (one per app)."""
     loaders: Loaders
     etl: EtlRunner | None

@@ -139,8 +139,8 @@ class Query:
         symbol: list[str] | None = None,
     ) -> list[AssetPrice]:
         wanted = filters.prices_request(asset=asset, symbol=symbol)
-        rows = await run_db(
-            info.context.read_engine, queries.latest_prices, wanted.asset_ids, wanted.symbols
+        prices = await run_db(
+            info.context.read_engine, info.context.prices.read, wanted.asset_ids, wanted.symbols
         )
         return [
             AssetPrice(
@@ -150,7 +150,7 @@ class Query:
                 value=row.value,
                 timestamp=row.timestamp,
             )
-            for row in rows
+            for row in prices.rows
         ]
 
     @strawberry.field(description="Store and ETL figures, from the run tables.")

@@ -8,11 +8,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine, insert, text
 
 from db.engine import create_db_engine
 from db.migrate import upgrade
-from db.tables import metadata
+from db.tables import latest_version, metadata
 from kasparro.settings import Settings
 
 REPO = Path(__file__).resolve().parent.parent
@@ -47,6 +47,7 @@ def _truncate_all(url: str) -> None:
         names = ", ".join(f'"{table.name}"' for table in metadata.sorted_tables)
         with engine.begin() as conn:
             conn.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
+            conn.execute(insert(latest_version), {"id": 1, "version": 1})  # as migration 0004
     finally:
         engine.dispose()
 

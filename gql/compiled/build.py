@@ -1,8 +1,10 @@
 """Build the ``data`` of a compiled query from the rows of one read.
 
 A ``records`` plan reads a page (``db.queries.records``, and the count when selected), a
-``latestPrices`` plan the newest prices (``db.queries.latest_prices``): the functions the
-resolvers call, with the arguments they would pass (``gql.filters``).
+``latestPrices`` plan the newest prices (through the app's ``db.latest_cache.PricesCache``):
+what the resolvers read, with the arguments they would pass (``gql.filters``). The JSON text
+of an unfiltered ``latestPrices`` answer is kept with the cached rows it was built from, one
+per selection shape, so while the store does not change it is built once.
 
 Runs in the worker thread (``gql.dbcall.run_db``), like the REST shim's page building.
 The page is read column by column: each leaf becomes one list of serialized values
@@ -29,6 +31,7 @@ from typing import Any, TypeVar
 from sqlalchemy import Connection
 
 from db import queries
+from db.latest_cache import PricesCache, remember
 from db.queries import DbRow, Keyset, Order
 from gql.compiled.plan import (
     COLUMNS,
@@ -76,22 +79,33 @@ class Encoded(dict[str, Any]):
 _P = TypeVar("_P", bound="_Page")
 
 
-def fetch(conn: Connection, plan: Plan, request: RecordsRequest | PricesRequest) -> dict[str, Any]:
+def fetch(
+    conn: Connection, plan: Plan, request: RecordsRequest | PricesRequest, prices: PricesCache
+) -> dict[str, Any]:
     """Read the rows (and the count, if selected) and build the response's ``data``."""
+    if isinstance(request, PricesRequest):
+        rows = prices.read(conn, request.asset_ids, request.symbols).rows
+        return _Page(rows, None, "desc", None).one(plan.root)
     return _read(conn, plan, request, _Page).one(plan.root)
 
 
-def fetch_encoded(conn: Connection, plan: Plan, request: RecordsRequest | PricesRequest) -> Encoded:
+def fetch_encoded(
+    conn: Connection, plan: Plan, request: RecordsRequest | PricesRequest, prices: PricesCache
+) -> Encoded:
     """``fetch``, but the ``data`` comes back as its JSON text: no objects per row."""
+    if isinstance(request, PricesRequest):
+        answer = prices.read(conn, request.asset_ids, request.symbols)
+        if answer.memo is None:
+            return Encoded(_EncodedPage(answer.rows, None, "desc", None).one(plan.root))
+        text = answer.memo.get(plan.root)
+        if text is None:
+            text = _EncodedPage(answer.rows, None, "desc", None).one(plan.root)
+            remember(answer.memo, plan.root, text)
+        return Encoded(text)
     return Encoded(_read(conn, plan, request, _EncodedPage).one(plan.root))
 
 
-def _read(
-    conn: Connection, plan: Plan, request: RecordsRequest | PricesRequest, page_type: type[_P]
-) -> _P:
-    if isinstance(request, PricesRequest):
-        prices = queries.latest_prices(conn, request.asset_ids, request.symbols)
-        return page_type(prices, None, "desc", None)
+def _read(conn: Connection, plan: Plan, request: RecordsRequest, page_type: type[_P]) -> _P:
     page = queries.records(conn, request.filters, request.after, request.limit, request.order)
     total = queries.count_records(conn, request.filters) if plan.counts else None
     if total is not None and (type(total) is not int or total not in INT_RANGE):

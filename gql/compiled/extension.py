@@ -157,7 +157,7 @@ async def serve(
         return None
     try:
         build = fetch_encoded if encoded else fetch
-        return await run_db(context.read_engine, build, plan, request)
+        return await run_db(context.read_engine, build, plan, request, context.prices)
     except (Mismatch, SQLAlchemyError):
         # Normal execution meets the same value or failure and reports it its way.
         return None

@@ -53,7 +53,7 @@ def test_0003_fills_the_table_from_a_0002_store_and_downgrades(engine: Engine) -
     assert "latest_records" not in inspect(engine).get_table_names()
     with engine.begin() as conn:
         conn.execute(insert(records), STORE)
-    assert upgrade(engine) == "0003"
+    assert upgrade(engine, "0003") == "0003"
     assert assert_consistent(engine) == {
         ("csv", "BTC"): (T0 + timedelta(hours=5), 5.0),
         ("csv2", "BTC"): (T0 + timedelta(hours=5), 50.0),
@@ -64,8 +64,9 @@ def test_0003_fills_the_table_from_a_0002_store_and_downgrades(engine: Engine) -
         command.downgrade(alembic_config(conn), "0002")
     assert current_revision(engine) == "0002"
     assert "latest_records" not in inspect(engine).get_table_names()
-    assert upgrade(engine) == "0003"
+    assert upgrade(engine, "0003") == "0003"
     assert len(assert_consistent(engine)) == 4
+    assert upgrade(engine) == "0004"  # the next test gets a store at head
 
 
 def test_fill_rebuilds_from_records(engine: Engine) -> None:

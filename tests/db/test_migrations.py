@@ -63,8 +63,8 @@ def test_every_table_and_index_exists(engine: Engine) -> None:
 
 
 def test_upgrade_is_idempotent_and_at_head(engine: Engine) -> None:
-    assert current_revision(engine) == head_revision() == "0003"
-    assert upgrade(engine) == "0003"
+    assert current_revision(engine) == head_revision() == "0004"
+    assert upgrade(engine) == "0004"
 
 
 def test_0002_keeps_the_records_of_a_0001_store(engine: Engine) -> None:
@@ -89,7 +89,7 @@ def test_0002_keeps_the_records_of_a_0001_store(engine: Engine) -> None:
                 ingested_at=NOW,
             )
         )
-    assert upgrade(engine) == "0003"
+    assert upgrade(engine) == "0004"
     assert inspect(engine).get_foreign_keys("records") == []
     with engine.connect() as conn:
         rows = conn.execute(select(records.c.record_id, records.c.timestamp, records.c.value)).all()

@@ -4,12 +4,18 @@ from the rows of ``db.queries.latest_prices`` with the bytes normal execution pr
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 from sqlalchemy import Engine, insert, text
+from starlette.testclient import TestClient
 
 from db import latest
+from db.latest_cache import PricesCache
+from db.prune import prune
 from db.tables import asset_aliases, assets, records
+from etl.pipeline import run_etl
+from tests.etl.conftest import make_config, write
 from tests.gql.compiled.conftest import Pair
 from tests.gql.store import ASSETS, T0, Store
 
@@ -181,3 +187,41 @@ def test_text_that_json_must_escape_is_encoded_like_normal_execution(
             "asset": {"id": "odd/\u00e9", "name": name, "symbol": "ÖDD"},
         }
     ]
+
+
+def reads(*clients: TestClient) -> list[int]:
+    """How often each app read the prices from the store instead of its kept answer."""
+    caches: list[PricesCache] = [client.app.state.prices for client in clients]  # type: ignore[attr-defined]
+    return [cache.reads for cache in caches]
+
+
+def test_the_kept_answer_follows_every_load_and_prune(
+    pair: Pair, store: Store, engine: Engine, tmp_path: Path
+) -> None:
+    """Both apps keep the answer while the store stands still, and see a load and a prune
+    committed by another process (the ETL and retention on their own engine) at once."""
+    first = pair.send(PRICES, {})
+    assert json.loads(first[1])["data"]["latestPrices"] == newest(store)
+    assert pair.send(PRICES, {}) == first
+    assert pair.send(PRICES, {"symbol": ["eth"]})[0] == 200  # filtered from the kept rows
+    assert reads(pair.compiled, pair.normal) == [1, 1]
+
+    late = "symbol,name,price_usd,market_cap,volume_24h,timestamp\n"
+    late += "BTC,Bitcoin,70000.5,,,2024-05-01T10:00:00Z\n"
+    run_etl(engine, make_config(csv_path=write(tmp_path / "late.csv", late)), sources=["csv"])
+    prices = json.loads(pair.send(PRICES, {})[1])["data"]["latestPrices"]
+    assert reads(pair.compiled, pair.normal) == [2, 2]
+    loaded = {"recordId": "BTC", "value": 70000.5, "timestamp": "2024-05-01T10:00:00+00:00"}
+    expected = newest(store)
+    for price in expected:
+        if price["source"] == "csv" and price["asset"]["id"] == "bitcoin":  # type: ignore[index]
+            price.update(loaded)
+    assert prices == expected
+
+    # Retention drops every record before 09:00: only the loaded price is left.
+    assert prune(engine, T0 + timedelta(hours=9), tables=("records",)) == {"records": 48}
+    prices = json.loads(pair.send(PRICES, {})[1])["data"]["latestPrices"]
+    assert [(p["asset"]["id"], p["source"], p["value"]) for p in prices] == [
+        ("bitcoin", "csv", 70000.5)
+    ]
+    assert reads(pair.compiled, pair.normal) == [3, 3]

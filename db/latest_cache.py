@@ -1,0 +1,94 @@
+"""The latest prices, read once per change of the store and kept in the serving process.
+
+Building the answer of ``latestPrices`` costs the same whatever the size of ``records``
+(``db.queries.latest_prices`` reads ``latest_records``), but it is a few thousand rows to
+fetch and encode on every request, while the rows change only when a load, a prune or a
+rebuild commits. ``PricesCache`` keeps the last full answer with the ``latest_version``
+counter read before it, and reads the counter again on each request (one primary-key row):
+
+- the counter is read first, then the rows: a change committed between the two reads moved
+  the counter past what is kept, so the next request reads again; never the other way round
+  (rows older than the counter they are kept with);
+- the same counter: the kept rows are the answer (filtered by asset or symbol in Python,
+  which picks the same rows in the same order as the filtered query);
+- a different counter, or none: read again. A filtered request that finds nothing kept runs
+  the filtered query and keeps nothing, so a single-asset lookup never pays for all assets.
+
+``memo`` holds what callers build from one kept answer (the compiled path's JSON text per
+selection shape); it goes with the rows it was built from. Worker threads share one cache:
+a reader replaces the kept answer only with one read at a newer counter.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from sqlalchemy import Connection
+
+from db import latest, queries
+from db.queries import DbRow
+
+MEMO_ENTRIES = 16
+"""At most this many built answers per kept answer (one per selection shape)."""
+
+
+@dataclass(frozen=True)
+class Prices:
+    """One answer: its rows, and a memo when they are the kept full answer (else None)."""
+
+    rows: list[DbRow]
+    memo: dict[object, str] | None = field(default=None, compare=False)
+
+
+@dataclass(frozen=True)
+class _Kept:
+    version: int
+    rows: list[DbRow]
+    memo: dict[object, str]
+
+
+class PricesCache:
+    """The full ``latest_prices`` answer of one store, kept while ``latest_version`` holds."""
+
+    def __init__(self) -> None:
+        self._kept: _Kept | None = None
+        self.reads = 0
+        """How many times rows were read from the store rather than from the kept answer."""
+
+    def read(
+        self, conn: Connection, asset_ids: Sequence[str] = (), symbols: Sequence[str] = ()
+    ) -> Prices:
+        """``db.queries.latest_prices(conn, asset_ids, symbols)``, from the kept answer when
+        the store has not changed since it was read."""
+        version = latest.version(conn)
+        kept = self._kept
+        if kept is None or version is None or kept.version != version:
+            if asset_ids or symbols or version is None:
+                self.reads += 1
+                return Prices(queries.latest_prices(conn, asset_ids, symbols))
+            kept = self._keep(version, queries.latest_prices(conn))
+        if not asset_ids and not symbols:
+            return Prices(kept.rows, kept.memo)
+        ids, wanted = set(asset_ids), set(symbols)
+        return Prices(
+            [
+                row
+                for row in kept.rows
+                if (not ids or row.asset_id in ids) and (not wanted or row.asset_symbol in wanted)
+            ]
+        )
+
+    def _keep(self, version: int, rows: list[DbRow]) -> _Kept:
+        self.reads += 1
+        fresh = _Kept(version, rows, {})
+        current = self._kept
+        if current is None or current.version < version:
+            self._kept = fresh
+        return fresh
+
+
+def remember(memo: dict[object, str], key: object, text: str) -> None:
+    """Keep ``text`` under ``key`` unless the memo is full (a client varying its selection)."""
+    if len(memo) < MEMO_ENTRIES:
+        memo[key] = text
