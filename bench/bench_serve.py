@@ -11,7 +11,11 @@ started, and wrk drives them on loopback:
 - latency (every size): the first page and a page 10,000 rows deep (reached by following
   next_cursor), p50 and p99;
 - latestPrices for all 1000 assets (every size), under the same 16 connections (queueing
-  included) and with one connection (the latency of one request).
+  included) and with one connection (the latency of one request). Both mostly hit the
+  answer the server keeps while the store is unchanged (``db.latest_cache``); the third
+  figure is the first request after a change: before each of a series of requests on one
+  connection, ``latest_version`` is moved (as a load's commit would), so every one reads
+  and encodes all prices again.
 Results: a Markdown table on stdout and bench/out/serve.json. Needs `wrk` (Debian package).
 """
 
@@ -34,6 +38,9 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+
+from db.engine import create_db_engine
+from db.latest import bump
 
 HERE = Path(__file__).resolve().parent
 OUT = HERE / "out"
@@ -136,6 +143,32 @@ def wrk(url: str, duration: int, connections: int, body: str | None = None) -> d
     }
 
 
+def after_each_change(url: str, database: str, body: str, requests: int) -> dict[str, Any]:
+    """POST ``body`` ``requests`` times on one connection, moving ``latest_version`` before
+    each (what every commit of a load does): latency of the answer right after a change."""
+    engine = create_db_engine(database)
+    timings, bad = [], 0
+    try:
+        with httpx.Client(timeout=60, headers={"Content-Type": "application/json"}) as client:
+            for _ in range(requests):
+                with engine.begin() as conn:
+                    bump(conn)
+                started = time.perf_counter()
+                response = client.post(url, content=body)
+                timings.append((time.perf_counter() - started) * 1000)
+                bad += response.status_code != 200 or "errors" in response.json()
+    finally:
+        engine.dispose()
+    timings.sort()
+    return {
+        "requests_per_second": round(1000 * len(timings) / sum(timings), 1),
+        "p50_ms": round(timings[len(timings) // 2], 2),
+        "p99_ms": round(timings[min(len(timings) - 1, int(len(timings) * 0.99))], 2),
+        "non_2xx": bad,
+        "socket_errors": "",
+    }
+
+
 def graphql_body(query: str, variables: dict[str, Any] | None = None) -> str:
     return json.dumps({"query": query, "variables": variables or {}})
 
@@ -212,6 +245,9 @@ def bench_size(
         result["latest_prices_rows"] = len(answer["data"]["latestPrices"])
         result["latest_prices"] = run(f"{base}/graphql", latest)
         result["latest_prices_1_connection"] = wrk(f"{base}/graphql", args.duration, 1, latest)
+        result["latest_prices_after_change"] = after_each_change(
+            f"{base}/graphql", url, latest, args.changes
+        )
     return result
 
 
@@ -227,6 +263,9 @@ def main() -> None:
     parser.add_argument("--sizes", nargs="+", type=int, default=[10_000, 1_000_000, 10_000_000])
     parser.add_argument("--duration", type=int, default=15)
     parser.add_argument("--connections", type=int, default=16)
+    parser.add_argument(
+        "--changes", type=int, default=100, help="latestPrices requests each after a change"
+    )
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         raise SystemExit("wrk is not installed (apt-get install wrk)")
@@ -254,6 +293,7 @@ def main() -> None:
             "page_10000_deep": "",
             "latest_prices": f"{r['latest_prices_rows']:,} rows",
             "latest_prices_1_connection": "one connection",
+            "latest_prices_after_change": "one connection, each after a change",
         }
         for key, note in comparisons.items():
             m = r.get(key)
