@@ -208,7 +208,10 @@ def bench_size(
     port = free_port()
     kasparro = [sys.executable, "-m", "kasparro.cli", "serve", "--port", str(port)]
     with server(kasparro, port, env) as base:
-        run = lambda target, body=None: wrk(target, args.duration, args.connections, body)  # noqa: E731
+
+        def run(target: str, body: str | None = None) -> dict[str, Any]:
+            return wrk(target, args.duration, args.connections, body)
+
         if throughput:
             floor_port = free_port()
             floor = [
@@ -272,7 +275,7 @@ def main() -> None:
     OUT.mkdir(exist_ok=True)
     results = []
     for backend in args.backend:
-        throughput_size = max(s for s in args.sizes if s <= 1_000_000)
+        throughput_size = max((s for s in args.sizes if s <= 1_000_000), default=None)
         for size in args.sizes:
             results.append(bench_size(backend, size, args, throughput=size == throughput_size))
             (OUT / "serve.json").write_text(json.dumps(results, indent=2))

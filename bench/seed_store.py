@@ -199,7 +199,7 @@ def seed(url: str, total: int, coins: int) -> None:
                 index.create(conn)
             latest.fill(conn)
             if engine.dialect.name == "postgresql":
-                conn.exec_driver_sql("ANALYZE records, latest_records")
+                conn.exec_driver_sql("ANALYZE records, latest_records, assets, asset_aliases")
             else:
                 conn.exec_driver_sql("ANALYZE")
         print(f"{url}: seeded {total:,} records in {time.perf_counter() - started:.1f} s")

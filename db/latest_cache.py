@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from sqlalchemy import Connection
 
 from db import latest, queries
-from db.queries import DbRow
+from db.queries import LatestPrice
 
 MEMO_ENTRIES = 16
 """At most this many built answers per kept answer (one per selection shape)."""
@@ -37,14 +37,14 @@ MEMO_ENTRIES = 16
 class Prices:
     """One answer: its rows, and a memo when they are the kept full answer (else None)."""
 
-    rows: list[DbRow]
+    rows: list[LatestPrice]
     memo: dict[object, str] | None = field(default=None, compare=False)
 
 
 @dataclass(frozen=True)
 class _Kept:
     version: int
-    rows: list[DbRow]
+    rows: list[LatestPrice]
     memo: dict[object, str]
 
 
@@ -79,7 +79,7 @@ class PricesCache:
             ]
         )
 
-    def _keep(self, version: int, rows: list[DbRow]) -> _Kept:
+    def _keep(self, version: int, rows: list[LatestPrice]) -> _Kept:
         self.reads += 1
         fresh = _Kept(version, rows, {})
         current = self._kept

@@ -32,7 +32,7 @@ from sqlalchemy import Connection
 
 from db import queries
 from db.latest_cache import PricesCache, remember
-from db.queries import DbRow, Keyset, Order
+from db.queries import DbRow, Keyset, LatestPrice, Order
 from gql.compiled.plan import (
     COLUMNS,
     Const,
@@ -117,7 +117,11 @@ class _Page:
     """The rows read and the columns computed from them so far."""
 
     def __init__(
-        self, rows: Sequence[DbRow], next_key: Keyset | None, order: Order, total: int | None
+        self,
+        rows: Sequence[DbRow] | Sequence[LatestPrice],  # records rows | latest prices
+        next_key: Keyset | None,
+        order: Order,
+        total: int | None,
     ) -> None:
         self._rows = rows
         self._next = next_key
@@ -187,9 +191,10 @@ class _Page:
     def _cursors(self) -> list[str]:
         timestamp, source, record_id = _KEY
         order = self._order
+        rows: Sequence[Any] = self._rows  # records rows (only a records page has cursors)
         return [
             encode_cursor(Keyset(row[timestamp], row[source], row[record_id]), order)
-            for row in self._rows
+            for row in rows
         ]
 
 
