@@ -7,7 +7,7 @@ import socket
 import threading
 import time
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, Literal
 
 import uvicorn
 
@@ -20,7 +20,7 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def serve_in_thread(app: Any, *, lifespan: str = "auto") -> Iterator[str]:
+def serve_in_thread(app: Any, *, lifespan: Literal["auto", "on", "off"] = "auto") -> Iterator[str]:
     """Serve ``app`` on 127.0.0.1 until the block ends; yield its base URL."""
     config = uvicorn.Config(
         app,

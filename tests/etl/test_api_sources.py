@@ -181,7 +181,8 @@ def test_html_and_error_objects_are_rejected_with_what_came_instead(
     upstream.serve(TICKERS, html())
     upstream.serve(MARKETS, json_reply(sample("coingecko_error_403_2023-03-30.json").decode()))
     run_etl(engine, make_config(upstream), sources=["coinpaprika", "coingecko"], retry=FAST)
-    reasons = dict(query(engine, "SELECT source, reason FROM rejects"))  # type: ignore[arg-type]
+    rejects = query(engine, "SELECT source, reason FROM rejects")
+    reasons: dict[str, str] = {row.source: row.reason for row in rejects}
     assert reasons["coinpaprika"].startswith("response is not valid JSON")
     assert "<!DOCTYPE html>" in reasons["coinpaprika"]
     assert reasons["coingecko"] == "expected a JSON array of items, got dict"

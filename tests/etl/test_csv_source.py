@@ -11,13 +11,15 @@ from pathlib import Path
 from sqlalchemy import Engine
 
 from etl.pipeline import ProgressEvent, run_etl
+from etl.progress import RunSummary
 from tests.etl.conftest import FAST, by_source, make_config, query, record, write
 
 HEADER = "symbol,name,price_usd,market_cap,volume_24h,timestamp\n"
 
 
-def run_csv(engine: Engine, path: Path, **changes: object) -> object:
-    return run_etl(engine, make_config(csv_path=path, **changes), sources=["csv"], retry=FAST)
+def run_csv(engine: Engine, path: Path, **changes: object) -> RunSummary:
+    config = make_config(upstream=None, csv_path=path, **changes)
+    return run_etl(engine, config, sources=["csv"], retry=FAST)
 
 
 def test_csv_rows_are_normalized_with_aliased_case_insensitive_headers(
@@ -89,7 +91,7 @@ def test_bad_rows_are_rejected_with_line_reason_and_raw_text(
         ("line 9", "timestamp 'not a date' is not ISO-8601"),
     ]
     assert rejects[0].raw == "BTC,Bitcoin,-5,1,1,2021-01-02T00:00:00Z"
-    assert {r.run_id for r in rejects} == {summary.run_id}  # type: ignore[attr-defined]
+    assert {r.run_id for r in rejects} == {summary.run_id}
 
 
 def test_a_missing_required_column_fails_only_that_source(engine: Engine, tmp_path: Path) -> None:
@@ -110,8 +112,8 @@ def test_a_missing_required_column_fails_only_that_source(engine: Engine, tmp_pa
 
 def test_a_missing_file_fails_the_source_with_its_path(engine: Engine, tmp_path: Path) -> None:
     summary = run_csv(engine, tmp_path / "nope.csv")
-    assert summary.status == "failed"  # type: ignore[attr-defined]
-    assert "nope.csv" in (by_source(summary)["csv"].error or "")  # type: ignore[arg-type]
+    assert summary.status == "failed"
+    assert "nope.csv" in (by_source(summary)["csv"].error or "")
 
 
 def test_second_run_over_an_unchanged_file_reads_nothing(engine: Engine) -> None:

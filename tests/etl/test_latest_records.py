@@ -43,10 +43,10 @@ def brute_latest_prices(engine: Engine) -> list[tuple[object, ...]]:
         asset_id = aliases.get((source, record_id))
         if asset_id is None:
             continue
-        row = (asset_id, source, record_id, value, timestamp, *names[asset_id])
-        held = best.get((asset_id, source))
-        if held is None or (timestamp, held[2]) > (held[4], record_id):
-            best[(asset_id, source)] = row
+        candidate = (asset_id, source, record_id, value, timestamp, *names[asset_id])
+        kept = best.get((asset_id, source))
+        if kept is None or (timestamp, kept[2]) > (kept[4], record_id):
+            best[(asset_id, source)] = candidate
     return [best[key] for key in sorted(best)]
 
 

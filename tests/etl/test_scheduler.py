@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import time
+from typing import Any
 
 import anyio
 import pytest
-from sqlalchemy import Engine
+from sqlalchemy import Engine, Row
 
 from etl.scheduler import EtlScheduler
 from tests.etl.conftest import make_config, query
@@ -19,7 +20,7 @@ def anyio_backend() -> str:
     return "asyncio"
 
 
-async def wait_for_runs(engine: Engine, count: int, timeout: float = 15.0) -> list[object]:
+async def wait_for_runs(engine: Engine, count: int, timeout: float = 15.0) -> list[Row[Any]]:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         finished = query(
@@ -39,7 +40,7 @@ async def test_startup_run_in_the_background_then_a_manual_run(engine: Engine) -
     await scheduler.start()
     assert time.monotonic() - started < 0.1  # start() does not wait for the run
     [startup] = await wait_for_runs(engine, 1)
-    assert (startup.trigger, startup.status) == ("startup", "success")  # type: ignore[attr-defined]
+    assert (startup.trigger, startup.status) == ("startup", "success")
     manual = await scheduler.run_now(["csv"])
     assert (manual.status, manual.trigger) == ("success", "manual")
     assert [s.note for s in manual.sources] == ["file unchanged since the last run; not read"]
@@ -52,7 +53,7 @@ async def test_interval_runs_repeat_until_stopped(engine: Engine) -> None:
     )
     await scheduler.start()
     runs = await wait_for_runs(engine, 2, timeout=5)
-    assert [r.trigger for r in runs[:2]] == ["schedule", "schedule"]  # type: ignore[attr-defined]
+    assert [r.trigger for r in runs[:2]] == ["schedule", "schedule"]
     started = time.monotonic()
     await scheduler.stop()
     assert time.monotonic() - started < 2

@@ -37,7 +37,8 @@ def scrape(client: TestClient) -> str:
     response = client.get("/metrics")
     assert response.status_code == 200, response.text
     assert response.headers["content-type"].startswith("text/plain; version=0.0.4")
-    return response.text
+    text: str = response.text
+    return text
 
 
 def samples(text: str, name: str) -> list[tuple[Labels, float]]:

@@ -125,9 +125,9 @@ def test_combined_filters_and_time_window(client: TestClient, store: Store) -> N
         ("limit", "3"),
     ]
     rows: list[tuple[str, str, str]] = []
-    cursor = None
+    cursor: str | None = None
     while True:
-        extra = [("cursor", cursor)] if cursor else []
+        extra: list[tuple[str, str]] = [("cursor", cursor)] if cursor else []
         body = client.get("/data", params=params + extra).json()
         rows += [(r["timestamp"], r["source"], r["record_id"]) for r in body["data"]]
         if (cursor := body["next_cursor"]) is None:

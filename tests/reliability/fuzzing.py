@@ -23,8 +23,9 @@ import pytest
 import requests
 from hypothesis import HealthCheck, Phase
 from hypothesis.errors import Unsatisfiable
+from schemathesis import Case, Response
 from schemathesis.core.failures import FailureGroup
-from schemathesis.generation.case import Case
+from schemathesis.core.result import Err
 from schemathesis.generation.modes import GenerationMode
 from schemathesis.schemas import BaseSchema
 from sqlalchemy import Engine, func, select
@@ -44,7 +45,7 @@ HEADER_ONLY = {
 }
 
 Check = Callable[..., Any]
-Inspect = Callable[[Case, requests.Response, "Tally"], None]
+Inspect = Callable[[Case[Any], Response, "Tally"], None]
 Budget = Mapping[str, tuple[int, int]]
 """Operation label (``GET /data``, ``Query.records``) -> (positive, negative) cases."""
 
@@ -114,7 +115,7 @@ class _Fuzzer:
             print_blob=False,
         )
         @hypothesis.given(case=operation.as_strategy(generation_mode=mode))
-        def one(case: Case) -> None:
+        def one(case: Case[Any]) -> None:
             tally.cases[(operation.label, mode.value)] += 1
             response = case.call(
                 base_url=self.base_url, session=self.session, headers=self.headers, timeout=30
@@ -161,7 +162,12 @@ def fuzz(
     ``checks`` are added to schemathesis's default ones, ``excluded_checks`` removed;
     ``inspect`` looks at each response for what schemathesis cannot know about.
     """
-    operations = {op.label: op for op in (result.ok() for result in schema.get_all_operations())}
+    operations: dict[str, Any] = {}
+    for result in schema.get_all_operations():
+        if isinstance(result, Err):
+            raise result.err()
+        operation = result.ok()
+        operations[operation.label] = operation
     missing = set(budget) - set(operations)
     assert not missing, f"no such operations: {sorted(missing)} (have {sorted(operations)})"
     uncovered = set(operations) - set(budget)

@@ -15,7 +15,7 @@ from __future__ import annotations
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -65,11 +65,12 @@ class Traffic(threading.Thread):
 
     def run(self) -> None:
         with httpx.Client(base_url=self.base_url, timeout=BOUND_SECONDS * 2) as client:
+            sends: list[tuple[str, Callable[[], httpx.Response]]] = [
+                ("rest", lambda: client.get("/data", params={"limit": 100})),
+                ("graphql", lambda: client.post("/graphql", json={"query": RECORDS})),
+            ]
             while not self.stop.is_set():
-                for name, send in (
-                    ("rest", lambda: client.get("/data", params={"limit": 100})),
-                    ("graphql", lambda: client.post("/graphql", json={"query": RECORDS})),
-                ):
+                for name, send in sends:
                     started = time.monotonic()
                     try:
                         response = send()

@@ -11,9 +11,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import requests
 import schemathesis
-from schemathesis.generation.case import Case
+from schemathesis import Case, Response
 from schemathesis.specs.openapi.checks import positive_data_acceptance
 from sqlalchemy import Engine
 
@@ -40,7 +39,7 @@ def served(database_url: str, engine: Engine, tmp_path: Path) -> Iterator[Served
         yield served
 
 
-def inspect(case: Case, response: requests.Response, tally: Tally) -> None:
+def inspect(case: Case[Any], response: Response, tally: Tally) -> None:
     """What schemathesis cannot judge: the errors are ours, explained, never masked.
 
     A well-typed (positive) request either gets its field's data or only BAD_USER_INPUT

@@ -57,7 +57,7 @@ def test_hostile_csv_file(
     path = tmp_path / f"{case.name}.csv"
     path.write_bytes(case.content)
     key = "csv_path" if shape.source == "csv" else "csv2_path"
-    config = make_config(**{key: path})
+    config = make_config(upstream=None, **{key: path})
     clock = time.monotonic()
     summary = run_etl(engine, config, sources=[shape.source], retry=FAST)
     seconds = time.monotonic() - clock
