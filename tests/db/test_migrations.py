@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import subprocess
+import sys
 from datetime import UTC, datetime
 
 from alembic import command
@@ -7,7 +9,14 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import Engine, inspect, select
 
-from db.migrate import alembic_config, current_revision, head_revision, upgrade
+from db.migrate import (
+    HEAD,
+    alembic_config,
+    current_revision,
+    head_revision,
+    stored_revision,
+    upgrade,
+)
 from db.tables import assets, metadata, records
 
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
@@ -63,8 +72,31 @@ def test_every_table_and_index_exists(engine: Engine) -> None:
 
 
 def test_upgrade_is_idempotent_and_at_head(engine: Engine) -> None:
-    assert current_revision(engine) == head_revision() == "0004"
+    assert current_revision(engine) == head_revision() == HEAD == "0004"
     assert upgrade(engine) == "0004"
+
+
+def test_a_store_at_head_is_recognised_without_alembic(database_url: str) -> None:
+    """``kasparro etl`` and ``serve`` start with ``upgrade``: at head it costs one SELECT."""
+    program = (
+        "import sys\n"
+        "import kasparro.cli\n"
+        "from db.engine import create_db_engine\n"
+        "from db.migrate import upgrade\n"
+        "print(upgrade(create_db_engine(sys.argv[1])), 'alembic' in sys.modules)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", program, database_url], capture_output=True, text=True, check=True
+    )
+    assert done.stdout.split() == [HEAD, "False"]
+
+
+def test_a_store_behind_head_is_migrated(engine: Engine) -> None:
+    with engine.begin() as conn:
+        command.downgrade(alembic_config(conn), "0003")
+    assert stored_revision(engine) == "0003"
+    assert upgrade(engine) == HEAD
+    assert stored_revision(engine) == current_revision(engine) == HEAD
 
 
 def test_0002_keeps_the_records_of_a_0001_store(engine: Engine) -> None:
