@@ -179,6 +179,7 @@ def test_sqlite_read_url_is_a_lagging_read_only_copy(
     auth = {"Authorization": f"Bearer {TOKEN}"}
     with TestClient(create_app(settings.app_config())) as client:
         assert client.get("/health").json()["read_db"] == "ok"
+        assert latest_sources(client) == {"csv"}  # kept by the app from now on
         run = client.post("/etl/run", headers=auth, json={"sources": ["csv2"]}).json()
         # runEtl answers from the primary, with every source row it just wrote...
         assert (run["status"], run["sources"][0]["inserted"]) == ("success", 1274)
@@ -186,10 +187,19 @@ def test_sqlite_read_url_is_a_lagging_read_only_copy(
         assert all_data(client, source="csv2") == []
         assert len(all_data(client)) == 1496
         assert client.get("/stats").json()["records_total"] == 1496
+        assert latest_sources(client) == {"csv"}
 
         sqlite_copy(primary, replica)  # the replica catches up
         assert len(all_data(client, source="csv2")) == 1274
         assert client.get("/stats").json()["records_total"] == ROWS
+        # The copy's latest_version moved with the load: the kept prices are read again.
+        assert latest_sources(client) == {"csv", "csv2"}
+
+
+def latest_sources(client: TestClient) -> set[str]:
+    """The sources ``latestPrices`` names, through the app's read URL."""
+    answer = client.post("/graphql", json={"query": "{ latestPrices { source } }"}).json()
+    return {price["source"] for price in answer["data"]["latestPrices"]}
 
 
 def test_an_unreachable_read_database_is_a_503_naming_it(database_url: str, tmp_path: Path) -> None:
