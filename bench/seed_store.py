@@ -190,6 +190,7 @@ def seed(url: str, total: int, coins: int) -> None:
             )
             for index in records.indexes:
                 index.drop(conn)
+            latest.bump(conn)  # latest_records emptied: a running server must read again
         if engine.dialect.name == "postgresql":
             _copy_postgresql(engine, total, coins)
         else:
@@ -197,7 +198,8 @@ def seed(url: str, total: int, coins: int) -> None:
         with engine.begin() as conn:
             for index in records.indexes:
                 index.create(conn)
-            latest.fill(conn)
+            latest.fill(conn)  # last: it moves the counter, whose lock lasts until COMMIT
+        with engine.begin() as conn:
             if engine.dialect.name == "postgresql":
                 conn.exec_driver_sql("ANALYZE records, latest_records, assets, asset_aliases")
             else:

@@ -21,8 +21,10 @@ that follows, so concurrent writers queue on it briefly and never deadlock over 
 from __future__ import annotations
 
 import json
+import secrets
 from collections.abc import Iterable
 from datetime import datetime
+from typing import TypeAlias
 
 from sqlalchemy import Connection, delete, exists, insert, select, text, update
 
@@ -40,6 +42,13 @@ FILL_SQL = (
 by key, then fetch each head by primary key (1M records on PostgreSQL: 0.9 s, where
 ``DISTINCT ON`` sorted every row: 3.3 s). Migration 0003 holds its own copy."""
 
+_CHANGES = (
+    "latest_records.timestamp < excluded.timestamp OR (latest_records.timestamp = "
+    "excluded.timestamp AND latest_records.value <> excluded.value)"
+)
+"""A row changes a key's stored row when it is newer, or a correction at the same time; the
+same row again (a lookback or an unchanged re-run) writes nothing and counts nothing."""
+
 # The rows travel as one JSON array of [record_id, timestamp, value]: psycopg2 adapts a
 # list of strings element by element, which cost more than the upsert itself.
 _UPSERT_POSTGRESQL = text(
@@ -48,7 +57,7 @@ _UPSERT_POSTGRESQL = text(
     "FROM json_array_elements(CAST(:rows AS json)) AS e "
     "ON CONFLICT (source, record_id) DO UPDATE SET "
     "timestamp = excluded.timestamp, value = excluded.value "
-    "WHERE latest_records.timestamp <= excluded.timestamp"
+    f"WHERE {_CHANGES}"
 )
 
 _UPSERT_SQLITE = text(
@@ -56,7 +65,7 @@ _UPSERT_SQLITE = text(
     "VALUES (:source, :record_id, :stamp, :value) "
     "ON CONFLICT (source, record_id) DO UPDATE SET "
     "timestamp = excluded.timestamp, value = excluded.value "
-    "WHERE latest_records.timestamp <= excluded.timestamp"
+    f"WHERE {_CHANGES}"
 )
 
 
@@ -89,22 +98,26 @@ class Newest:
         self._rows.clear()
 
 
-def upsert(conn: Connection, source: str, rows: Iterable[tuple[str, str, float]]) -> None:
+def upsert(conn: Connection, source: str, rows: Iterable[tuple[str, str, float]]) -> int:
     """Offer (record_id, naive-UTC timestamp text, value) rows of ``source``, unique by id.
 
-    A row replaces a key's stored row only when it is at the same or a newer timestamp.
+    A row replaces a key's stored row only when it is newer, or at the same timestamp with
+    another value. The counter moves when a row changed; return how many did.
     """
     offered = list(rows)
     if not offered:
-        return
+        return 0
     if conn.dialect.name == "postgresql":
-        conn.execute(_UPSERT_POSTGRESQL, {"source": source, "rows": json.dumps(offered)})
+        result = conn.execute(_UPSERT_POSTGRESQL, {"source": source, "rows": json.dumps(offered)})
     else:
-        conn.execute(
+        result = conn.execute(
             _UPSERT_SQLITE,
             [{"source": source, "record_id": r, "stamp": t, "value": v} for r, t, v in offered],
         )
-    bump(conn)
+    changed = result.rowcount
+    if changed:
+        bump(conn)
+    return changed
 
 
 def fill(conn: Connection) -> int:
@@ -149,11 +162,22 @@ def forget_pruned(conn: Connection, cutoff: datetime) -> None:
         bump(conn)
 
 
+Version: TypeAlias = tuple[int, int]
+"""``(version, token)`` of ``latest_version``: the number counts the changes, the token is
+drawn afresh by each, so a store restored from a backup (its number going back, then
+counting up again) never repeats a pair a process has kept."""
+
+
 def bump(conn: Connection) -> None:
     """Move ``latest_version`` on: call last in a transaction that changed ``latest_records``."""
-    conn.execute(update(latest_version).values(version=latest_version.c.version + 1))
+    conn.execute(
+        update(latest_version).values(
+            version=latest_version.c.version + 1, token=secrets.randbits(63)
+        )
+    )
 
 
-def version(conn: Connection) -> int | None:
+def version(conn: Connection) -> Version | None:
     """The counter as ``conn`` sees it now (None on a store without its row)."""
-    return conn.execute(select(latest_version.c.version)).scalar_one_or_none()
+    row = conn.execute(select(latest_version.c.version, latest_version.c.token)).one_or_none()
+    return None if row is None else (row[0], row[1])

@@ -11,12 +11,18 @@ counter read before it, and reads the counter again on each request (one primary
   (rows older than the counter they are kept with);
 - the same counter: the kept rows are the answer (filtered by asset or symbol in Python,
   which picks the same rows in the same order as the filtered query);
-- a different counter, or none: read again. A filtered request that finds nothing kept runs
+- a different counter, or none (no row, or a read store without the table, such as a copy
+  taken before migration 0004): read again. A filtered request that finds nothing kept runs
   the filtered query and keeps nothing, so a single-asset lookup never pays for all assets.
 
+The counter is compared as ``(version, token)`` (``db.latest.Version``): the token is new at
+every change, so a store restored from a backup, whose number counts up again from an older
+value, never matches an answer kept before the restore.
+
 ``memo`` holds what callers build from one kept answer (the compiled path's JSON text per
-selection shape); it goes with the rows it was built from. Worker threads share one cache:
-a reader replaces the kept answer only with one read at a newer counter.
+selection shape); it goes with the rows it was built from. Worker threads share one cache
+without a lock: the kept answer is replaced by one assignment, and should a slow reader of
+an older counter replace a newer answer, the next request only reads again.
 """
 
 from __future__ import annotations
@@ -25,8 +31,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from sqlalchemy import Connection
+from sqlalchemy.exc import OperationalError, ProgrammingError
 
 from db import latest, queries
+from db.latest import Version
 from db.queries import LatestPrice
 
 MEMO_ENTRIES = 16
@@ -43,7 +51,7 @@ class Prices:
 
 @dataclass(frozen=True)
 class _Kept:
-    version: int
+    version: Version
     rows: list[LatestPrice]
     memo: dict[object, str]
 
@@ -54,14 +62,19 @@ class PricesCache:
     def __init__(self) -> None:
         self._kept: _Kept | None = None
         self.reads = 0
-        """How many times rows were read from the store rather than from the kept answer."""
+        """How many times rows were read from the store rather than from the kept answer
+        (a figure for tests and benchmarks; not counted atomically across threads)."""
 
     def read(
         self, conn: Connection, asset_ids: Sequence[str] = (), symbols: Sequence[str] = ()
     ) -> Prices:
         """``db.queries.latest_prices(conn, asset_ids, symbols)``, from the kept answer when
         the store has not changed since it was read."""
-        version = latest.version(conn)
+        try:
+            version = latest.version(conn)
+        except (OperationalError, ProgrammingError):  # no table: a read store behind 0004
+            conn.rollback()
+            version = None
         kept = self._kept
         if kept is None or version is None or kept.version != version:
             if asset_ids or symbols or version is None:
@@ -79,13 +92,10 @@ class PricesCache:
             ]
         )
 
-    def _keep(self, version: int, rows: list[LatestPrice]) -> _Kept:
+    def _keep(self, version: Version, rows: list[LatestPrice]) -> _Kept:
         self.reads += 1
-        fresh = _Kept(version, rows, {})
-        current = self._kept
-        if current is None or current.version < version:
-            self._kept = fresh
-        return fresh
+        self._kept = kept = _Kept(version, rows, {})
+        return kept
 
 
 def remember(memo: dict[object, str], key: object, text: str) -> None:

@@ -54,12 +54,14 @@ def upgrade(engine: Engine, revision: str = "head") -> str | None:
 
 
 def stored_revision(engine: Engine) -> str | None:
-    """The one revision ``alembic_version`` names, or None (no table yet, or several rows)."""
-    try:
-        with engine.connect() as connection:
+    """The one revision ``alembic_version`` names, or None (no table yet, or several rows).
+
+    A database that cannot be reached raises here, as it would in Alembic."""
+    with engine.connect() as connection:
+        try:
             rows = connection.execute(text("SELECT version_num FROM alembic_version")).all()
-    except DBAPIError:
-        return None
+        except DBAPIError:
+            return None
     return str(rows[0][0]) if len(rows) == 1 else None
 
 

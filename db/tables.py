@@ -9,8 +9,9 @@ the same transaction, so a per-row check would only cost ingest time (BENCHMARKS
 ``latest_records`` holds each ``(source, record_id)``'s newest record (timestamp and value),
 kept exact by every writer of ``records`` in the same transaction (``db.latest``), so the
 latest prices are read from a few thousand rows whatever the size of ``records``.
-``latest_version`` is one counter that every transaction changing ``latest_records`` moves
-(``db.latest.bump``): a reader that saw the same number before has nothing new to read.
+``latest_version`` is one counter (with a random token) that every transaction changing
+``latest_records`` moves (``db.latest.bump``): a reader that saw the same pair before has
+nothing new to read.
 """
 
 from __future__ import annotations
@@ -143,6 +144,7 @@ latest_version = Table(
     metadata,
     Column("id", Integer, primary_key=True, autoincrement=False),
     Column("version", BigInteger, nullable=False),
+    Column("token", BigInteger, nullable=False),
     CheckConstraint("id = 1", name="one_row"),
 )
 

@@ -47,7 +47,7 @@ def _truncate_all(url: str) -> None:
         names = ", ".join(f'"{table.name}"' for table in metadata.sorted_tables)
         with engine.begin() as conn:
             conn.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
-            conn.execute(insert(latest_version), {"id": 1, "version": 1})  # as migration 0004
+            conn.execute(insert(latest_version), {"id": 1, "version": 1, "token": 0})  # as 0004
     finally:
         engine.dispose()
 

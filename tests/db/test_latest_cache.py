@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 from alembic import command
-from sqlalchemy import Engine, delete, event, insert, inspect, update
+from sqlalchemy import Engine, delete, event, insert, inspect, select, update
 from sqlalchemy.exc import IntegrityError
 
 from db import latest, queries
@@ -77,8 +77,10 @@ def store(engine: Engine) -> Engine:
 
 
 def counter(engine: Engine) -> int | None:
+    """The number of ``latest_version`` (the token is drawn afresh by every move)."""
     with engine.connect() as conn:
-        return latest.version(conn)
+        pair = latest.version(conn)
+    return None if pair is None else pair[0]
 
 
 def fresh(engine: Engine, asset_ids: tuple[str, ...] = (), symbols: tuple[str, ...] = ()) -> Any:
@@ -103,32 +105,38 @@ def test_0004_starts_the_counter_at_one_and_downgrades(engine: Engine) -> None:
     assert upgrade(engine) == "0004"
     assert counter(engine) == 1
     with pytest.raises(IntegrityError, match=r"one_row"), engine.begin() as conn:
-        conn.execute(insert(latest_version), {"id": 2, "version": 1})  # one row only
+        conn.execute(insert(latest_version), {"id": 2, "version": 1, "token": 0})  # one row
 
 
 def test_every_writer_of_latest_records_moves_the_counter(store: Engine) -> None:
     start = counter(store)
     assert start is not None and start > 1  # the fixture's fill moved it
     with store.begin() as conn:
-        latest.upsert(conn, "csv", [("csv-bitcoin", stamp(2), 2.0)])
+        assert latest.upsert(conn, "csv", [("csv-bitcoin", stamp(2), 2.0)]) == 1
     assert counter(store) == start + 1
     with store.begin() as conn:
-        latest.upsert(conn, "csv", [])  # nothing offered: nothing changed
+        assert latest.upsert(conn, "csv", []) == 0  # nothing offered: nothing changed
         latest.Newest().upsert(conn, "csv")
+        # The same row again (a lookback, an unchanged re-run) and an older one change nothing.
+        assert latest.upsert(conn, "csv", [("csv-bitcoin", stamp(2), 2.0)]) == 0
+        assert latest.upsert(conn, "csv", [("csv-bitcoin", stamp(1.5), 9.0)]) == 0
     assert counter(store) == start + 1
+    with store.begin() as conn:  # a correction at the newest timestamp does
+        assert latest.upsert(conn, "csv", [("csv-bitcoin", stamp(2), 2.5)]) == 1
+    assert counter(store) == start + 2
     with store.begin() as conn:
         latest.fill(conn)
-    assert counter(store) == start + 2
+    assert counter(store) == start + 3
     # Retention that removes no key's newest record leaves the counter alone ...
     assert prune(store, T0 + timedelta(minutes=30), tables=("records",)) == {"records": 6}
-    assert counter(store) == start + 2
+    assert counter(store) == start + 3
     # ... and one that empties keys moves it once per batch that did.
     assert prune(store, T0 + timedelta(days=1), tables=("records",), batch_size=4) == {"records": 6}
-    assert counter(store) == start + 4
+    assert counter(store) == start + 5
     with store.begin() as conn:
         latest.upsert(conn, "csv", [("csv-bitcoin", stamp(3), 3.0)])
         conn.rollback()  # a change rolled back takes its move with it
-    assert counter(store) == start + 4
+    assert counter(store) == start + 5
 
 
 def test_the_kept_answer_serves_until_the_counter_moves(store: Engine) -> None:
@@ -232,9 +240,50 @@ def test_a_slower_reader_of_an_older_counter_does_not_replace_a_newer_answer(
         older = read(cache, store)  # A
     finally:
         event.remove(store, "before_cursor_execute", load_and_read)
+    # A kept its rows under the older counter: the next request reads once more, and
+    # every answer is the current one.
     assert older.rows == newer[1].rows == fresh(store)
-    assert read(cache, store).rows is newer[1].rows
-    assert cache.reads == 2
+    again = read(cache, store)
+    assert again.rows == fresh(store) and cache.reads == 3
+    assert read(cache, store).rows is again.rows and cache.reads == 3
+
+
+def test_a_store_restored_from_a_backup_is_read_again(store: Engine) -> None:
+    """The number goes back with the backup and counts up to the kept one again: the token
+    tells the two states apart."""
+    with store.connect() as conn:
+        backup = latest.version(conn)
+        backup_rows = conn.execute(select(latest_records)).all()
+    assert backup is not None
+    with store.begin() as conn:
+        latest.upsert(conn, "csv", [("csv-bitcoin", stamp(7), 7.0)])
+    cache = PricesCache()
+    kept = read(cache, store)
+    assert ("bitcoin", "csv", 7.0) in [(r.asset_id, r.source, r.value) for r in kept.rows]
+    with store.begin() as conn:  # the restore: the backup's rows and counter
+        conn.execute(delete(latest_records))
+        conn.execute(insert(latest_records), [row._asdict() for row in backup_rows])
+        conn.execute(update(latest_version).values(version=backup[0], token=backup[1]))
+    with store.begin() as conn:  # a load after it counts up to the kept number again
+        latest.upsert(conn, "csv", [("csv-ethereum", stamp(8), 8.0)])
+    assert counter(store) == backup[0] + 1
+    answer = read(cache, store)
+    assert answer.rows == fresh(store) and cache.reads == 2
+    assert ("bitcoin", "csv", 1.0) in [(r.asset_id, r.source, r.value) for r in answer.rows]
+
+
+def test_a_read_store_behind_migration_0004_is_read_every_time(store: Engine) -> None:
+    """A read copy taken before the counter existed: no table, so nothing is kept."""
+    with store.begin() as conn:
+        command.downgrade(alembic_config(conn), "0003")
+    try:
+        cache = PricesCache()
+        for _ in range(2):
+            answer = read(cache, store)
+            assert answer.rows == fresh(store) and len(answer.rows) == 6 and answer.memo is None
+        assert cache.reads == 2
+    finally:
+        assert upgrade(store) == "0004"
 
 
 def test_a_store_without_the_counter_row_is_read_every_time(store: Engine) -> None:

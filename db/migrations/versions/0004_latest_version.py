@@ -2,7 +2,8 @@
 
 The serving process keeps the latest prices it last read together with the counter it saw
 first; while the counter stands still, nothing they were built from has changed
-(``db.latest.bump``, ``db.latest_cache``). Starts at 1 on every store.
+(``db.latest.bump``, ``db.latest_cache``). Each move also draws a new random token, so a
+store restored from a backup never shows a process a pair it kept. Starts at (1, 0).
 
 Revision ID: 0004
 Revises: 0003
@@ -25,10 +26,11 @@ def upgrade() -> None:
         "latest_version",
         sa.Column("id", sa.Integer(), autoincrement=False, nullable=False),
         sa.Column("version", sa.BigInteger(), nullable=False),
+        sa.Column("token", sa.BigInteger(), nullable=False),
         sa.CheckConstraint("id = 1", name=op.f("ck_latest_version_one_row")),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_latest_version")),
     )
-    op.bulk_insert(table, [{"id": 1, "version": 1}])
+    op.bulk_insert(table, [{"id": 1, "version": 1, "token": 0}])
 
 
 def downgrade() -> None:
