@@ -27,7 +27,7 @@ an older counter replace a newer answer, the next request only reads again.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from sqlalchemy import Connection
@@ -48,19 +48,24 @@ class Prices:
     rows: list[LatestPrice]
     memo: dict[object, str] | None = field(default=None, compare=False)
 
-
-@dataclass(frozen=True)
-class _Kept:
-    version: Version
-    rows: list[LatestPrice]
-    memo: dict[object, str]
+    def built(self, key: object, build: Callable[[list[LatestPrice]], str]) -> str:
+        """``build(rows)``, kept under ``key`` with a kept answer (at most ``MEMO_ENTRIES``
+        keys, should a client keep varying its selection)."""
+        if self.memo is None:
+            return build(self.rows)
+        text = self.memo.get(key)
+        if text is None:
+            text = build(self.rows)
+            if len(self.memo) < MEMO_ENTRIES:
+                self.memo[key] = text
+        return text
 
 
 class PricesCache:
     """The full ``latest_prices`` answer of one store, kept while ``latest_version`` holds."""
 
     def __init__(self) -> None:
-        self._kept: _Kept | None = None
+        self._kept: tuple[Version, Prices] | None = None
         self.reads = 0
         """How many times rows were read from the store rather than from the kept answer
         (a figure for tests and benchmarks; not counted atomically across threads)."""
@@ -75,14 +80,15 @@ class PricesCache:
         except (OperationalError, ProgrammingError):  # no table: a read store behind 0004
             conn.rollback()
             version = None
-        kept = self._kept
-        if kept is None or version is None or kept.version != version:
+        held = self._kept
+        if held is None or version is None or held[0] != version:
+            self.reads += 1
             if asset_ids or symbols or version is None:
-                self.reads += 1
                 return Prices(queries.latest_prices(conn, asset_ids, symbols))
-            kept = self._keep(version, queries.latest_prices(conn))
+            held = self._kept = (version, Prices(queries.latest_prices(conn), {}))
+        kept = held[1]
         if not asset_ids and not symbols:
-            return Prices(kept.rows, kept.memo)
+            return kept
         ids, wanted = set(asset_ids), set(symbols)
         return Prices(
             [
@@ -91,14 +97,3 @@ class PricesCache:
                 if (not ids or row.asset_id in ids) and (not wanted or row.asset_symbol in wanted)
             ]
         )
-
-    def _keep(self, version: Version, rows: list[LatestPrice]) -> _Kept:
-        self.reads += 1
-        self._kept = kept = _Kept(version, rows, {})
-        return kept
-
-
-def remember(memo: dict[object, str], key: object, text: str) -> None:
-    """Keep ``text`` under ``key`` unless the memo is full (a client varying its selection)."""
-    if len(memo) < MEMO_ENTRIES:
-        memo[key] = text

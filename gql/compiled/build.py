@@ -31,7 +31,7 @@ from typing import Any, TypeVar
 from sqlalchemy import Connection
 
 from db import queries
-from db.latest_cache import PricesCache, remember
+from db.latest_cache import PricesCache
 from db.queries import DbRow, Keyset, LatestPrice, Order
 from gql.compiled.plan import (
     COLUMNS,
@@ -85,7 +85,7 @@ def fetch(
     """Read the rows (and the count, if selected) and build the response's ``data``."""
     if isinstance(request, PricesRequest):
         rows = prices.read(conn, request.asset_ids, request.symbols).rows
-        return _Page(rows, None, "desc", None).one(plan.root)
+        return _prices_page(_Page, rows).one(plan.root)
     return _read(conn, plan, request, _Page).one(plan.root)
 
 
@@ -95,14 +95,15 @@ def fetch_encoded(
     """``fetch``, but the ``data`` comes back as its JSON text: no objects per row."""
     if isinstance(request, PricesRequest):
         answer = prices.read(conn, request.asset_ids, request.symbols)
-        if answer.memo is None:
-            return Encoded(_EncodedPage(answer.rows, None, "desc", None).one(plan.root))
-        text = answer.memo.get(plan.root)
-        if text is None:
-            text = _EncodedPage(answer.rows, None, "desc", None).one(plan.root)
-            remember(answer.memo, plan.root, text)
-        return Encoded(text)
+        return Encoded(
+            answer.built(plan.root, lambda rows: _prices_page(_EncodedPage, rows).one(plan.root))
+        )
     return Encoded(_read(conn, plan, request, _EncodedPage).one(plan.root))
+
+
+def _prices_page(page_type: type[_P], rows: list[LatestPrice]) -> _P:
+    """The latest prices as a page: no next page, cursors or count."""
+    return page_type(rows, None, "desc", None)
 
 
 def _read(conn: Connection, plan: Plan, request: RecordsRequest, page_type: type[_P]) -> _P:

@@ -13,7 +13,7 @@ from sqlalchemy import Engine, delete, event, insert, inspect, select, update
 from sqlalchemy.exc import IntegrityError
 
 from db import latest, queries
-from db.latest_cache import MEMO_ENTRIES, PricesCache, remember
+from db.latest_cache import MEMO_ENTRIES, Prices, PricesCache
 from db.migrate import alembic_config, upgrade
 from db.prune import prune
 from db.tables import asset_aliases, assets, latest_records, latest_version, records
@@ -298,7 +298,9 @@ def test_a_store_without_the_counter_row_is_read_every_time(store: Engine) -> No
 
 def test_the_memo_holds_a_bounded_number_of_answers() -> None:
     memo: dict[object, str] = {}
+    kept = Prices([], memo)
     for key in range(MEMO_ENTRIES + 5):
-        remember(memo, key, f"text {key}")
+        text = f"text {key}"
+        assert kept.built(key, lambda rows: text) == text  # noqa: B023 (called at once)
     assert len(memo) == MEMO_ENTRIES and memo[0] == "text 0"
     assert MEMO_ENTRIES not in memo
