@@ -41,16 +41,19 @@ def upgrade(engine: Engine, revision: str = "head") -> str | None:
     created the tables and one failed with "table … already exists"). A store already at
     ``HEAD`` returns at once.
     """
-    if revision in ("head", HEAD) and stored_revision(engine) == HEAD:
-        return HEAD
-    from alembic import command
-    from alembic.runtime.migration import MigrationContext
+    # On SQLite the check waits for the file lock too: a new file's first connection sets
+    # WAL mode, which fails with "database is locked" while another process migrates it.
+    with _sqlite_file_lock(engine):
+        if revision in ("head", HEAD) and stored_revision(engine) == HEAD:
+            return HEAD
+        from alembic import command
+        from alembic.runtime.migration import MigrationContext
 
-    with _sqlite_file_lock(engine), engine.begin() as connection:
-        if connection.dialect.name == "postgresql":
-            connection.exec_driver_sql("SELECT pg_advisory_xact_lock(4242001)")
-        command.upgrade(alembic_config(connection), revision)
-        return MigrationContext.configure(connection).get_current_revision()
+        with engine.begin() as connection:
+            if connection.dialect.name == "postgresql":
+                connection.exec_driver_sql("SELECT pg_advisory_xact_lock(4242001)")
+            command.upgrade(alembic_config(connection), revision)
+            return MigrationContext.configure(connection).get_current_revision()
 
 
 def stored_revision(engine: Engine) -> str | None:
