@@ -26,6 +26,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from db.tables import asset_aliases, assets, checkpoints, raw_payloads, rejects
+from db.types import storable_text
 
 StagedRow = tuple[str, str, str, str, str, float, float | None, float | None]
 """(record_id, timestamp text, asset_id, symbol, name, value, market_cap, volume_24h)."""
@@ -36,6 +37,9 @@ SQLITE_CACHE_KIB = 65_536
 SQLITE_WAL_CHECKPOINT_PAGES = 20_000
 """WAL auto-checkpoint of a loading SQLite connection (default 1000 pages): a large commit
 no longer copies the same hot index pages back into the database file again and again."""
+
+REASON_LIMIT = 1000
+"""Characters of a reject's reason stored (reasons quote values cut much shorter)."""
 
 _ROWS_PER_STATEMENT = 1000
 """Rows per multi-row INSERT (well inside SQLite's limit of bound parameters)."""
@@ -254,15 +258,17 @@ def insert_rejects(
 ) -> int:
     """Store (locator, reason, raw) rejects; return how many.
 
-    NUL characters (which PostgreSQL text cannot hold) are stored as U+FFFD.
+    Whatever the text, it is stored: NUL characters (which PostgreSQL text cannot hold) as
+    U+FFFD, lone surrogates (which UTF-8 cannot encode) as ``\\udXXX`` escapes; the reason
+    is cut to ``REASON_LIMIT`` characters.
     """
     values = [
         {
             "run_id": run_id,
             "source": source,
-            "locator": locator[:200],
-            "reason": reason.replace("\x00", "\ufffd"),
-            "raw": raw.replace("\x00", "\ufffd"),
+            "locator": storable_text(locator)[:200],
+            "reason": storable_text(reason)[:REASON_LIMIT],
+            "raw": storable_text(raw),
             "created_at": now,
         }
         for locator, reason, raw in items

@@ -16,6 +16,7 @@ from datetime import datetime
 from sqlalchemy import Connection, func, insert, select, update
 
 from db.tables import etl_run_sources, etl_runs
+from db.types import storable_text
 
 COUNTERS = ("rows_read", "inserted", "updated", "unchanged", "skipped", "rejected")
 
@@ -127,6 +128,6 @@ def update_source(
     )
 
 
-def _storable(error: str | None) -> str | None:
-    """An error message PostgreSQL text can hold: NUL (e.g. from a UTF-16 header) as U+FFFD."""
-    return None if error is None else error.replace("\x00", "\ufffd")
+def _storable(text: str | None) -> str | None:
+    """A message the databases can hold (NUL, e.g. from a UTF-16 header, as U+FFFD)."""
+    return None if text is None else storable_text(text)

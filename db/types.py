@@ -10,6 +10,17 @@ from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeDecorator
 
 
+def storable_text(text: str) -> str:
+    """``text`` as both databases can store it: NUL (which PostgreSQL text cannot hold) as
+    U+FFFD, lone surrogates (which UTF-8 cannot encode) as ``\\udXXX`` escapes."""
+    text = text.replace("\x00", "\ufffd")
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "backslashreplace").decode("utf-8")
+    return text
+
+
 class UTCDateTime(TypeDecorator[datetime]):
     """A timezone-aware UTC timestamp on every database.
 

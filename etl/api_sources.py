@@ -5,6 +5,11 @@ to ``keep`` (the raw-payload store) before parsing it, and yields ``Chunk``s of 
 rows. A page that is not a JSON array (garbage, truncated JSON, HTML, an error object) is
 one reject located ``page N``; an item that fails validation is a reject located
 ``page N item I`` (I counts from 0). The source fails only when no page was usable.
+
+An item whose
+validation raises something other than ``RecordRejected`` is a reject too ("internal
+error …", logged with its traceback: ``etl.validate.as_reject``), so no item can fail its
+source.
 """
 
 from __future__ import annotations
@@ -15,9 +20,11 @@ from typing import Any
 
 from etl.errors import RecordRejected, SchemaDriftError
 from etl.http import Fetcher, Response
+from etl.json_pages import Unparsed, page_items
 from etl.model import Chunk, Reject, Row
 from etl.validate import (
     TimestampParser,
+    as_reject,
     json_number,
     name_text,
     record_id_text,
@@ -74,19 +81,28 @@ def coingecko_item(item: dict[str, Any], parse_time: TimestampParser) -> Row:
 
 
 def _raw(value: Any) -> str:
-    return json.dumps(value, ensure_ascii=False)[:RAW_LIMIT]
-
-
-def page_items(response: Response) -> list[Any]:
-    """The JSON array of a page; raise ``RecordRejected`` saying what came instead."""
+    """An item's JSON text for its reject: non-ASCII kept unless it cannot be stored (a lone
+    surrogate), then escaped; the element's own text when it could not be parsed."""
+    if isinstance(value, Unparsed):
+        return value.text[:RAW_LIMIT]
     try:
-        body = json.loads(response.content)
-    except (ValueError, UnicodeDecodeError) as exc:
-        head = response.content[:60].decode("utf-8", "replace")
-        raise RecordRejected(f"response is not valid JSON ({exc}); it starts {head!r}") from None
-    if isinstance(body, list):
-        return body
-    raise RecordRejected(f"expected a JSON array of items, got {type(body).__name__}")
+        text = json.dumps(value, ensure_ascii=False)[:RAW_LIMIT]
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        text = json.dumps(value)[:RAW_LIMIT]
+    except (RecursionError, ValueError):
+        text = f"<not shown: a {type(value).__name__} nested too deeply to write back as JSON>"
+    return text
+
+
+def _object(item: Any) -> dict[str, Any]:
+    """The item as a JSON object; raise ``RecordRejected`` when it is not one."""
+    if isinstance(item, Unparsed):
+        raise RecordRejected(item.reason, item.kind)
+    if not isinstance(item, dict):
+        kind = "item is not an object"
+        raise RecordRejected(f"item is {type(item).__name__}, not an object", kind)
+    return item
 
 
 def validated_chunks(
@@ -103,21 +119,21 @@ def validated_chunks(
     for label, response in pages:
         keep(response)
         try:
-            items = page_items(response)
+            items = page_items(response.content)
         except RecordRejected as exc:
             text = response.content[:RAW_LIMIT].decode("utf-8", "replace")
-            chunk.rejects.append(Reject(label, exc.reason, text))
+            chunk.rejects.append(Reject(label, exc.reason, text, exc.kind))
             chunk.read += 1
             continue
         usable += 1
         for index, item in enumerate(items):
             chunk.read += 1
+            where = f"{label} item {index}"
             try:
-                if not isinstance(item, dict):
-                    raise RecordRejected(f"item is {type(item).__name__}, not an object")
-                chunk.rows.append(validate(item, parse_time))
-            except RecordRejected as exc:
-                chunk.rejects.append(Reject(f"{label} item {index}", exc.reason, _raw(item)))
+                chunk.rows.append(validate(_object(item), parse_time))
+            except Exception as exc:  # noqa: BLE001 - the item boundary, see as_reject
+                why = as_reject(exc, source)
+                chunk.rejects.append(Reject(where, why.reason, _raw(item), why.kind))
             if len(chunk.rows) >= batch_size:
                 yield chunk
                 chunk = Chunk()
@@ -149,7 +165,6 @@ def coingecko_pages(fetcher: Fetcher, base_url: str, pages: int) -> Iterator[tup
 
 def _short_page(response: Response) -> bool:
     try:
-        body = json.loads(response.content)
-    except (ValueError, UnicodeDecodeError):
+        return len(page_items(response.content)) < 250
+    except RecordRejected:
         return False
-    return isinstance(body, list) and len(body) < 250

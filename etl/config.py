@@ -28,3 +28,4 @@ class EtlConfig:
     lookback_seconds: int = 86400
     raw_payload_retention: int = 10
     batch_size: int = 5000
+    max_future_seconds: int = 300

@@ -121,7 +121,10 @@ def row_validator(
 
     def careful(fields: Sequence[str]) -> Row:
         if len(fields) < width:
-            raise RecordRejected(f"expected at least {width} fields, got {len(fields)}")
+            raise RecordRejected(
+                f"expected at least {width} fields, got {len(fields)}",
+                f"expected at least {width} fields",
+            )
         key = (fields[i_symbol], fields[i_name])
         known = coins.get(key)
         if known is None:

@@ -27,7 +27,7 @@ from typing import BinaryIO
 from etl.csv_layouts import Layout, validator_for
 from etl.errors import InputMissingError, RecordRejected, SchemaDriftError
 from etl.model import Chunk, Reject
-from etl.validate import TimestampParser
+from etl.validate import TimestampParser, as_reject
 
 _HASH_BLOCK = 1 << 20
 _TAIL = 4096
@@ -119,15 +119,17 @@ class CsvSource:
             rows, rejects = chunk.rows, chunk.rejects
             full: Chunk | None = None  # a full batch, held until a next row shows more follow
             while True:
-                problem: str | None = None
+                problem: RecordRejected | None = None
                 try:
                     fields = next(reader)
                 except StopIteration:
                     break
                 except csv.Error as exc:  # e.g. a field over the csv module's size limit
-                    fields, problem = [], f"not a readable CSV row: {exc}"
+                    kind = "not a readable CSV row"
+                    fields, problem = [], RecordRejected(f"{kind}: {exc}", kind)
                 if undecodable:
-                    problem = f"not valid UTF-8 ({undecodable[0]})"
+                    kind = "not valid UTF-8"
+                    problem = RecordRejected(f"{kind} ({undecodable[0]})", kind)
                 if fields or problem:
                     if full is not None:
                         yield full
@@ -135,12 +137,13 @@ class CsvSource:
                     chunk.read += 1
                     try:
                         if problem is not None:
-                            raise RecordRejected(problem)
+                            raise problem
                         rows.append(validate(fields))
-                    except RecordRejected as exc:
+                    except Exception as exc:  # noqa: BLE001 - the row boundary, see as_reject
+                        why = as_reject(exc, self.source)
                         text = b"".join(pending).decode("utf-8", "replace").rstrip("\r\n")
                         where = f"line {line + reader.line_num - len(pending) + 1}"
-                        rejects.append(Reject(where, exc.reason, text[:RAW_LIMIT]))
+                        rejects.append(Reject(where, why.reason, text[:RAW_LIMIT], why.kind))
                 pending.clear()
                 undecodable.clear()
                 if len(rows) >= batch_size:

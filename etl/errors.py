@@ -9,7 +9,7 @@ The hierarchy::
     │   ├── SchemaDriftError      a CSV header lacks required columns; no usable API page
     │   ├── InputMissingError     a configured input file does not exist
     │   └── StoppedError          the run was asked to stop; the source ended at a batch boundary
-    └── RecordRejected(reason)    one row or item failed validation; it goes to ``rejects``
+    └── RecordRejected(reason, kind)  one row or item failed validation; it goes to ``rejects``
 
 ``SourceError`` is caught at the source boundary by the pipeline: the source is recorded as
 ``failed`` with the message, and the other sources still run. ``RecordRejected`` is caught per
@@ -72,8 +72,14 @@ class StoppedError(SourceError):
 
 
 class RecordRejected(EtlError):
-    """One row or item is invalid; ``reason`` says why in a sentence a person can act on."""
+    """One row or item is invalid; ``reason`` says why in a sentence a person can act on.
 
-    def __init__(self, reason: str) -> None:
+    ``kind`` is the reason without the offending value (``current_price is missing``,
+    ``timestamp is not ISO-8601``): rejects are tallied by it to name a likely schema drift.
+    It defaults to ``reason`` for reasons that quote no value.
+    """
+
+    def __init__(self, reason: str, kind: str | None = None) -> None:
         super().__init__(reason)
         self.reason = reason
+        self.kind = reason if kind is None else kind

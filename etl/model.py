@@ -13,11 +13,16 @@ The timestamp is canonical naive-UTC text, see ``etl.validate``.
 
 @dataclass(frozen=True, slots=True)
 class Reject:
-    """A row or item that failed validation: where it was, why, and its raw text."""
+    """A row or item that failed validation: where it was, why, and its raw text.
+
+    ``kind`` is the reason without the offending value (``RecordRejected.kind``): a source
+    tallies its rejects by it to name a likely schema drift.
+    """
 
     locator: str
     reason: str
     raw: str
+    kind: str
 
 
 @dataclass(slots=True)

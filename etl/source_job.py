@@ -91,8 +91,9 @@ class SourceJob:
             self._cutoff = stamp_text(high_water - lookback)
         self._progress(ProgressEvent(self.source, "source_started"))
         status, error, note = "success", None, None
+        max_future = timedelta(seconds=self.config.max_future_seconds)
         try:
-            chunks = self._open(fingerprint, TimestampParser(started))
+            chunks = self._open(fingerprint, TimestampParser(started, max_future))
             if chunks is None:
                 note = "file unchanged since the last run; not read"
             else:

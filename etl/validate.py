@@ -5,20 +5,80 @@ A valid row becomes an ``etl.model.Row`` tuple. Its timestamp is naive UTC text
 PostgreSQL as UTC, and ordered like the instants it names, so the pipeline compares and
 formats timestamps without building datetimes per row. Anything invalid raises
 ``RecordRejected`` with a reason a person can act on.
+
+What passes fits the store on both databases: text is checked after normalization (trimmed,
+symbols upper-cased, which can lengthen them: ``ß`` → ``SS``) against the lengths of the
+columns it goes to (``db.tables``, declared there once), holds no character that PostgreSQL
+or UTF-8 cannot store (NUL, lone surrogates) nor any that would make it display as other
+text (``etl.text_rules``); numbers are finite floats; timestamps lie in
+[2009-01-01, now + the allowed clock skew].
 """
 
 from __future__ import annotations
 
+import logging
 import math
+import reprlib
 from datetime import UTC, datetime, timedelta
 
+from sqlalchemy import Column, String
+
+from db.tables import asset_aliases, assets, latest_records, records
 from etl.errors import RecordRejected
+from etl.text_rules import forbidden_character
+
+log = logging.getLogger(__name__)
 
 STAMP_FORMAT = "%Y-%m-%d %H:%M:%S.%f"
 EARLIEST = datetime(2009, 1, 1, tzinfo=UTC)
-FUTURE_SLACK = timedelta(days=1)
 _CACHE_LIMIT = 200_000
-_ZERO_WIDTH = dict.fromkeys(map(ord, "\u200b\u200c\u200d\u2060\ufeff"))
+_LONGEST_STAMP = 100
+"""Longer timestamp text is refused unparsed, and so never cached (ISO-8601 needs at most 32
+characters)."""
+_SHORT = reprlib.Repr()
+_SHORT.maxstring = _SHORT.maxother = 60  # characters of an offending value quoted in a reason
+_ZERO_WIDTH = frozenset("\u200b\u200c\u200d\u2060\ufeff")
+"""Trimmed from a value's ends like whitespace (real names carry them: a CoinGecko name
+starts with two U+200B); inside a value they are rejected."""
+_PADDING = 16
+"""A value longer than this many times its column is refused before it is trimmed, so no
+check ever walks more than that many characters."""
+
+
+def _length(*columns: Column[str]) -> int:
+    """The room in every one of ``columns`` (``String(n)`` columns)."""
+    lengths = []
+    for column in columns:
+        kind = column.type
+        assert isinstance(kind, String) and kind.length is not None, column
+        lengths.append(kind.length)
+    return min(lengths)
+
+
+SYMBOL_LIMIT = _length(records.c.symbol, assets.c.symbol)
+NAME_LIMIT = _length(records.c.name, assets.c.name)
+ID_LIMIT = _length(records.c.record_id, asset_aliases.c.record_id, latest_records.c.record_id)
+
+
+def shown(value: object) -> str:
+    """A short ``repr`` of ``value`` for quoting in a reason; bounded work whatever its size
+    (long strings and lists are cut, deep structures stop at a few levels)."""
+    try:
+        return _SHORT.repr(value)
+    except ValueError:  # an int past the digit limit
+        return f"<{type(value).__name__}>"
+
+
+def as_reject(exc: Exception, source: str) -> RecordRejected:
+    """``exc`` raised while validating a row or item of ``source``, as a reject: a
+    ``RecordRejected`` as it is, anything else (which validation did not foresee) as an
+    "internal error …" reject, logged with its traceback. Either way one bad row or item
+    never fails its source."""
+    if isinstance(exc, RecordRejected):
+        return exc
+    log.error("validating a row of %s failed unexpectedly", source, exc_info=exc)
+    problem = f"{type(exc).__name__}: {exc}"[:200]
+    return RecordRejected(f"internal error: {problem}", "internal error")
 
 
 def stamp_text(moment: datetime) -> str:
@@ -32,19 +92,23 @@ def stamp_datetime(text: str) -> datetime:
 
 
 class TimestampParser:
-    """Parse ISO-8601 timestamps to canonical text, bounded to [2009-01-01, now + 1 day].
+    """Parse ISO-8601 timestamps to canonical text, bounded to [2009-01-01, now + max_future].
 
     Text without an offset is UTC. Results are memoised: market data repeats the same
     timestamps across many coins, so most rows cost one dictionary lookup.
     """
 
-    def __init__(self, now: datetime) -> None:
-        self._low = stamp_text(EARLIEST)
-        self._high = stamp_text(now + FUTURE_SLACK)
+    def __init__(self, now: datetime, max_future: timedelta) -> None:
+        self._latest = now + max_future
+        self._max_future = max_future
         self.known: dict[str, str] = {}
         """Raw text → canonical text of every timestamp parsed so far (a fast path)."""
 
     def __call__(self, raw: str) -> str:
+        if len(raw) > _LONGEST_STAMP:
+            raise RecordRejected(
+                f"timestamp {shown(raw)} is not ISO-8601", "timestamp is not ISO-8601"
+            )
         text = self.known.get(raw)
         if text is not None:
             return text
@@ -61,15 +125,40 @@ class TimestampParser:
         try:
             moment = datetime.fromisoformat(value)
         except ValueError:
-            raise RecordRejected(f"timestamp {raw!r} is not ISO-8601") from None
+            raise RecordRejected(
+                f"timestamp {shown(raw)} is not ISO-8601", "timestamp is not ISO-8601"
+            ) from None
         if moment.tzinfo is None:
             moment = moment.replace(tzinfo=UTC)
-        text = stamp_text(moment)
-        if text < self._low:
-            raise RecordRejected(f"timestamp {raw!r} is before 2009-01-01")
-        if text > self._high:
-            raise RecordRejected(f"timestamp {raw!r} is more than a day in the future")
-        return text
+        try:
+            moment = moment.astimezone(UTC)
+        except OverflowError:
+            raise RecordRejected(
+                f"timestamp {shown(raw)} is out of range (in UTC it falls outside the years "
+                "1 to 9999)",
+                "timestamp is out of range",
+            ) from None
+        if moment < EARLIEST:
+            raise RecordRejected(
+                f"timestamp {shown(raw)} is before 2009-01-01", "timestamp is before 2009-01-01"
+            )
+        if moment > self._latest:
+            allowed = int(self._max_future.total_seconds())
+            raise RecordRejected(
+                f"timestamp {shown(raw)} is in the future by more than the {allowed} s of clock "
+                "skew allowed (ETL_MAX_FUTURE_SECONDS)",
+                "timestamp is in the future",
+            )
+        return moment.strftime(STAMP_FORMAT)
+
+
+def _finite(number: float, value: object, field: str) -> float:
+    if not 0.0 <= number < math.inf:
+        raise RecordRejected(
+            f"{field} {shown(value)} must be a finite number >= 0",
+            f"{field} must be a finite number >= 0",
+        )
+    return number
 
 
 def csv_number(raw: str, field: str, *, required: bool) -> float | None:
@@ -81,10 +170,10 @@ def csv_number(raw: str, field: str, *, required: bool) -> float | None:
     try:
         number = float(raw)
     except ValueError:
-        raise RecordRejected(f"{field} {raw!r} is not a number") from None
-    if not 0.0 <= number < math.inf:
-        raise RecordRejected(f"{field} {raw!r} must be a finite number >= 0")
-    return number
+        raise RecordRejected(
+            f"{field} {shown(raw)} is not a number", f"{field} is not a number"
+        ) from None
+    return _finite(number, raw, field)
 
 
 def json_number(value: object, field: str, *, required: bool) -> float | None:
@@ -94,37 +183,69 @@ def json_number(value: object, field: str, *, required: bool) -> float | None:
             raise RecordRejected(f"{field} is missing")
         return None
     if isinstance(value, bool) or not isinstance(value, int | float):
-        raise RecordRejected(f"{field} {value!r} is not a number")
-    number = float(value)
-    if not 0.0 <= number < math.inf:
-        raise RecordRejected(f"{field} {value!r} must be a finite number >= 0")
-    return number
+        raise RecordRejected(f"{field} {shown(value)} is not a number", f"{field} is not a number")
+    try:
+        number = float(value)
+    except OverflowError:
+        digits = len(str(abs(value)))
+        raise RecordRejected(
+            f"{field} is too large: an integer of {digits} digits does not fit a float",
+            f"{field} is too large",
+        ) from None
+    return _finite(number, value, field)
 
 
-def clean_text(value: object, field: str, *, limit: int) -> str:
-    """A non-empty string without surrounding or zero-width whitespace."""
+def clean_text(value: object, field: str, *, limit: int, upper: bool = False) -> str:
+    """A non-empty string, trimmed of whitespace and zero-width characters (and upper-cased
+    when ``upper``), of at most ``limit`` characters, that displays as what it is."""
     if not isinstance(value, str):
         raise RecordRejected(f"{field} is missing" if value is None else f"{field} is not text")
-    text = value.strip()
-    if not text.isascii():
-        text = text.translate(_ZERO_WIDTH).strip()
+    if len(value) > _PADDING * limit:
+        raise RecordRejected(
+            f"{field} is longer than {limit} characters ({len(value)})",
+            f"{field} is longer than {limit} characters",
+        )
+    text = value.strip() if value.isascii() else _trimmed(value)
     if not text:
         raise RecordRejected(f"{field} is empty")
-    if "\x00" in text:
-        raise RecordRejected(f"{field} contains a NUL character")
+    trimmed = len(text)
+    if upper:
+        text = text.upper()
     if len(text) > limit:
-        raise RecordRejected(f"{field} is longer than {limit} characters")
+        after = f" ({len(text)} once upper-cased)" if len(text) > trimmed else ""
+        raise RecordRejected(
+            f"{field} is longer than {limit} characters{after}",
+            f"{field} is longer than {limit} characters",
+        )
+    if not (text.isascii() and text.isprintable()):
+        for position, char in enumerate(text, 1):
+            problem = forbidden_character(text, position - 1)
+            if problem is not None:
+                raise RecordRejected(
+                    f"{field} contains {problem} (U+{ord(char):04X}) at character {position}",
+                    f"{field} contains {problem}",
+                )
     return text
+
+
+def _trimmed(value: str) -> str:
+    """``value`` without whitespace and zero-width characters at its ends."""
+    start, end = 0, len(value)
+    while start < end and (value[start].isspace() or value[start] in _ZERO_WIDTH):
+        start += 1
+    while end > start and (value[end - 1].isspace() or value[end - 1] in _ZERO_WIDTH):
+        end -= 1
+    return value[start:end]
 
 
 def symbol_text(value: object) -> str:
     """Symbols are stored upper-case."""
-    return clean_text(value, "symbol", limit=64).upper()
+    return clean_text(value, "symbol", limit=SYMBOL_LIMIT, upper=True)
 
 
 def name_text(value: object) -> str:
-    return clean_text(value, "name", limit=300)
+    return clean_text(value, "name", limit=NAME_LIMIT)
 
 
 def record_id_text(value: object) -> str:
-    return clean_text(value, "id", limit=200)
+    return clean_text(value, "id", limit=ID_LIMIT)

@@ -66,6 +66,11 @@ SETTINGS: tuple[Setting, ...] = (
         "ETL_LOOKBACK_SECONDS", "86400", "rows older than checkpoint minus lookback are skipped"
     ),
     Setting("ETL_BATCH_SIZE", "5000", "rows written per load batch"),
+    Setting(
+        "ETL_MAX_FUTURE_SECONDS",
+        "300",
+        "clock skew allowed: rows stamped further in the future are rejected",
+    ),
     Setting("RAW_PAYLOAD_RETENTION", "10", "raw API payloads kept per source"),
     Setting(
         "RETENTION_DAYS", "0", "age in days `kasparro prune` deletes by default; 0 = no default"
@@ -187,6 +192,7 @@ _PARSERS: dict[str, Callable[[str], Any]] = {
     "ETL_INTERVAL_SECONDS": _integer(0),
     "ETL_LOOKBACK_SECONDS": _integer(0),
     "ETL_BATCH_SIZE": _integer(1),
+    "ETL_MAX_FUTURE_SECONDS": _integer(0),
     "RAW_PAYLOAD_RETENTION": _integer(1),
     "RETENTION_DAYS": _integer(0),
     "ADMIN_TOKEN": _text,
@@ -224,6 +230,7 @@ class Settings:
     etl_interval_seconds: int
     etl_lookback_seconds: int
     etl_batch_size: int
+    etl_max_future_seconds: int
     raw_payload_retention: int
     retention_days: int
     admin_token: str | None
@@ -282,6 +289,7 @@ class Settings:
             lookback_seconds=self.etl_lookback_seconds,
             raw_payload_retention=self.raw_payload_retention,
             batch_size=self.etl_batch_size,
+            max_future_seconds=self.etl_max_future_seconds,
         )
 
     def app_config(self) -> AppConfig:
