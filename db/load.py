@@ -25,7 +25,7 @@ from sqlalchemy import Connection, delete, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
-from db.tables import asset_aliases, assets, checkpoints, raw_payloads, rejects
+from db.tables import asset_aliases, assets, checkpoints, latest_records, raw_payloads, rejects
 from db.types import storable_text
 
 StagedRow = tuple[str, str, str, str, str, float, float | None, float | None]
@@ -290,6 +290,17 @@ def read_checkpoint(conn: Connection, source: str) -> tuple[datetime | None, str
         )
     ).first()
     return (row.high_water, row.fingerprint) if row else (None, None)
+
+
+def read_heads(conn: Connection, source: str) -> dict[str, datetime]:
+    """The newest stored timestamp of each of ``source``'s record ids (``latest_records``,
+    which every writer keeps exact)."""
+    result = conn.execute(
+        select(latest_records.c.record_id, latest_records.c.timestamp).where(
+            latest_records.c.source == source
+        )
+    )
+    return {row.record_id: row.timestamp for row in result}
 
 
 def write_checkpoint(

@@ -2,10 +2,13 @@
 
 Each chunk is written in one transaction together with its rejects, any new assets and
 aliases, the source's counters and (for files, or on the final chunk) its checkpoint, so a
-crash never leaves rows without the checkpoint that covers them or the reverse. Rows older
-than the checkpoint *before the run* minus the lookback are skipped and counted; the
-high-water mark advances only with the final chunk, so a run that stops part-way through an
-unordered file does not make its remaining rows look old.
+crash never leaves rows without the checkpoint that covers them or the reverse.
+
+The incremental cutoff is per record id: a row is skipped (and counted) only when its own id
+had a stored row newer than the row by more than the lookback *before the run*
+(``latest_records``), so no single row, however far ahead it is stamped, can make another
+coin's rows, or a new coin's, look old. The high-water mark (the newest row loaded, reported
+in the checkpoint and the run) advances only with the final chunk.
 """
 
 from __future__ import annotations
@@ -74,7 +77,10 @@ class SourceJob:
         self._high: str | None = None
         self._before: str | None = None
         self._committed: str | None = None
-        self._cutoff: str | None = None
+        self._heads: dict[str, str] = {}
+        """Record id → newest timestamp stored (before the run, then as written)."""
+        self._cutoffs: dict[str, str] = {}
+        """Record id → its rows older than this were processed before the run."""
         self._fast_path = True
 
     def run(self) -> SourceSummary:
@@ -85,10 +91,12 @@ class SourceJob:
             resolver = AssetResolver(
                 self.source, self._seeds, load.read_assets(conn), load.read_aliases(conn)
             )
+            heads = load.read_heads(conn, self.source)
         if high_water is not None:
             self._before = self._high = self._committed = stamp_text(high_water)
-            lookback = timedelta(seconds=self.config.lookback_seconds)
-            self._cutoff = stamp_text(high_water - lookback)
+        lookback = timedelta(seconds=self.config.lookback_seconds)
+        self._heads = {key: stamp_text(head) for key, head in heads.items()}
+        self._cutoffs = {key: stamp_text(head - lookback) for key, head in heads.items()}
         self._progress(ProgressEvent(self.source, "source_started"))
         status, error, note = "success", None, None
         max_future = timedelta(seconds=self.config.max_future_seconds)
@@ -238,8 +246,8 @@ class SourceJob:
         Every staged row is in ``records`` with its values afterwards (inserted, corrected or
         already equal), so each is offered to ``heads``.
         """
-        rows, cutoff = chunk.rows, self._cutoff
-        kept = rows if cutoff is None else [row for row in rows if row[1] >= cutoff]
+        rows, cutoffs = chunk.rows, self._cutoffs
+        kept = [row for row in rows if row[1] >= cutoffs.get(row[0], "")] if cutoffs else rows
         unique = {(row[0], row[1]): row for row in kept}
         same = changed = 0
         if len(unique) != len(kept):
@@ -252,7 +260,6 @@ class SourceJob:
             (r[0], r[1], resolve(r[0], r[2], r[3]), r[2], r[3], r[4], r[5], r[6])
             for r in unique.values()
         ]
-        floor = self._high
         if kept:
             newest = max(row[1] for row in kept)
             if self._high is None or newest > self._high:
@@ -266,7 +273,7 @@ class SourceJob:
             [(a.record_id, a.asset_id, a.method) for a in pending.aliases],
             now,
         )
-        merged = self._write(conn, staged, floor, now)
+        merged = self._write(conn, staged, now)
         heads.add(staged)
         rejected = load.insert_rejects(
             conn,
@@ -306,18 +313,25 @@ class SourceJob:
         return counters, high
 
     def _write(
-        self, conn: Connection, staged: list[load.StagedRow], floor: str | None, now: datetime
+        self, conn: Connection, staged: list[load.StagedRow], now: datetime
     ) -> load.MergeCounts:
-        """Write ``staged`` rows: those newer than ``floor`` by the fast path, the rest merged.
+        """Write ``staged`` rows: those newer than their id's head by the fast path, the rest
+        merged.
 
-        ``floor`` is the newest timestamp this source has written: the checkpoint before the
-        run, raised by every chunk of the run. No stored row is newer, so a newer row is a
-        new key and needs no conflict check. Should a stored key turn up all the same (a
-        checkpoint was reset, or an interrupted run left rows above it), the fast insert
-        rolls back and the whole chunk is merged instead; the fast path stays off for the
-        rest of this source's run.
+        An id's head is the newest timestamp stored for it: ``latest_records`` before the
+        run, raised by every write of the run. No stored row of the id is newer, so a newer
+        row is a new key and needs no conflict check. Should a stored key turn up all the
+        same (a row written behind the ETL's back), the fast insert rolls back and the whole
+        chunk is merged instead; the fast path stays off for the rest of this source's run.
         """
-        fresh = staged if floor is None else [row for row in staged if row[1] > floor]
+        heads = self._heads
+        fresh: list[load.StagedRow] = []
+        rest: list[load.StagedRow] = []
+        for row in staged:
+            (fresh if row[1] > heads.get(row[0], "") else rest).append(row)
+        for row in fresh:
+            if row[1] > heads.get(row[0], ""):
+                heads[row[0]] = row[1]
         if not fresh or not self._fast_path:
             return load.upsert_records(conn, self.source, staged, self.run_id, now)
         if not load.insert_fresh_records(conn, self.source, fresh, self.run_id, now):
@@ -330,8 +344,6 @@ class SourceJob:
             return load.upsert_records(conn, self.source, staged, self.run_id, now)
         if len(fresh) == len(staged):
             return load.MergeCounts(len(fresh), 0, 0)
-        assert floor is not None
-        rest = [row for row in staged if row[1] <= floor]
         merged = load.upsert_records(conn, self.source, rest, self.run_id, now)
         return load.MergeCounts(merged.inserted + len(fresh), merged.updated, merged.unchanged)
 

@@ -63,7 +63,9 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("ETL_ON_STARTUP", "true", "run the ETL in the background when the server starts"),
     Setting("ETL_INTERVAL_SECONDS", "0", "re-run every N seconds while serving; 0 = startup only"),
     Setting(
-        "ETL_LOOKBACK_SECONDS", "86400", "rows older than checkpoint minus lookback are skipped"
+        "ETL_LOOKBACK_SECONDS",
+        "86400",
+        "rows older than their record id's newest stored row minus lookback are skipped",
     ),
     Setting("ETL_BATCH_SIZE", "5000", "rows written per load batch"),
     Setting(

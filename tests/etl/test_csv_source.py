@@ -164,18 +164,19 @@ def test_a_corrected_value_is_an_update(engine: Engine, tmp_path: Path) -> None:
     assert [r.value for r in record(engine, "csv", "BTC")] == [100.0, 201.0]
 
 
-def test_late_rows_inside_the_lookback_load_and_older_ones_are_skipped(
+def test_late_rows_inside_their_coins_lookback_load_and_older_ones_are_skipped(
     engine: Engine, tmp_path: Path
 ) -> None:
     path = write(tmp_path / "p.csv", HEADER + "BTC,Bitcoin,100,,,2021-07-06T12:00:00Z\n")
     run_csv(engine, path, lookback_seconds=3600)
     with open(path, "a", encoding="utf-8") as handle:
-        handle.write("ETH,Ethereum,2000,,,2021-07-06T11:30:00Z\n")  # 30 min late: inside
-        handle.write("LTC,Litecoin,140,,,2021-07-06T10:00:00Z\n")  # 2 h late: outside
+        handle.write("BTC,Bitcoin,99,,,2021-07-06T11:30:00Z\n")  # 30 min late: inside
+        handle.write("BTC,Bitcoin,98,,,2021-07-06T10:00:00Z\n")  # 2 h late: outside
+        handle.write("LTC,Litecoin,140,,,2021-07-06T10:00:00Z\n")  # a coin new to the store
     csv = by_source(run_csv(engine, path, lookback_seconds=3600))["csv"]
-    assert (csv.rows_read, csv.inserted, csv.skipped) == (2, 1, 1)
-    assert len(record(engine, "csv", "ETH")) == 1
-    assert record(engine, "csv", "LTC") == []
+    assert (csv.rows_read, csv.inserted, csv.skipped) == (3, 2, 1)
+    assert [row.value for row in record(engine, "csv", "BTC")] == [99.0, 100.0]
+    assert len(record(engine, "csv", "LTC")) == 1
     assert csv.checkpoint_after == datetime(2021, 7, 6, 12, 0, tzinfo=UTC)
 
 

@@ -1,13 +1,16 @@
-"""The loader's fast path on the real database: rows newer than everything the source has
-written are inserted without a conflict check, the rest merged, with exact counts; duplicates
-within and across batches, and a reset checkpoint, still count and store exactly right."""
+"""The loader's fast path on the real database: rows newer than everything stored for their
+record id are inserted without a conflict check, the rest merged, with exact counts;
+duplicates within and across batches, and rows the ETL does not know it wrote, still count and
+store exactly right."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
 
-from sqlalchemy import Engine
+from sqlalchemy import Engine, update
 
+from db.tables import latest_records
 from etl.pipeline import SourceSummary, run_etl
 from tests.etl.conftest import FAST, by_source, make_config, query, write
 
@@ -66,15 +69,16 @@ def test_duplicates_within_and_across_batches_count_exactly(engine: Engine, tmp_
     ]
 
 
-def test_a_reset_checkpoint_falls_back_to_merging_and_never_double_counts(
+def test_rows_written_behind_the_etls_back_fall_back_to_merging_and_never_double_count(
     engine: Engine, tmp_path: Path
 ) -> None:
     lines = [f"BTC,Bitcoin,{day},,,2021-07-{day:02d}T00:00:00Z\n" for day in range(1, 8)]
     path = write(tmp_path / "prices.csv", HEADER + "".join(lines))
     assert counts(run_csv(engine, path)) == (7, 7, 0, 0, 0)
-    with engine.begin() as conn:
+    with engine.begin() as conn:  # the store forgets it has them (restored without its heads)
+        conn.exec_driver_sql("DELETE FROM latest_records")
         conn.exec_driver_sql("UPDATE checkpoints SET high_water = NULL, fingerprint = NULL")
-    # Every key exists although the checkpoint says nothing was loaded; day 7 is corrected.
+    # Every key exists although nothing says it was loaded; day 7 is corrected.
     write(path, HEADER + "".join(lines[:6]) + "BTC,Bitcoin,70,,,2021-07-07T00:00:00Z\n")
     again = run_csv(engine, path)
     assert counts(again) == (7, 0, 1, 6, 0)
@@ -82,19 +86,16 @@ def test_a_reset_checkpoint_falls_back_to_merging_and_never_double_counts(
     assert again.checkpoint_after is not None and again.checkpoint_after.day == 7
 
 
-def test_a_checkpoint_reset_below_the_data_mixes_fast_and_merged_rows(
-    engine: Engine, tmp_path: Path
-) -> None:
+def test_a_head_behind_the_data_mixes_fast_and_merged_rows(engine: Engine, tmp_path: Path) -> None:
     lines = [f"BTC,Bitcoin,{day},,,2021-07-{day:02d}T00:00:00Z\n" for day in range(1, 5)]
     path = write(tmp_path / "prices.csv", HEADER + "".join(lines))
     run_csv(engine, path, batch_size=10)
     with engine.begin() as conn:  # pretend only days 1-2 were loaded
-        conn.exec_driver_sql(
-            "UPDATE checkpoints SET high_water = '2021-07-02 00:00:00+00:00', fingerprint = NULL"
-        )
+        conn.execute(update(latest_records).values(timestamp=datetime(2021, 7, 2, tzinfo=UTC)))
+        conn.exec_driver_sql("UPDATE checkpoints SET fingerprint = NULL")
     newer = [f"BTC,Bitcoin,{day},,,2021-07-{day:02d}T00:00:00Z\n" for day in range(5, 7)]
     write(path, HEADER + "".join(lines) + "".join(newer))
-    # Days 3-4 lie above the checkpoint yet exist: the batch is merged as a whole.
+    # Days 3-4 lie above BTC's head yet exist: the batch is merged as a whole.
     assert counts(run_csv(engine, path, batch_size=10)) == (6, 2, 0, 4, 0)
     assert [value for _, _, value in stored(engine)] == [1.0, 2.0, 3.0, 4.0, 5.0, 6.0]
 

@@ -50,6 +50,7 @@ def test_a_shuffled_file_loads_to_the_same_store(engine: Engine, tmp_path: Path)
     assert len(expected) == 40
     with engine.begin() as conn:
         conn.exec_driver_sql("DELETE FROM records")
+        conn.exec_driver_sql("DELETE FROM latest_records")
         conn.exec_driver_sql("DELETE FROM checkpoints")
     shuffled = ordered[:]
     random.Random(6).shuffle(shuffled)

@@ -103,15 +103,15 @@ def test_csv_corrections_duplicates_and_late_rows_over_batches(
         ("csv", "LTC"): (at("2021-07-02T00:00:00Z"), 5.0),
     }
     # The file is rewritten: BTC's newest corrected, ETH's older row corrected, a late LTC row
-    # inside the lookback, and one older than checkpoint - lookback (skipped). ETH's newest
-    # row is set to 2, then back to 20, by two batches of the run.
+    # inside the lookback, and a BTC row older than BTC's newest - lookback (skipped). ETH's
+    # newest row is set to 2, then back to 20, by two batches of the run.
     write(
         path,
         path.read_text()
         .replace("BTC,Bitcoin,3,", "BTC,Bitcoin,33,")
         .replace("ETH,Ethereum,1,", "ETH,Ethereum,11,")
         + "LTC,Litecoin,4,,,2021-07-01T12:00:00Z\n"
-        + "XRP,XRP,1,,,2021-06-01T00:00:00Z\n",
+        + "BTC,Bitcoin,1,,,2021-06-01T00:00:00Z\n",
     )
     csv = by_source(run_etl(engine, config, sources=["csv"], retry=FAST))["csv"]
     assert (csv.updated, csv.inserted, csv.skipped) == (4, 1, 1)
