@@ -6,7 +6,9 @@ rows. A page that is not a JSON array (garbage, truncated JSON, HTML, an error o
 one reject located ``page N``; an item that fails validation is a reject located
 ``page N item I`` (I counts from 0). The source fails only when no page was usable.
 
-An item whose
+Within one run each id is read once: a response is a snapshot, and the same coin twice in
+it (or again on a later page) is an upstream fault, not a correction. The first occurrence
+is kept; every later one is a reject naming where the kept one was. An item whose
 validation raises something other than ``RecordRejected`` is a reject too ("internal
 error …", logged with its traceback: ``etl.validate.as_reject``), so no item can fail its
 source.
@@ -116,6 +118,7 @@ def validated_chunks(
     """Turn fetched pages into chunks of rows and rejects (see the module docstring)."""
     usable = 0
     chunk = Chunk()
+    first_seen: dict[str, str] = {}
     for label, response in pages:
         keep(response)
         try:
@@ -130,7 +133,14 @@ def validated_chunks(
             chunk.read += 1
             where = f"{label} item {index}"
             try:
-                chunk.rows.append(validate(_object(item), parse_time))
+                row = validate(_object(item), parse_time)
+                seen = first_seen.setdefault(row[0], where)
+                if seen != where:
+                    raise RecordRejected(
+                        f"duplicate id {row[0]!r}: the first one read (at {seen}) is kept",
+                        "duplicate id in the response",
+                    )
+                chunk.rows.append(row)
             except Exception as exc:  # noqa: BLE001 - the item boundary, see as_reject
                 why = as_reject(exc, source)
                 chunk.rejects.append(Reject(where, why.reason, _raw(item), why.kind))
