@@ -327,6 +327,14 @@ def write_checkpoint(
     )
 
 
+def forget_position(conn: Connection, source: str) -> None:
+    """Clear ``source``'s file fingerprint (its high-water mark stays): the next run reads the
+    whole file."""
+    conn.execute(
+        checkpoints.update().where(checkpoints.c.source == source).values(fingerprint=None)
+    )
+
+
 def read_assets(conn: Connection) -> list[tuple[str, str, str]]:
     """Every (id, symbol, name) in ``assets``."""
     result = conn.execute(select(assets.c.id, assets.c.symbol, assets.c.name))

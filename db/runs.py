@@ -112,15 +112,17 @@ def update_source(
     checkpoint: datetime | None,
     status: str = "running",
     error: str | None = None,
+    note: str | None = None,
     finished_at: datetime | None = None,
 ) -> None:
-    """Store a source run's counters (and, when it ends, its status and error)."""
+    """Store a source run's counters (and, when it ends, its status, error and note)."""
     conn.execute(
         update(etl_run_sources)
         .where(etl_run_sources.c.run_id == run_id, etl_run_sources.c.source == source)
         .values(
             status=status,
             error=_storable(error),
+            note=_storable(note),
             finished_at=finished_at,
             checkpoint_after=checkpoint,
             **{key: counters[key] for key in COUNTERS},

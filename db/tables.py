@@ -99,6 +99,7 @@ etl_run_sources = Table(
     Column("skipped", BigInteger, nullable=False, default=0),
     Column("rejected", BigInteger, nullable=False, default=0),
     Column("error", Text),
+    Column("note", Text),
     Column("checkpoint_before", UTCDateTime()),
     Column("checkpoint_after", UTCDateTime()),
     PrimaryKeyConstraint("run_id", "source"),

@@ -29,3 +29,6 @@ class EtlConfig:
     raw_payload_retention: int = 10
     batch_size: int = 5000
     max_future_seconds: int = 300
+    max_reject_ratio: float = 0.5
+    max_rejects_stored: int = 100
+    rejects_retention_days: int = 30

@@ -6,7 +6,8 @@ The hierarchy::
     ├── UnknownSourceError        (also a ValueError) a source name the ETL does not know
     ├── SourceError(source)       one source could not be processed; the run goes on
     │   ├── FetchError            a fetch failed after its retries, or with a status never retried
-    │   ├── SchemaDriftError      a CSV header lacks required columns; no usable API page
+    │   ├── SchemaDriftError      a CSV header lacks required columns; no usable API page;
+    │   │                         more of the input rejected than ETL_MAX_REJECT_RATIO allows
     │   ├── InputMissingError     a configured input file does not exist
     │   └── StoppedError          the run was asked to stop; the source ended at a batch boundary
     └── RecordRejected(reason, kind)  one row or item failed validation; it goes to ``rejects``
@@ -55,7 +56,8 @@ class FetchError(SourceError):
 
 
 class SchemaDriftError(SourceError):
-    """The input's shape is not what the source expects (missing CSV columns, non-array JSON)."""
+    """The input's shape is not what the source expects: missing CSV columns, non-array JSON,
+    or so many rejects that the source's format has likely changed."""
 
 
 class InputMissingError(SourceError):

@@ -5,7 +5,8 @@ A run takes the ETL lock (``etl.lock``). If another run holds it, the attempt is
 nothing: see ``run_etl``). Otherwise it marks runs left ``running`` by
 a dead process as ``failed``, records itself as ``running``, runs each source in turn
 (``etl.source_job``: a failing source is recorded and the others still run) and finishes as
-``success``, ``partial`` (some sources failed) or ``failed`` (all failed).
+``success``, ``partial`` (some sources failed) or ``failed`` (all failed). A finished run
+then deletes the rejects older than ``rejects_retention_days`` (REJECTS_RETENTION_DAYS).
 
 ``stop``: when set, the current source finishes the batch it is writing, commits it with its
 checkpoint and fails with a "stopped" error; the sources not yet started are ``skipped``;
@@ -19,12 +20,14 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import httpx
 from sqlalchemy import Engine
+from sqlalchemy.exc import SQLAlchemyError
 
 from db import runs
+from db.prune import prune
 from etl.assets import load_seed
 from etl.config import KNOWN_SOURCES, EtlConfig
 from etl.errors import UnknownSourceError
@@ -132,10 +135,28 @@ def run_etl(
         finished = datetime.now(UTC)
         with engine.begin() as conn:
             runs.finish_run(conn, run_id, status, finished, error)
+        if config.rejects_retention_days and not stop.is_set():
+            _prune_rejects(engine, config.rejects_retention_days, run_id)
     context = {"run_id": run_id, "trigger": trigger, "status": status, "error": error}
     log.info("ETL run finished: %s", status, extra=context)
     duration = int((time.monotonic() - clock) * 1000)
     return RunSummary(run_id, status, summaries, trigger, started, finished, duration, error)
+
+
+def _prune_rejects(engine: Engine, days: int, run_id: int) -> None:
+    """Delete rejects older than ``days`` (REJECTS_RETENTION_DAYS), in short batches."""
+    try:
+        deleted = prune(engine, datetime.now(UTC) - timedelta(days=days), tables=["rejects"])
+    except SQLAlchemyError as exc:  # the run is recorded already; the next run tries again
+        log.warning("could not prune old rejects: %s", exc, extra={"run_id": run_id})
+        return
+    if deleted["rejects"]:
+        log.info(
+            "pruned %d rejects older than %d days",
+            deleted["rejects"],
+            days,
+            extra={"run_id": run_id},
+        )
 
 
 def _not_due(engine: Engine, held: bool, now: datetime, every: float) -> str | None:

@@ -9,6 +9,12 @@ had a stored row newer than the row by more than the lookback *before the run*
 (``latest_records``), so no single row, however far ahead it is stamped, can make another
 coin's rows, or a new coin's, look old. The high-water mark (the newest row loaded, reported
 in the checkpoint and the run) advances only with the final chunk.
+
+Rejects are counted, tallied by kind and stored up to ``max_rejects_stored`` per run
+(``etl.reject_log``); a source that rejects more than ``max_reject_ratio`` of what it read
+ends ``failed`` with an error naming the commonest problems (likely schema drift), its good
+rows kept. A file that drifted loses its resume position, so the next run reads it again and
+fails again until it is fixed, as an API source does on every fetch.
 """
 
 from __future__ import annotations
@@ -19,6 +25,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
+from typing import NamedTuple
 
 import httpx
 from sqlalchemy import Connection, Engine
@@ -36,11 +43,12 @@ from etl.assets import AssetResolver, SeedAsset
 from etl.config import EtlConfig
 from etl.csv_layouts import CSV2_LAYOUT, CSV_LAYOUT
 from etl.csv_source import CsvSource
-from etl.errors import SourceError, StoppedError
+from etl.errors import SchemaDriftError, SourceError, StoppedError
 from etl.http import Fetcher, Response, RetryPolicy
 from etl.model import Chunk
 from etl.prefetch import prefetched
 from etl.progress import Counters, ProgressEvent, SourceSummary
+from etl.reject_log import RejectLog
 from etl.validate import TimestampParser, stamp_datetime, stamp_text
 
 log = logging.getLogger(__name__)
@@ -52,6 +60,14 @@ and of progress): each commit rewrites every index page the rows touched, so few
 transactions load several times faster. Stopping commits at once."""
 
 Progress = Callable[[ProgressEvent], None]
+
+
+class Committed(NamedTuple):
+    """A source run's state as of its last write: counters, high-water mark, rejects stored."""
+
+    counters: Counters
+    high: str | None
+    rejects_stored: int
 
 
 class SourceJob:
@@ -73,14 +89,14 @@ class SourceJob:
         self.engine, self.config, self.run_id, self.source = engine, config, run_id, source
         self._client, self._policy, self._seeds = client, policy, seeds
         self._progress, self._stop = progress, stop
-        self._counters = Counters()
+        self._state = Committed(Counters(), None, 0)
         self._high: str | None = None
         self._before: str | None = None
-        self._committed: str | None = None
         self._heads: dict[str, str] = {}
         """Record id → newest timestamp stored (before the run, then as written)."""
         self._cutoffs: dict[str, str] = {}
         """Record id → its rows older than this were processed before the run."""
+        self._rejects = RejectLog(config.max_rejects_stored, config.max_reject_ratio)
         self._fast_path = True
 
     def run(self) -> SourceSummary:
@@ -93,12 +109,14 @@ class SourceJob:
             )
             heads = load.read_heads(conn, self.source)
         if high_water is not None:
-            self._before = self._high = self._committed = stamp_text(high_water)
+            self._before = self._high = stamp_text(high_water)
+            self._state = Committed(Counters(), self._before, 0)
         lookback = timedelta(seconds=self.config.lookback_seconds)
         self._heads = {key: stamp_text(head) for key, head in heads.items()}
         self._cutoffs = {key: stamp_text(head - lookback) for key, head in heads.items()}
         self._progress(ProgressEvent(self.source, "source_started"))
         status, error, note = "success", None, None
+        drifted = False
         max_future = timedelta(seconds=self.config.max_future_seconds)
         try:
             chunks = self._open(fingerprint, TimestampParser(started, max_future))
@@ -106,26 +124,40 @@ class SourceJob:
                 note = "file unchanged since the last run; not read"
             else:
                 self._load_all(chunks, resolver)
+                counters = self._state.counters
+                drift = self._rejects.drift(counters.rows_read, counters.rejected)
+                if drift is not None:
+                    raise SchemaDriftError(self.source, drift)
+        except SchemaDriftError as exc:
+            status, error = "failed", str(exc)
+            log.warning("source %s failed: %s", self.source, error, extra=self._log_context)
+            drifted = True
         except SourceError as exc:
             status, error = "failed", str(exc)
             log.warning("source %s failed: %s", self.source, error, extra=self._log_context)
         except Exception as exc:  # the source boundary: log it, run the others
             status, error = "failed", f"internal error: {type(exc).__name__}: {exc}"
             log.exception("source %s failed unexpectedly", self.source, extra=self._log_context)
-        checkpoint = stamp_datetime(self._committed) if self._committed else None
+        c, committed, stored = self._state
+        note = note or self._rejects.note(c.rejected, stored)
+        checkpoint = stamp_datetime(committed) if committed else None
         with self.engine.begin() as conn:
+            if drifted and self.source in FILE_SOURCES:
+                load.forget_position(conn, self.source)  # the next run reads it all again
             runs.update_source(
                 conn,
                 self.run_id,
                 self.source,
-                dataclasses.asdict(self._counters),
+                dataclasses.asdict(c),
                 checkpoint=checkpoint,
                 status=status,
                 error=error,
+                note=note,
                 finished_at=datetime.now(UTC),
             )
-        c = self._counters
         outcome = {**self._log_context, "status": status, **dataclasses.asdict(c)}
+        if c.rejected:
+            outcome["reject_kinds"] = dict(self._rejects.commonest(5))
         log.info("source %s finished: %s", self.source, status, extra=outcome)
         self._progress(ProgressEvent(self.source, "source_finished", c, status, error, note))
         return SourceSummary(
@@ -205,7 +237,7 @@ class SourceJob:
         """
         sqlite_file = self.engine.dialect.name == "sqlite" and self.source in FILE_SOURCES
         group = SQLITE_GROUP_ROWS if sqlite_file else 0
-        state = (self._counters, self._committed)
+        state = self._state
         heads = latest.Newest()
         conn: Connection | None = None
         waiting = 0
@@ -223,7 +255,7 @@ class SourceJob:
                     conn.commit()
                     conn.close()
                     conn, waiting = None, 0
-                    self._counters, self._committed = state
+                    self._state = state
                 if stopping:
                     raise StoppedError(self.source)
         finally:
@@ -238,10 +270,10 @@ class SourceJob:
         conn: Connection,
         chunk: Chunk,
         resolver: AssetResolver,
-        state: tuple[Counters, str | None],
+        state: Committed,
         heads: latest.Newest,
-    ) -> tuple[Counters, str | None]:
-        """Write one chunk inside ``conn``'s transaction; return the new (counters, checkpoint).
+    ) -> Committed:
+        """Write one chunk inside ``conn``'s transaction; return the state after it.
 
         Every staged row is in ``records`` with its values afterwards (inserted, corrected or
         already equal), so each is offered to ``heads``.
@@ -275,24 +307,21 @@ class SourceJob:
         )
         merged = self._write(conn, staged, now)
         heads.add(staged)
-        rejected = load.insert_rejects(
-            conn,
-            self.run_id,
-            self.source,
-            ((r.locator, r.reason, r.raw) for r in chunk.rejects),
-            now,
+        to_store = self._rejects.take(chunk.rejects, state.rejects_stored)
+        stored = load.insert_rejects(
+            conn, self.run_id, self.source, ((r.locator, r.reason, r.raw) for r in to_store), now
         )
-        counters = state[0].plus(
+        counters = state.counters.plus(
             Counters(
                 chunk.read,
                 merged.inserted,
                 merged.updated + changed,
                 merged.unchanged + same,
                 len(rows) - len(kept),
-                rejected,
+                len(chunk.rejects),
             )
         )
-        high = self._high if chunk.last else state[1]
+        high = self._high if chunk.last else state.high
         if chunk.last or chunk.position is not None:
             load.write_checkpoint(
                 conn,
@@ -310,7 +339,7 @@ class SourceJob:
             checkpoint=stamp_datetime(high) if high else None,
         )
         self._progress(ProgressEvent(self.source, "batch", counters))
-        return counters, high
+        return Committed(counters, high, state.rejects_stored + stored)
 
     def _write(
         self, conn: Connection, staged: list[load.StagedRow], now: datetime

@@ -66,6 +66,7 @@ def openapi_document(config: AppConfig) -> dict[str, Any]:
                 for name in ("rows_read", "inserted", "updated", "unchanged", "skipped", "rejected")
             },
             "error": {"type": ["string", "null"]},
+            "note": {"type": ["string", "null"]},
             "started_at": _STAMP,
             "finished_at": _NULLABLE_STAMP,
             "checkpoint_before": _NULLABLE_STAMP,

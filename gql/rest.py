@@ -73,6 +73,7 @@ def run_json(run: DbRow, sources: list[DbRow]) -> dict[str, Any]:
                 "skipped": row.skipped,
                 "rejected": row.rejected,
                 "error": row.error,
+                "note": row.note,
                 "started_at": row.started_at.isoformat(),
                 "finished_at": _iso(row.finished_at),
                 "checkpoint_before": _iso(row.checkpoint_before),

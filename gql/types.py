@@ -154,6 +154,10 @@ class SourceRun:
     skipped: int
     rejected: int
     error: str | None
+    note: str | None = strawberry.field(
+        description="What else the run has to say: a file unchanged and not read, rejects "
+        "counted but not stored (ETL_MAX_REJECTS_STORED)."
+    )
     started_at: datetime
     finished_at: datetime | None
     checkpoint_before: datetime | None
@@ -171,6 +175,7 @@ class SourceRun:
             skipped=row.skipped,
             rejected=row.rejected,
             error=row.error,
+            note=row.note,
             started_at=row.started_at,
             finished_at=row.finished_at,
             checkpoint_before=row.checkpoint_before,

@@ -73,6 +73,13 @@ SETTINGS: tuple[Setting, ...] = (
         "300",
         "clock skew allowed: rows stamped further in the future are rejected",
     ),
+    Setting(
+        "ETL_MAX_REJECT_RATIO",
+        "0.5",
+        "a source rejecting more than this share of what it read fails (likely drift); 1 = never",
+    ),
+    Setting("ETL_MAX_REJECTS_STORED", "100", "rejects stored per source and run; the rest counted"),
+    Setting("REJECTS_RETENTION_DAYS", "30", "each ETL run deletes older rejects; 0 = keep them"),
     Setting("RAW_PAYLOAD_RETENTION", "10", "raw API payloads kept per source"),
     Setting(
         "RETENTION_DAYS", "0", "age in days `kasparro prune` deletes by default; 0 = no default"
@@ -123,6 +130,16 @@ def _seconds(value: str) -> float:
         raise ValueError(f"expected a number of seconds, got {value!r}") from None
     if not number > 0 or number == float("inf"):
         raise ValueError(f"must be a positive number of seconds, got {value!r}")
+    return number
+
+
+def _ratio(value: str) -> float:
+    try:
+        number = float(value.strip())
+    except ValueError:
+        raise ValueError(f"expected a number from 0 to 1, got {value!r}") from None
+    if not 0.0 <= number <= 1.0:
+        raise ValueError(f"must be from 0 to 1, got {value!r}")
     return number
 
 
@@ -195,6 +212,9 @@ _PARSERS: dict[str, Callable[[str], Any]] = {
     "ETL_LOOKBACK_SECONDS": _integer(0),
     "ETL_BATCH_SIZE": _integer(1),
     "ETL_MAX_FUTURE_SECONDS": _integer(0),
+    "ETL_MAX_REJECT_RATIO": _ratio,
+    "ETL_MAX_REJECTS_STORED": _integer(0),
+    "REJECTS_RETENTION_DAYS": _integer(0),
     "RAW_PAYLOAD_RETENTION": _integer(1),
     "RETENTION_DAYS": _integer(0),
     "ADMIN_TOKEN": _text,
@@ -233,6 +253,9 @@ class Settings:
     etl_lookback_seconds: int
     etl_batch_size: int
     etl_max_future_seconds: int
+    etl_max_reject_ratio: float
+    etl_max_rejects_stored: int
+    rejects_retention_days: int
     raw_payload_retention: int
     retention_days: int
     admin_token: str | None
@@ -292,6 +315,9 @@ class Settings:
             raw_payload_retention=self.raw_payload_retention,
             batch_size=self.etl_batch_size,
             max_future_seconds=self.etl_max_future_seconds,
+            max_reject_ratio=self.etl_max_reject_ratio,
+            max_rejects_stored=self.etl_max_rejects_stored,
+            rejects_retention_days=self.rejects_retention_days,
         )
 
     def app_config(self) -> AppConfig:

@@ -14,7 +14,7 @@ from sqlalchemy.exc import IntegrityError
 
 from db import latest, queries
 from db.latest_cache import MEMO_ENTRIES, Prices, PricesCache
-from db.migrate import alembic_config, upgrade
+from db.migrate import HEAD, alembic_config, upgrade
 from db.prune import prune
 from db.tables import asset_aliases, assets, latest_records, latest_version, records
 
@@ -102,7 +102,7 @@ def test_0004_starts_the_counter_at_one_and_downgrades(engine: Engine) -> None:
     with engine.begin() as conn:
         command.downgrade(alembic_config(conn), "0003")
     assert "latest_version" not in inspect(engine).get_table_names()
-    assert upgrade(engine) == "0004"
+    assert upgrade(engine) == HEAD
     assert counter(engine) == 1
     with pytest.raises(IntegrityError, match=r"one_row"), engine.begin() as conn:
         conn.execute(insert(latest_version), {"id": 2, "version": 1, "token": 0})  # one row
@@ -283,7 +283,7 @@ def test_a_read_store_behind_migration_0004_is_read_every_time(store: Engine) ->
             assert answer.rows == fresh(store) and len(answer.rows) == 6 and answer.memo is None
         assert cache.reads == 2
     finally:
-        assert upgrade(store) == "0004"
+        assert upgrade(store) == HEAD
 
 
 def test_a_store_without_the_counter_row_is_read_every_time(store: Engine) -> None:

@@ -72,8 +72,8 @@ def test_every_table_and_index_exists(engine: Engine) -> None:
 
 
 def test_upgrade_is_idempotent_and_at_head(engine: Engine) -> None:
-    assert current_revision(engine) == head_revision() == HEAD == "0004"
-    assert upgrade(engine) == "0004"
+    assert current_revision(engine) == head_revision() == HEAD == "0005"
+    assert upgrade(engine) == "0005"
 
 
 def test_a_store_at_head_is_recognised_without_alembic(database_url: str) -> None:
@@ -121,7 +121,7 @@ def test_0002_keeps_the_records_of_a_0001_store(engine: Engine) -> None:
                 ingested_at=NOW,
             )
         )
-    assert upgrade(engine) == "0004"
+    assert upgrade(engine) == "0005"
     assert inspect(engine).get_foreign_keys("records") == []
     with engine.connect() as conn:
         rows = conn.execute(select(records.c.record_id, records.c.timestamp, records.c.value)).all()

@@ -138,11 +138,17 @@ def test_drifted_items_are_rejected_one_by_one(engine: Engine, upstream: FakeUps
     upstream.serve(MARKETS, json_reply(json.dumps(items)))
     summary = run_etl(engine, make_config(upstream), sources=["coingecko"], retry=FAST)
     gecko = by_source(summary)["coingecko"]
+    # 5 of 6 rejected is more than ETL_MAX_REJECT_RATIO (0.5): failed, the good item kept.
     assert (gecko.status, gecko.rows_read, gecko.inserted, gecko.rejected) == (
-        "success",
+        "failed",
         6,
         1,
         5,
+    )
+    assert gecko.error == (
+        "likely schema drift: 5 of 6 read were rejected, more than ETL_MAX_REJECT_RATIO 0.5 "
+        "allows; current_price is missing in 1 of 6 read; current_price is not a number in 1 "
+        "of 6 read; item is not an object in 1 of 6 read (see rejects)"
     )
     rejects = query(engine, "SELECT locator, reason, raw FROM rejects ORDER BY id")
     assert [(r.locator, r.reason) for r in rejects] == [

@@ -151,6 +151,7 @@ def test_stats_come_from_the_run_tables(client: TestClient, store: Store) -> Non
         "skipped": 0,
         "rejected": 1,
         "error": None,
+        "note": None,
         "started_at": "2024-05-01T00:00:00+00:00",
         "finished_at": "2024-05-01T00:00:01+00:00",
         "checkpoint_before": None,
