@@ -1,0 +1,34 @@
+"""The container tests run only in the container stage (``.ci/containers``), which starts a
+private Docker engine and builds the stand-in base images; elsewhere they skip, saying so."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+
+import pytest
+
+from tests.conftest import REPO
+from tests.containers.engine import OPT_IN, docker
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    if os.environ.get(OPT_IN) == "1":
+        return
+    skip = pytest.mark.skip(
+        reason=f"container stage: needs a Docker engine and {OPT_IN}=1; run .ci/containers"
+    )
+    for item in items:
+        if item.path.parent.name == "containers":
+            item.add_marker(skip)
+
+
+@pytest.fixture(scope="session")
+def image() -> Iterator[str]:
+    """The project's image, built from the unmodified Dockerfile (the legacy builder, on the
+    host's network). Kept for the whole session, so docker-compose's build of the same
+    Dockerfile finds every layer in the cache."""
+    tag = f"kasparro-ci-image:{os.getpid()}"
+    docker("build", "--network", "host", "--tag", tag, str(REPO), timeout=900)
+    yield tag
+    docker("rmi", "--force", tag, check=False)
