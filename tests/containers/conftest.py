@@ -9,7 +9,7 @@ from collections.abc import Iterator
 import pytest
 
 from tests.conftest import REPO
-from tests.containers.engine import OPT_IN, docker
+from tests.containers.engine import OPT_IN, docker, docker_cli, run
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -24,11 +24,20 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 
 @pytest.fixture(scope="session")
-def image() -> Iterator[str]:
+def image_build() -> Iterator[tuple[str, str]]:
     """The project's image, built from the unmodified Dockerfile (the legacy builder, on the
-    host's network). Kept for the whole session, so docker-compose's build of the same
-    Dockerfile finds every layer in the cache."""
+    host's network), and the build's output. Kept for the whole session, so docker-compose's
+    build of the same Dockerfile finds every layer in the cache."""
     tag = f"kasparro-ci-image:{os.getpid()}"
-    docker("build", "--network", "host", "--tag", tag, str(REPO), timeout=900)
-    yield tag
+    output = run(
+        [docker_cli(), "build", "--network", "host", "--tag", tag, str(REPO)],
+        timeout=900,
+        merge_stderr=True,
+    )
+    yield tag, output
     docker("rmi", "--force", tag, check=False)
+
+
+@pytest.fixture(scope="session")
+def image(image_build: tuple[str, str]) -> str:
+    return image_build[0]

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,6 +30,7 @@ from tests.containers.engine import (
     serving,
     wait_for,
 )
+from tests.reliability.figures import report
 
 CSV_ROWS = 1496 + 1274
 
@@ -110,11 +112,19 @@ def test_up_both_healthy_and_the_etl_loads_into_postgresql(project: Project) -> 
     assert int(count) == CSV_ROWS
 
 
-def test_data_survives_down_and_up_with_the_volume(project: Project) -> None:
+def test_data_survives_down_and_up_with_the_volume(
+    project: Project, pytestconfig: pytest.Config
+) -> None:
     before = finished_stats(project.container("app"))
+    started = time.monotonic()
     project.compose("down", "--timeout", "10", timeout=120)
+    down = time.monotonic() - started
     assert project.container("app") == ""
     _, app = project.up()
+    up = time.monotonic() - started - down
+    summary = f"down {down:.1f} s, up until both serve {up:.1f} s"
+    figures = {"down_seconds": down, "up_seconds": up}
+    report(pytestconfig, "compose-restart", summary, figures, label="docker-compose")
     after = finished_stats(app)
     assert after["records_total"] == before["records_total"] == CSV_ROWS
     # A second startup run, which found the files already loaded.

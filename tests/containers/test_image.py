@@ -13,11 +13,13 @@ import json
 import os
 import time
 from collections.abc import Iterator
+from datetime import datetime
 
 import pytest
 
 from tests.containers.engine import docker, get, health, inspect, logs, serving, wait_for
 from tests.ops.test_lock import LOCK, read_lock
+from tests.reliability.figures import report
 
 GRACE_SECONDS = 8  # kasparro/serve.py GRACEFUL_SHUTDOWN_SECONDS
 CSV_ROWS = 1496 + 1274
@@ -64,6 +66,13 @@ def test_the_runtime_image_has_no_wheels_and_the_locked_versions(image: str) -> 
     assert set(installed) - set(locked) == {"kasparro"}
 
 
+def test_the_build_is_clean(image_build: tuple[str, str]) -> None:
+    _, output = image_build
+    assert "Successfully tagged" in output
+    # useradd warned about a --system uid outside SYS_UID_MIN..SYS_UID_MAX.
+    assert "warning" not in output.lower(), output
+
+
 def test_it_runs_as_a_non_root_user(image: str, container: str) -> None:
     assert inspect(image, "{{.Config.User}}") == "10001:10001"
     status = docker("exec", container, "cat", "/proc/1/status")
@@ -107,18 +116,25 @@ def test_the_etl_cli_works_from_any_directory(container: str) -> None:
     assert rows["csv2"][1:3] == ["success", "1274"]
 
 
-def test_the_healthcheck_turns_healthy(container: str) -> None:
+def test_the_healthcheck_turns_healthy(container: str, pytestconfig: pytest.Config) -> None:
     # The first check runs one interval (30 s) after the start.
     wait_for("Docker reports the container healthy", lambda: health(container) == "healthy", 60)
     log = json.loads(inspect(container, "{{json .State.Health.Log}}"))
     assert log and all(entry["ExitCode"] == 0 for entry in log)
+    started = datetime.fromisoformat(inspect(container, "{{.State.StartedAt}}"))
+    first = (datetime.fromisoformat(log[0]["End"]) - started).total_seconds()
+    summary = f"healthy {first:.1f} s after the start"
+    report(pytestconfig, "container-health", summary, log, label="docker")
 
 
-def test_sigterm_stops_it_within_the_grace(container: str) -> None:
+def test_sigterm_stops_it_within_the_grace(container: str, pytestconfig: pytest.Config) -> None:
     start = time.monotonic()
     docker("stop", "--time", "10", container, timeout=30)
     took = time.monotonic() - start
     state = json.loads(inspect(container, "{{json .State}}"))
+    summary = f"docker stop took {took:.2f} s, exit {state['ExitCode']}"
+    figures = {"seconds": took, "state": state}
+    report(pytestconfig, "container-sigterm", summary, figures, label="docker")
     # 143: ended by SIGTERM after a clean shutdown; 137 would be Docker's SIGKILL.
     assert (state["ExitCode"], state["OOMKilled"]) == (143, False)
     assert took < GRACE_SECONDS
