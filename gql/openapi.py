@@ -138,7 +138,7 @@ def openapi_document(config: AppConfig) -> dict[str, Any]:
     }
     data_parameters = [
         _list_parameter(
-            "source", f"Source names ({', '.join(KNOWN_SOURCES)}).", {"enum": list(KNOWN_SOURCES)}
+            "source", f"Source names ({', '.join(KNOWN_SOURCES)}).", {"enum": [*KNOWN_SOURCES, ""]}
         ),
         _list_parameter("record_id", "The sources' own ids, e.g. bitcoin or btc-bitcoin."),
         _list_parameter("asset", "Canonical asset ids, e.g. bitcoin."),
