@@ -8,15 +8,19 @@ from pathlib import Path
 KNOWN_SOURCES: tuple[str, ...] = ("coinpaprika", "coingecko", "csv", "csv2")
 """Every source the ETL knows, in the order a run processes them."""
 
+BUNDLED_DATA = Path(__file__).parent / "bundled"
+"""The shipped sample CSVs and asset seed (``data/`` of the source tree), installed with the
+package, so the defaults work from any working directory."""
+
 
 @dataclass(frozen=True, slots=True)
 class EtlConfig:
     """Frozen ETL configuration; see the settings table in README.md for each field."""
 
     sources: tuple[str, ...] = KNOWN_SOURCES
-    csv_path: Path = Path("data/data.csv")
-    csv2_path: Path = Path("data/data2.csv")
-    assets_path: Path = Path("data/assets.csv")
+    csv_path: Path = BUNDLED_DATA / "data.csv"
+    csv2_path: Path = BUNDLED_DATA / "data2.csv"
+    assets_path: Path = BUNDLED_DATA / "assets.csv"
     coinpaprika_base_url: str = "https://api.coinpaprika.com/v1"
     coinpaprika_api_key: str | None = None
     coingecko_base_url: str = "https://api.coingecko.com/api/v3"

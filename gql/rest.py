@@ -235,7 +235,7 @@ async def stats(request: Request) -> JSONResponse:
 
 
 def _requested_sources(body: bytes) -> tuple[str, ...]:
-    if not body.strip():
+    if not body:
         return ()
     try:
         payload = json.loads(body)

@@ -10,6 +10,7 @@ its next batch boundary while the other requests finish, instead of after them.
 from __future__ import annotations
 
 import contextlib
+import signal
 from types import FrameType
 
 import uvicorn
@@ -30,8 +31,10 @@ class Server(uvicorn.Server):
     def __init__(self, config: uvicorn.Config, app: Starlette) -> None:
         super().__init__(config)
         self._app = app
+        self.signal: int | None = None
 
     def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        self.signal = sig
         scheduler = getattr(self._app.state, "etl", None)
         if isinstance(scheduler, EtlScheduler):
             scheduler.request_stop()
@@ -56,3 +59,7 @@ def serve(app: Starlette, host: str, port: int) -> None:
         server.run()
     if not server.started:
         raise SystemExit(STARTUP_FAILURE)
+    if server.signal == signal.SIGTERM:
+        # Still running after uvicorn re-raised SIGTERM: this is PID 1 of a container, where
+        # the kernel drops a signal that has no handler. Exit as the signal would have.
+        raise SystemExit(128 + signal.SIGTERM)

@@ -18,7 +18,7 @@ from urllib.parse import urlsplit
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
-from etl.config import KNOWN_SOURCES, EtlConfig
+from etl.config import BUNDLED_DATA, KNOWN_SOURCES, EtlConfig
 from gql.config import AppConfig
 
 
@@ -47,9 +47,9 @@ SETTINGS: tuple[Setting, ...] = (
         "optional read replica URL used by the read queries; unset = DATABASE_URL",
     ),
     Setting("ETL_SOURCES", ",".join(KNOWN_SOURCES), "comma-separated sources that run"),
-    Setting("CSV_PATH", "data/data.csv", "CSV input for source csv"),
-    Setting("CSV2_PATH", "data/data2.csv", "CSV input for source csv2"),
-    Setting("ASSETS_PATH", "data/assets.csv", "canonical asset id seed"),
+    Setting("CSV_PATH", str(BUNDLED_DATA / "data.csv"), "CSV input for source csv"),
+    Setting("CSV2_PATH", str(BUNDLED_DATA / "data2.csv"), "CSV input for source csv2"),
+    Setting("ASSETS_PATH", str(BUNDLED_DATA / "assets.csv"), "canonical asset id seed"),
     Setting("COINPAPRIKA_BASE_URL", "https://api.coinpaprika.com/v1", "calls GET {base}/tickers"),
     Setting("COINPAPRIKA_API_KEY", None, "sent as the Authorization header when set"),
     Setting(

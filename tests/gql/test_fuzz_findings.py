@@ -69,3 +69,15 @@ def test_etl_run_sources_null_is_documented(client: TestClient) -> None:
     document = client.get("/openapi.json").json()
     body = document["paths"]["/etl/run"]["post"]["requestBody"]["content"]["application/json"]
     assert body["schema"]["properties"]["sources"]["type"] == ["array", "null"]
+
+
+def test_an_empty_source_is_documented_as_filtering_nothing(
+    client: TestClient, store: Store
+) -> None:
+    # Found: `?source=` was served (an empty value filters nothing, like an empty `symbol`),
+    # while the document allowed only the source names.
+    assert "" in data_parameter(client, "source")["schema"]["items"]["enum"]
+    everything = client.get("/data", params={"limit": "1000"}).json()["data"]
+    response = client.get("/data", params={"source": "", "limit": "1000"})
+    assert response.status_code == 200
+    assert response.json()["data"] == everything

@@ -3,11 +3,10 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
-from etl.config import KNOWN_SOURCES
+from etl.config import BUNDLED_DATA, KNOWN_SOURCES
 from kasparro.settings import SETTINGS, Settings, SettingsError
 
 
@@ -15,8 +14,10 @@ def test_defaults_follow_the_design_table() -> None:
     settings = Settings.from_env({})
     assert settings.database_url == "sqlite:///kasparro.db"
     assert settings.etl_sources == ("coinpaprika", "coingecko", "csv", "csv2")
-    assert settings.csv_path == Path("data/data.csv")
-    assert settings.csv2_path == Path("data/data2.csv")
+    # The CSVs and the seed default to the copies installed with the package (README).
+    assert settings.csv_path == BUNDLED_DATA / "data.csv"
+    assert settings.csv2_path == BUNDLED_DATA / "data2.csv"
+    assert settings.assets_path == BUNDLED_DATA / "assets.csv"
     assert settings.coinpaprika_base_url == "https://api.coinpaprika.com/v1"
     assert settings.coingecko_base_url == "https://api.coingecko.com/api/v3"
     assert settings.coinpaprika_api_key is None and settings.coingecko_api_key is None

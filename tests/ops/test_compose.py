@@ -1,16 +1,20 @@
-"""docker-compose.yml, checked without a Docker engine: its structure and its wiring."""
+"""docker-compose.yml, the parts the container stage cannot run as written: the published
+port (the stage publishes nothing) and the environment under each choice the file offers.
+The stage itself (tests/containers/test_compose.py) runs the file with docker-compose."""
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
 import yaml
-from sqlalchemy.engine import make_url
 
 from kasparro.settings import Settings
 from tests.conftest import REPO
-from tests.ops.dockerfile import parse_file
+from tests.containers.engine import loopback_compose
+
+_VARIABLE = re.compile(r"\$\{(\w+)(?::-([^}]*))?\}")
 
 
 @pytest.fixture(scope="module")
@@ -20,62 +24,42 @@ def compose() -> dict[str, Any]:
     return loaded
 
 
-def test_two_services_and_a_named_volume(compose: dict[str, Any]) -> None:
-    assert set(compose) == {"services", "volumes"}
-    assert set(compose["services"]) == {"db", "app"}
-    assert compose["volumes"] == {"pgdata": None}
-    db = compose["services"]["db"]
-    assert db["image"] == "postgres:16"
-    assert db["volumes"] == ["pgdata:/var/lib/postgresql/data"]
-    assert db["restart"] == compose["services"]["app"]["restart"] == "unless-stopped"
+def interpolate(value: str, shell: dict[str, str]) -> str:
+    """Compose's ``${NAME}`` / ``${NAME:-default}`` with the operator's shell variables."""
+    return _VARIABLE.sub(lambda m: shell.get(m.group(1)) or m.group(2) or "", value)
 
 
-def test_database_healthcheck_uses_pg_isready_for_its_own_user_and_database(
-    compose: dict[str, Any],
-) -> None:
-    db = compose["services"]["db"]
-    check = db["healthcheck"]
-    assert check["test"] == ["CMD-SHELL", "pg_isready -U kasparro -d kasparro"]
-    assert (check["interval"], check["timeout"], check["retries"]) == ("5s", "5s", 10)
-    environment = db["environment"]
-    assert check["test"][1].split()[2::2] == [
-        environment["POSTGRES_USER"],
-        environment["POSTGRES_DB"],
-    ]
+def app_settings(compose: dict[str, Any], shell: dict[str, str]) -> Settings:
+    environment = compose["services"]["app"]["environment"]
+    return Settings.from_env({key: interpolate(value, shell) for key, value in environment.items()})
 
 
-def test_app_waits_for_a_healthy_database_and_is_wired_to_it(compose: dict[str, Any]) -> None:
+def test_published_on_the_hosts_loopback_only(compose: dict[str, Any]) -> None:
+    (expose,) = re.findall(r"^EXPOSE (\d+)$", (REPO / "Dockerfile").read_text(), re.M)
     app = compose["services"]["app"]
-    assert app["build"] == "."
-    assert app["depends_on"] == {"db": {"condition": "service_healthy"}}
-    postgres = compose["services"]["db"]["environment"]
-    url = make_url(app["environment"]["DATABASE_URL"])
-    assert (url.drivername, url.host, url.port) == ("postgresql", "db", 5432)
-    assert (url.username, url.password, url.database) == (
-        postgres["POSTGRES_USER"],
-        postgres["POSTGRES_PASSWORD"],
-        postgres["POSTGRES_DB"],
-    )
+    assert app["ports"] == [f"127.0.0.1:{expose}:{expose}"]
+    assert app["environment"]["PORT"] == expose
 
 
-def test_app_environment_is_valid_production_settings(compose: dict[str, Any]) -> None:
-    environment = dict(compose["services"]["app"]["environment"])
-    assert all(isinstance(value, str) for value in environment.values())
-    # ADMIN_TOKEN comes from the operator's shell; unset, it is empty (runEtl disabled).
-    assert environment.pop("ADMIN_TOKEN") == "${ADMIN_TOKEN:-}"
-    port = environment.pop("PORT")
-    settings = Settings.from_env(environment)
-    assert settings.etl_interval_seconds == 900
-    assert settings.etl_on_startup is True
-    assert (settings.graphiql, settings.introspection) == (False, False)
-    assert settings.log_format == "json"
-    assert settings.retention_days == 90
-    assert port == "8000"
+def test_the_environment_is_valid_settings_online_and_offline(compose: dict[str, Any]) -> None:
+    online = app_settings(compose, {})
+    assert online.etl_sources == ("coinpaprika", "coingecko", "csv", "csv2")
+    assert online.admin_token is None
+    assert (online.etl_interval_seconds, online.retention_days) == (900, 90)
+    assert (online.graphiql, online.introspection, online.log_format) == (False, False, "json")
+    # The file's offline example: `ETL_SOURCES=csv,csv2 docker compose up -d`.
+    offline = app_settings(compose, {"ETL_SOURCES": "csv,csv2", "ADMIN_TOKEN": "s3cret"})
+    assert offline.etl_sources == ("csv", "csv2")
+    assert offline.admin_token == "s3cret"
+    assert "ETL_SOURCES=csv,csv2 docker compose up -d" in (REPO / "docker-compose.yml").read_text()
 
 
-def test_published_port_is_the_one_the_image_exposes(compose: dict[str, Any]) -> None:
-    runtime = parse_file(REPO / "Dockerfile")[-1]
-    (expose,) = runtime.all("EXPOSE")
-    app = compose["services"]["app"]
-    assert app["ports"] == [f"{expose.arguments}:{expose.arguments}"] == ["8000:8000"]
-    assert app["environment"]["PORT"] == expose.arguments
+def test_the_container_stage_changes_only_the_networking(compose: dict[str, Any]) -> None:
+    derived = loopback_compose(compose, REPO)
+    db, app = derived["services"]["db"], derived["services"]["app"]
+    assert (db.pop("network_mode"), db.pop("extra_hosts")) == ("none", ["db:127.0.0.1"])
+    assert app.pop("network_mode") == "service:db"
+    assert app.pop("build") == {"context": str(REPO), "network": "host"}
+    original = yaml.safe_load(yaml.safe_dump(compose))
+    del original["services"]["app"]["ports"], original["services"]["app"]["build"]
+    assert derived == original

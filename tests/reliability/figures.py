@@ -21,14 +21,18 @@ def database_label() -> str:
     return "postgresql" if ON_POSTGRESQL else "sqlite"
 
 
-def report(config: pytest.Config, scenario: str, summary: str, data: Any) -> Path:
-    """Write ``data`` as ``<scenario>-<database>.json`` and print ``summary`` on one line."""
+def report(
+    config: pytest.Config, scenario: str, summary: str, data: Any, label: str | None = None
+) -> Path:
+    """Write ``data`` as ``<scenario>-<label>.json`` and print ``summary`` on one line; the
+    label is the test database's kind unless given."""
+    label = label or database_label()
     folder = os.environ.get("RELIABILITY_FIGURES_DIR")
     base = Path(folder) if folder else config._tmp_path_factory.getbasetemp()  # type: ignore[attr-defined]
     base.mkdir(parents=True, exist_ok=True)
-    path = base / f"{scenario}-{database_label()}.json"
+    path = base / f"{scenario}-{label}.json"
     path.write_text(json.dumps(data, indent=2, default=str), encoding="utf-8")
-    line = f"[{scenario} on {database_label()}] {summary} ({path})"
+    line = f"[{scenario} on {label}] {summary} ({path})"
     capture = config.pluginmanager.get_plugin("capturemanager")
     if capture is None:
         print(line)

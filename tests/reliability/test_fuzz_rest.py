@@ -7,10 +7,13 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
+import jsonschema
 import pytest
 import schemathesis
-from schemathesis.specs.openapi.checks import positive_data_acceptance
+from schemathesis.core.parameters import ParameterLocation
+from schemathesis.specs.openapi.checks import negative_data_rejection, positive_data_acceptance
 from sqlalchemy import Engine
 
 from tests.ops.serving import Served
@@ -45,6 +48,39 @@ def positive_data_acceptance_but_cursors(ctx: Any, response: Any, case: Any) -> 
     return result
 
 
+def sent_query_is_valid_lists(case: Any, response: Any) -> bool:
+    """Whether the query as sent holds only list parameters, each valid once read as the
+    document says (form style, exploded: ``?source=`` is the list ``[""]``)."""
+    sent = parse_qs(urlsplit(response.request.url).query, keep_blank_values=True)
+    parameters = case.operation.get_parameter_set(ParameterLocation.QUERY)
+    properties = parameters.schema.get("properties", {}) if parameters else {}
+    if not sent:
+        return False
+    for name, values in sent.items():
+        schema = properties.get(name)
+        if schema is None or schema.get("type") != "array":
+            return False
+        if not jsonschema.validators.validator_for(schema)(schema).is_valid(values):
+            return False
+    return True
+
+
+def negative_data_rejection_as_read(ctx: Any, response: Any, case: Any) -> bool | None:
+    """schemathesis's negative_data_rejection, except for requests whose query, read as the
+    service (and the document) reads it, is valid.
+
+    schemathesis reads a lone empty value as the string "" (no array schema admits it), so to
+    it a generated ``""`` sent as ``?source=`` is schema-violating, though ``?source=`` is the
+    valid list ``[""]`` (an empty value filters nothing). Which such values a run generates
+    depends on the constants Hypothesis mines from every loaded module, so without this the
+    run's outcome changed with unrelated test files.
+    """
+    if sent_query_is_valid_lists(case, response):
+        return None
+    result: bool | None = negative_data_rejection(ctx, response, case)
+    return result
+
+
 @pytest.mark.slow
 def test_rest_fuzzing_from_openapi(
     served: Served, engine: Engine, pytestconfig: pytest.Config
@@ -57,8 +93,8 @@ def test_rest_fuzzing_from_openapi(
         engine,
         schema,
         BUDGET,
-        checks=[positive_data_acceptance_but_cursors],
-        excluded_checks=[positive_data_acceptance],
+        checks=[positive_data_acceptance_but_cursors, negative_data_rejection_as_read],
+        excluded_checks=[positive_data_acceptance, negative_data_rejection],
     )
     # The fuzzer got past the input checks: pages served, ETL runs started.
     assert tally.statuses[("GET /data", 200)] >= 300, tally.figures()
