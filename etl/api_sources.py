@@ -118,7 +118,7 @@ def validated_chunks(
                 chunk.rows.append(validate(item, parse_time))
             except RecordRejected as exc:
                 chunk.rejects.append(Reject(f"{label} item {index}", exc.reason, _raw(item)))
-            if len(chunk.rows) >= batch_size:
+            if len(chunk.rows) + len(chunk.rejects) >= batch_size:  # rejects take memory too
                 yield chunk
                 chunk = Chunk()
     if usable == 0:

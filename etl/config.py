@@ -25,6 +25,7 @@ class EtlConfig:
     http_timeout_seconds: float = 10.0
     http_max_retries: int = 3
     http_retry_after_max_seconds: float = 30.0
+    http_max_body_bytes: int = 16 * 1024 * 1024
     lookback_seconds: int = 86400
     raw_payload_retention: int = 10
     batch_size: int = 5000

@@ -4,9 +4,11 @@ Connect errors, timeouts (the client's timeout bounds each read and also the who
 body) and other transport errors, 429 and 5xx are retried up to
 ``max_retries`` times. A ``Retry-After`` header (seconds or an HTTP date) is honoured, capped
 at ``retry_after_max``; otherwise the wait is ``backoff_base * 2**attempt`` scaled by a random
-factor in [0.5, 1.0), capped at ``backoff_max``. Other statuses fail at once with the
-upstream's own error message when it sent one. API keys travel only as request headers and
-never appear in a log line or an error message (only the URL without its query does).
+factor in [0.5, 1.0), capped at ``backoff_max``. A body is read with a size limit on the bytes
+received and on what they decode to (``etl.http_body``); a body over it fails at once, as
+other statuses do, with the upstream's own error message when it sent one. API keys travel
+only as request headers and never appear in a log line or an error message (only the URL
+without its query does).
 """
 
 from __future__ import annotations
@@ -22,11 +24,27 @@ from email.utils import parsedate_to_datetime
 
 import httpx
 
+from etl.config import EtlConfig
 from etl.errors import FetchError
+from etl.http_body import BodyRefused, read_body
 
 log = logging.getLogger(__name__)
 
 RETRYABLE_STATUS = frozenset({429, 500, 502, 503, 504}) | frozenset(range(505, 600))
+SENT_HEADERS = {"Accept-Encoding": "gzip, deflate"}
+"""On every request: only the encodings ``etl.http_body`` decodes."""
+
+
+@dataclass(frozen=True, slots=True)
+class FetchLimits:
+    """Bounds on one upstream request; each is a setting (README, Settings)."""
+
+    max_body_bytes: int = 16 * 1024 * 1024
+    """HTTP_MAX_BODY_BYTES: bytes received, and bytes they decode to, per response."""
+
+    @classmethod
+    def from_config(cls, config: EtlConfig) -> FetchLimits:
+        return cls(config.http_max_body_bytes)
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,7 +107,8 @@ def upstream_message(content: bytes) -> str | None:
 
 
 class Fetcher:
-    """GETs URLs for one source through a shared client, retrying as the policy says."""
+    """GETs URLs for one source through a shared client, retrying as the policy says,
+    within ``limits``."""
 
     def __init__(
         self,
@@ -98,12 +117,14 @@ class Fetcher:
         policy: RetryPolicy,
         headers: Mapping[str, str] | None = None,
         *,
+        limits: FetchLimits | None = None,
         log_context: Mapping[str, object] | None = None,
     ) -> None:
         self._client = client
         self._source = source
         self._policy = policy
         self._headers = dict(headers or {})
+        self._limits = limits or FetchLimits()
         self._log_context = {"source": source, **(log_context or {})}  # e.g. the run_id
 
     def get(self, url: str, params: Mapping[str, str | int] | None = None) -> Response:
@@ -129,14 +150,14 @@ class Fetcher:
         """Read the body; the client's read timeout also bounds the whole response, so an
         upstream that trickles bytes (each read in time) cannot hold a run for ever."""
         budget = self._client.timeout.read
-        parts: list[bytes] = []
-        for part in reply.iter_bytes():
-            parts.append(part)
+
+        def received(size: int) -> None:
             if budget is not None and time.monotonic() - started > budget:
                 raise httpx.ReadTimeout(
                     f"the response took more than {budget:g}s in all", request=reply.request
                 )
-        return b"".join(parts)
+
+        return read_body(reply, self._limits.max_body_bytes, received)
 
     def _attempt(
         self, url: str, params: Mapping[str, str | int] | None, attempt: int
@@ -144,12 +165,15 @@ class Fetcher:
         """One request: (response, _, _) on success, else (problem, wait or None, status)."""
         backoff = self._policy.backoff(attempt)
         try:
-            with self._client.stream("GET", url, params=params, headers=self._headers) as reply:
+            headers = {**SENT_HEADERS, **self._headers}
+            with self._client.stream("GET", url, params=params, headers=headers) as reply:
                 content = self._body(reply, time.monotonic())
         except httpx.TimeoutException as exc:
             return f"timed out ({type(exc).__name__}: {exc})", backoff, None
         except httpx.TransportError as exc:
             return f"transport error ({type(exc).__name__}: {exc})", backoff, None
+        except BodyRefused as exc:
+            return str(exc), None, reply.status_code
         now = datetime.now(UTC)
         if reply.is_success:
             return Response(str(reply.url), reply.status_code, content, now), None, None

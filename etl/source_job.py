@@ -34,7 +34,7 @@ from etl.config import EtlConfig
 from etl.csv_layouts import CSV2_LAYOUT, CSV_LAYOUT
 from etl.csv_source import CsvSource
 from etl.errors import SourceError, StoppedError
-from etl.http import Fetcher, Response, RetryPolicy
+from etl.http import Fetcher, FetchLimits, Response, RetryPolicy
 from etl.model import Chunk
 from etl.prefetch import prefetched
 from etl.progress import Counters, ProgressEvent, SourceSummary
@@ -159,20 +159,25 @@ class SourceJob:
             # this process under the GIL, and a parsing thread only slowed it (BENCHMARKS.md).
             return prefetched(chunks, depth=1) if is_postgresql(self.engine) else chunks
         if self.source == "coinpaprika":
-            headers = {"Authorization": config.coinpaprika_api_key or ""}
-            fetcher = Fetcher(
-                self._client, self.source, policy, _present(headers), log_context=self._log_context
-            )
+            fetcher = self._fetcher(policy, Authorization=config.coinpaprika_api_key)
             pages = coinpaprika_pages(fetcher, config.coinpaprika_base_url)
             return validated_chunks(
                 self.source, pages, coinpaprika_item, parse_time, batch, self._keep
             )
-        headers = {"x-cg-demo-api-key": config.coingecko_api_key or ""}
-        fetcher = Fetcher(
-            self._client, self.source, policy, _present(headers), log_context=self._log_context
-        )
+        fetcher = self._fetcher(policy, **{"x-cg-demo-api-key": config.coingecko_api_key})
         pages = coingecko_pages(fetcher, config.coingecko_base_url, config.coingecko_pages)
         return validated_chunks(self.source, pages, coingecko_item, parse_time, batch, self._keep)
+
+    def _fetcher(self, policy: RetryPolicy, **headers: str | None) -> Fetcher:
+        """A fetcher for this source sending ``headers`` (its API key, when configured)."""
+        return Fetcher(
+            self._client,
+            self.source,
+            policy,
+            {name: value for name, value in headers.items() if value},
+            limits=FetchLimits.from_config(self.config),
+            log_context=self._log_context,
+        )
 
     def _keep(self, response: Response) -> None:
         with self.engine.begin() as conn:
@@ -333,7 +338,3 @@ class SourceJob:
         rest = [row for row in staged if row[1] <= floor]
         merged = load.upsert_records(conn, self.source, rest, self.run_id, now)
         return load.MergeCounts(merged.inserted + len(fresh), merged.updated, merged.unchanged)
-
-
-def _present(headers: dict[str, str]) -> dict[str, str]:
-    return {key: value for key, value in headers.items() if value}

@@ -60,6 +60,11 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("HTTP_TIMEOUT_SECONDS", "10", "per request timeout"),
     Setting("HTTP_MAX_RETRIES", "3", "retries on connect errors, timeouts, 429 and 5xx"),
     Setting("HTTP_RETRY_AFTER_MAX_SECONDS", "30", "cap on an honoured Retry-After"),
+    Setting(
+        "HTTP_MAX_BODY_BYTES",
+        str(16 * 1024 * 1024),
+        "largest upstream response, as received and as decoded (gzip, deflate)",
+    ),
     Setting("ETL_ON_STARTUP", "true", "run the ETL in the background when the server starts"),
     Setting("ETL_INTERVAL_SECONDS", "0", "re-run every N seconds while serving; 0 = startup only"),
     Setting(
@@ -183,6 +188,7 @@ _PARSERS: dict[str, Callable[[str], Any]] = {
     "HTTP_TIMEOUT_SECONDS": _seconds,
     "HTTP_MAX_RETRIES": _integer(0),
     "HTTP_RETRY_AFTER_MAX_SECONDS": _seconds,
+    "HTTP_MAX_BODY_BYTES": _integer(1024),
     "ETL_ON_STARTUP": _boolean,
     "ETL_INTERVAL_SECONDS": _integer(0),
     "ETL_LOOKBACK_SECONDS": _integer(0),
@@ -220,6 +226,7 @@ class Settings:
     http_timeout_seconds: float
     http_max_retries: int
     http_retry_after_max_seconds: float
+    http_max_body_bytes: int
     etl_on_startup: bool
     etl_interval_seconds: int
     etl_lookback_seconds: int
@@ -279,6 +286,7 @@ class Settings:
             http_timeout_seconds=self.http_timeout_seconds,
             http_max_retries=self.http_max_retries,
             http_retry_after_max_seconds=self.http_retry_after_max_seconds,
+            http_max_body_bytes=self.http_max_body_bytes,
             lookback_seconds=self.etl_lookback_seconds,
             raw_payload_retention=self.raw_payload_retention,
             batch_size=self.etl_batch_size,

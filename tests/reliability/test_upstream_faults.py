@@ -31,9 +31,11 @@ from tests.upstream import (
     TICKERS,
     FakeUpstream,
     Reply,
+    encoded,
     enlarged,
     fake_upstream,
     garbage,
+    gzip_bomb,
     html,
     json_reply,
     recorded,
@@ -99,6 +101,8 @@ class Fault:
     inserted: int | None = None
     refused: bool = False
     """Point the source at a closed port instead of the fake upstream."""
+    env: tuple[tuple[str, str], ...] = ()
+    """Settings changed for this case."""
 
 
 FAILS = RETRIES + 1
@@ -311,11 +315,49 @@ FAULTS = [
     Fault(
         "payload-10x-larger",
         "coinpaprika",
-        (enlarged(PAPRIKA, 10),),
+        (enlarged(PAPRIKA, 10),),  # 19.7 MB: over the default HTTP_MAX_BODY_BYTES
         "success",
         hits=1,
         seconds=(0.0, 90.0),
         inserted=10 * FULL["coinpaprika"],
+        env=(("HTTP_MAX_BODY_BYTES", str(32 * 1024 * 1024)),),
+    ),
+    Fault(
+        "payload-10x-larger-than-the-limit",
+        "coinpaprika",
+        (enlarged(PAPRIKA, 10),),
+        "failed",
+        "the response announces 19,708,640 bytes (Content-Length), more than the limit of "
+        "16,777,216 bytes (HTTP_MAX_BODY_BYTES)",
+        hits=1,
+        inserted=0,
+    ),
+    Fault(
+        "gzip-encoded-payload",
+        "coinpaprika",
+        (encoded(recorded(PAPRIKA)),),
+        "success",
+        hits=1,
+        inserted=FULL["coinpaprika"],
+    ),
+    Fault(
+        "gzip-bomb-300mb",
+        "coinpaprika",
+        (gzip_bomb(300_000_000),),  # 291 KB inflating to 300 MB of a valid empty array
+        "failed",
+        "the response decodes (gzip) to more than the limit of 16,777,216 bytes "
+        "(HTTP_MAX_BODY_BYTES)",
+        hits=1,
+        inserted=0,
+    ),
+    Fault(
+        "content-encoding-not-asked-for",
+        "coingecko",
+        (Reply(200, b"\x1b\x03\x00[]", {"Content-Encoding": "br"}),),
+        "failed",
+        "the response uses Content-Encoding 'br', which is not decoded",
+        hits=1,
+        inserted=0,
     ),
     Fault(
         "empty-array",
@@ -370,6 +412,7 @@ def test_upstream_fault(
         HTTP_MAX_RETRIES=str(RETRIES),
         HTTP_TIMEOUT_SECONDS=str(TIMEOUT),
         HTTP_RETRY_AFTER_MAX_SECONDS=str(RETRY_AFTER_MAX),
+        **dict(fault.env),
     )
     clock = time.monotonic()
     summary = run_etl(engine, settings.etl_config(), retry=POLICY)
