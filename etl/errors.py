@@ -7,7 +7,7 @@ The hierarchy::
     ├── SourceError(source)       one source could not be processed; the run goes on
     │   ├── FetchError            a fetch failed after its retries, or at once: a status never
     │   │                         retried, a body over the size limit or in an encoding not
-    │   │                         decoded
+    │   │                         decoded, a redirect not followed
     │   ├── SchemaDriftError      a CSV header lacks required columns; no usable API page
     │   ├── InputMissingError     a configured input file does not exist
     │   └── StoppedError          the run was asked to stop; the source ended at a batch boundary
@@ -50,7 +50,7 @@ class SourceError(EtlError):
 
 class FetchError(SourceError):
     """An upstream request failed after all retries, or with a failure that is not retried
-    (a status, a body over the limit or not decodable)."""
+    (a status, a body over the limit or not decodable, a redirect not followed)."""
 
     def __init__(self, source: str, message: str, *, status_code: int | None = None) -> None:
         super().__init__(source, message)

@@ -5,10 +5,12 @@ body) and other transport errors, 429 and 5xx are retried up to
 ``max_retries`` times. A ``Retry-After`` header (seconds or an HTTP date) is honoured, capped
 at ``retry_after_max``; otherwise the wait is ``backoff_base * 2**attempt`` scaled by a random
 factor in [0.5, 1.0), capped at ``backoff_max``. A body is read with a size limit on the bytes
-received and on what they decode to (``etl.http_body``); a body over it fails at once, as
-other statuses do, with the upstream's own error message when it sent one. API keys travel
-only as request headers and never appear in a log line or an error message (only the URL
-without its query does).
+received and on what they decode to (``etl.http_body``). Redirects are followed here, at most
+``max_redirects`` per attempt; the source's headers (its API key) are sent only to the
+origin (scheme, host and port) of the URL asked for, never to another one. Other statuses, a
+body over the limit and a redirect not followed fail at once, with the upstream's own error
+message when it sent one. API keys travel only as request headers and never appear in a log
+line or an error message (only URLs without their query do).
 """
 
 from __future__ import annotations
@@ -34,6 +36,8 @@ RETRYABLE_STATUS = frozenset({429, 500, 502, 503, 504}) | frozenset(range(505, 6
 SENT_HEADERS = {"Accept-Encoding": "gzip, deflate"}
 """On every request: only the encodings ``etl.http_body`` decodes."""
 
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+
 
 @dataclass(frozen=True, slots=True)
 class FetchLimits:
@@ -41,10 +45,12 @@ class FetchLimits:
 
     max_body_bytes: int = 16 * 1024 * 1024
     """HTTP_MAX_BODY_BYTES: bytes received, and bytes they decode to, per response."""
+    max_redirects: int = 3
+    """HTTP_MAX_REDIRECTS: redirects followed per attempt; 0 = none."""
 
     @classmethod
     def from_config(cls, config: EtlConfig) -> FetchLimits:
-        return cls(config.http_max_body_bytes)
+        return cls(config.http_max_body_bytes, config.http_max_redirects)
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,6 +112,16 @@ def upstream_message(content: bytes) -> str | None:
     return error.strip() if isinstance(error, str) else None
 
 
+def _origin(url: httpx.URL) -> tuple[str, str, int | None]:
+    return url.scheme, url.host, url.port or _DEFAULT_PORTS.get(url.scheme)
+
+
+def _shown(url: httpx.URL) -> str:
+    """``url`` as logs and errors may show it: no credentials, query or fragment."""
+    port = f":{url.port}" if url.port else ""
+    return f"{url.scheme}://{url.host}{port}{url.path}"
+
+
 class Fetcher:
     """GETs URLs for one source through a shared client, retrying as the policy says,
     within ``limits``."""
@@ -162,12 +178,26 @@ class Fetcher:
     def _attempt(
         self, url: str, params: Mapping[str, str | int] | None, attempt: int
     ) -> tuple[Response | str, float | None, int | None]:
-        """One request: (response, _, _) on success, else (problem, wait or None, status)."""
+        """One request, following redirects: (response, _, _) on success, else (problem,
+        wait or None, status)."""
         backoff = self._policy.backoff(attempt)
+        home = _origin(httpx.URL(url))
+        target = httpx.URL(url, params=params)
+        redirects = 0
         try:
-            headers = {**SENT_HEADERS, **self._headers}
-            with self._client.stream("GET", url, params=params, headers=headers) as reply:
-                content = self._body(reply, time.monotonic())
+            while True:
+                own = _origin(target) == home
+                headers = {**SENT_HEADERS, **(self._headers if own else {})}
+                with self._client.stream(
+                    "GET", target, headers=headers, follow_redirects=False
+                ) as reply:
+                    if not reply.is_redirect:
+                        content = self._body(reply, time.monotonic())
+                        break
+                following = self._follow(reply, redirects)
+                if isinstance(following, str):
+                    return following, None, reply.status_code
+                target, redirects = following, redirects + 1
         except httpx.TimeoutException as exc:
             return f"timed out ({type(exc).__name__}: {exc})", backoff, None
         except httpx.TransportError as exc:
@@ -185,3 +215,26 @@ class Fetcher:
         if asked is not None:
             return problem, min(asked, self._policy.retry_after_max), reply.status_code
         return problem, backoff, reply.status_code
+
+    def _follow(self, reply: httpx.Response, redirects: int) -> httpx.URL | str:
+        """Where a redirect leads, or why it is not followed."""
+        status = reply.status_code
+        try:
+            target = reply.url.join(reply.headers["location"])
+        except httpx.InvalidURL as exc:
+            return f"HTTP {status}: a redirect to an invalid URL ({exc})"
+        if target.scheme not in _DEFAULT_PORTS:
+            return f"HTTP {status}: a redirect to a {target.scheme!r} URL"
+        if redirects >= self._limits.max_redirects:
+            return (
+                f"HTTP {status}: redirect to {_shown(target)} not followed: more than "
+                f"{self._limits.max_redirects} redirect(s) (HTTP_MAX_REDIRECTS)"
+            )
+        home = _origin(reply.request.url) == _origin(target)
+        log.info(
+            "following a redirect to %s%s",
+            _shown(target),
+            "" if home else " without the source's headers (another origin)",
+            extra=self._log_context,
+        )
+        return target

@@ -115,7 +115,7 @@ def run_etl(
             retry_after_max=config.http_retry_after_max_seconds,
         )
         client = http_client or httpx.Client(
-            timeout=config.http_timeout_seconds, follow_redirects=True
+            timeout=config.http_timeout_seconds, follow_redirects=False
         )
         try:
             summaries = _run_sources(

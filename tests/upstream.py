@@ -7,7 +7,7 @@ Each path can be given a default reply (``serve``) and a queue of scripted repli
 one per request before the default (``script``), built with the helpers below: recorded
 files, 429 with or without ``Retry-After``, 5xx, garbage, truncated JSON, HTML, the recorded
 403 body, slow replies, replies trickled piece by piece, payloads enlarged N times,
-gzip/deflate-encoded bodies and a gzip bomb. Every request is logged in ``requests`` with
+redirects, gzip/deflate-encoded bodies and a gzip bomb. Every request is logged in ``requests`` with
 its arrival time and headers.
 
 Use ``with fake_upstream() as upstream:`` and point the ETL at ``upstream.coinpaprika_url``
@@ -110,6 +110,10 @@ def slow(seconds: float, reply: Reply | None = None) -> Reply:
 def trickling(reply: Reply, every: float) -> Reply:
     """``reply`` sent 1 KiB at a time, ``every`` seconds apart (each read is quick)."""
     return Reply(reply.status, reply.body, reply.headers, reply.delay, reply.content_type, every)
+
+
+def redirect(location: str, status: int = 302) -> Reply:
+    return Reply(status, b"", {"Location": location})
 
 
 def encoded(reply: Reply, coding: str = "gzip") -> Reply:

@@ -39,6 +39,7 @@ from tests.upstream import (
     html,
     json_reply,
     recorded,
+    redirect,
     sample,
     server_error,
     slow,
@@ -360,6 +361,16 @@ FAULTS = [
         inserted=0,
     ),
     Fault(
+        "redirect-loop",
+        "coingecko",
+        (redirect(f"{MARKETS}?loop=1"),),
+        "failed",
+        f"HTTP 302: redirect to {{base}}{MARKETS} not followed: more than 3 redirect(s) "
+        "(HTTP_MAX_REDIRECTS)",
+        hits=4,
+        inserted=0,
+    ),
+    Fault(
         "empty-array",
         "coingecko",
         (json_reply("[]"),),
@@ -436,7 +447,7 @@ def test_upstream_fault(
 
     assert faulty.status == fault.status, faulty.error
     assert summary.status == ("success" if fault.status == "success" else "partial")
-    assert fault.error in (faulty.error or ""), faulty.error
+    assert fault.error.format(base=upstream.base_url) in (faulty.error or ""), faulty.error
     if fault.status == "success":
         assert faulty.error is None
     low, high = fault.seconds
