@@ -140,14 +140,8 @@ class SourceJob:
         """``extra`` for this source's log lines: its run and name."""
         return {"run_id": self.run_id, "source": self.source}
 
-    def _wait(self, seconds: float) -> None:
-        """The retry policy's sleep: a stop request cuts it short and stops the source."""
-        if self._stop.wait(seconds):
-            raise StoppedError(self.source)
-
     def _open(self, fingerprint: str | None, parse_time: TimestampParser) -> Iterator[Chunk] | None:
         config, batch = self.config, self.config.batch_size
-        policy = dataclasses.replace(self._policy, sleep=self._wait)
         if self.source in ("csv", "csv2"):
             path = config.csv_path if self.source == "csv" else config.csv2_path
             layout = CSV_LAYOUT if self.source == "csv" else CSV2_LAYOUT
@@ -159,23 +153,24 @@ class SourceJob:
             # this process under the GIL, and a parsing thread only slowed it (BENCHMARKS.md).
             return prefetched(chunks, depth=1) if is_postgresql(self.engine) else chunks
         if self.source == "coinpaprika":
-            fetcher = self._fetcher(policy, Authorization=config.coinpaprika_api_key)
+            fetcher = self._fetcher(Authorization=config.coinpaprika_api_key)
             pages = coinpaprika_pages(fetcher, config.coinpaprika_base_url)
             return validated_chunks(
                 self.source, pages, coinpaprika_item, parse_time, batch, self._keep
             )
-        fetcher = self._fetcher(policy, **{"x-cg-demo-api-key": config.coingecko_api_key})
+        fetcher = self._fetcher(**{"x-cg-demo-api-key": config.coingecko_api_key})
         pages = coingecko_pages(fetcher, config.coingecko_base_url, config.coingecko_pages)
         return validated_chunks(self.source, pages, coingecko_item, parse_time, batch, self._keep)
 
-    def _fetcher(self, policy: RetryPolicy, **headers: str | None) -> Fetcher:
+    def _fetcher(self, **headers: str | None) -> Fetcher:
         """A fetcher for this source sending ``headers`` (its API key, when configured)."""
         return Fetcher(
             self._client,
             self.source,
-            policy,
+            self._policy,
             {name: value for name, value in headers.items() if value},
             limits=FetchLimits.from_config(self.config),
+            stop=self._stop,
             log_context=self._log_context,
         )
 

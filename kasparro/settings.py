@@ -57,7 +57,11 @@ SETTINGS: tuple[Setting, ...] = (
     ),
     Setting("COINGECKO_API_KEY", None, "sent as x-cg-demo-api-key when set"),
     Setting("COINGECKO_PAGES", "1", "pages of 250 coins"),
-    Setting("HTTP_TIMEOUT_SECONDS", "10", "per request timeout"),
+    Setting(
+        "HTTP_TIMEOUT_SECONDS",
+        "10",
+        "deadline of one request attempt in all: connect, redirects, headers and body",
+    ),
     Setting("HTTP_MAX_RETRIES", "3", "retries on connect errors, timeouts, 429 and 5xx"),
     Setting("HTTP_RETRY_AFTER_MAX_SECONDS", "30", "cap on an honoured Retry-After"),
     Setting(

@@ -7,8 +7,9 @@ Each path can be given a default reply (``serve``) and a queue of scripted repli
 one per request before the default (``script``), built with the helpers below: recorded
 files, 429 with or without ``Retry-After``, 5xx, garbage, truncated JSON, HTML, the recorded
 403 body, slow replies, replies trickled piece by piece, payloads enlarged N times,
-redirects, gzip/deflate-encoded bodies and a gzip bomb. Every request is logged in ``requests`` with
-its arrival time and headers.
+redirects, gzip/deflate-encoded bodies and a gzip bomb. Every request is logged in
+``requests`` with its arrival time and headers. (Stalls below HTTP, such as headers sent one
+byte at a time, are in ``tests/hostile_upstream.py``.)
 
 Use ``with fake_upstream() as upstream:`` and point the ETL at ``upstream.coinpaprika_url``
 and ``upstream.coingecko_url``.

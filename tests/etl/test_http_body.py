@@ -7,12 +7,11 @@ from __future__ import annotations
 import re
 import tracemalloc
 
-import httpx
 import pytest
 from sqlalchemy import Engine
 
 from etl.errors import FetchError
-from etl.http import Fetcher, FetchLimits, RetryPolicy
+from etl.http import Fetcher, FetchLimits, RetryPolicy, upstream_client
 from etl.pipeline import run_etl
 from tests.etl.conftest import FAST, by_source, make_config, query
 from tests.upstream import (
@@ -31,9 +30,9 @@ MIB = 1024 * 1024
 
 
 def fetch(upstream: FakeUpstream, limit: int) -> bytes:
-    limits = FetchLimits(max_body_bytes=limit)
+    limits = FetchLimits(deadline_seconds=20.0, max_body_bytes=limit)
     policy = RetryPolicy(max_retries=2, backoff_base=0.01)
-    with httpx.Client(timeout=20.0) as client:
+    with upstream_client(limits) as client:
         fetcher = Fetcher(client, "coinpaprika", policy, limits=limits)
         return fetcher.get(f"{upstream.coinpaprika_url}/tickers").content
 

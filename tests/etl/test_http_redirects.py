@@ -7,12 +7,11 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-import httpx
 import pytest
 from sqlalchemy import Engine
 
 from etl.errors import FetchError
-from etl.http import Fetcher, FetchLimits, RetryPolicy
+from etl.http import Fetcher, FetchLimits, RetryPolicy, upstream_client
 from etl.pipeline import run_etl
 from tests.etl.conftest import FAST, by_source, make_config
 from tests.upstream import (
@@ -43,8 +42,8 @@ def other(other_server: FakeUpstream) -> FakeUpstream:
 
 
 def fetch(url: str, header: str = "Authorization", redirects: int = 3) -> int:
-    limits = FetchLimits(max_redirects=redirects)
-    with httpx.Client(timeout=5.0) as client:
+    limits = FetchLimits(deadline_seconds=5.0, max_redirects=redirects)
+    with upstream_client(limits) as client:
         fetcher = Fetcher(
             client, "coinpaprika", RetryPolicy(max_retries=0), {header: KEY}, limits=limits
         )

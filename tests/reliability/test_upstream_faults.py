@@ -189,7 +189,8 @@ FAULTS = [
         "coinpaprika",
         (slow(3 * TIMEOUT, recorded(PAPRIKA)),),
         "failed",
-        f"after {FAILS} attempts: timed out (ReadTimeout",
+        f"after {FAILS} attempts: timed out: no complete response within 1s "
+        "(HTTP_TIMEOUT_SECONDS); it was waiting for the response headers",
         hits=FAILS,
         seconds=(FAILS * TIMEOUT, FAILS * TIMEOUT + 5.0),
     ),
@@ -207,7 +208,8 @@ FAULTS = [
         "coingecko",
         (trickling(recorded(GECKO), 0.1),),  # 112 pieces, 0.1 s apart: each read in time
         "failed",
-        f"after {FAILS} attempts: timed out (ReadTimeout: the response took more than",
+        f"after {FAILS} attempts: timed out: no complete response within 1s "
+        "(HTTP_TIMEOUT_SECONDS); it was reading the body (",
         hits=FAILS,
         seconds=(FAILS * TIMEOUT, FAILS * (TIMEOUT + 0.5) + 5.0),
     ),
