@@ -56,7 +56,7 @@ SETTINGS: tuple[Setting, ...] = (
         "COINGECKO_BASE_URL", "https://api.coingecko.com/api/v3", "calls GET {base}/coins/markets"
     ),
     Setting("COINGECKO_API_KEY", None, "sent as x-cg-demo-api-key when set"),
-    Setting("COINGECKO_PAGES", "1", "pages of 250 coins"),
+    Setting("COINGECKO_PAGES", "1", "pages of 250 coins, at most 100"),
     Setting(
         "HTTP_TIMEOUT_SECONDS",
         "10",
@@ -92,6 +92,10 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("LOG_LEVEL", "INFO", "DEBUG, INFO, WARNING, ERROR"),
 )
 
+MAX_COINGECKO_PAGES = 100
+"""CoinGecko lists about 17,000 coins (70 pages of 250); a larger value is a mistake that
+would have a run fetch page after page for many minutes."""
+
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off"}
 _LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
@@ -106,7 +110,7 @@ def _boolean(value: str) -> bool:
     raise ValueError(f"expected true or false, got {value!r}")
 
 
-def _integer(minimum: int) -> Callable[[str], int]:
+def _integer(minimum: int, maximum: int | None = None) -> Callable[[str], int]:
     def parse(value: str) -> int:
         try:
             number = int(value.strip())
@@ -114,6 +118,8 @@ def _integer(minimum: int) -> Callable[[str], int]:
             raise ValueError(f"expected a whole number, got {value!r}") from None
         if number < minimum:
             raise ValueError(f"must be at least {minimum}, got {number}")
+        if maximum is not None and number > maximum:
+            raise ValueError(f"must be at most {maximum}, got {number}")
         return number
 
     return parse
@@ -189,7 +195,7 @@ _PARSERS: dict[str, Callable[[str], Any]] = {
     "COINPAPRIKA_API_KEY": _text,
     "COINGECKO_BASE_URL": _http_url,
     "COINGECKO_API_KEY": _text,
-    "COINGECKO_PAGES": _integer(1),
+    "COINGECKO_PAGES": _integer(1, maximum=MAX_COINGECKO_PAGES),
     "HTTP_TIMEOUT_SECONDS": _seconds,
     "HTTP_MAX_RETRIES": _integer(0),
     "HTTP_RETRY_AFTER_MAX_SECONDS": _seconds,

@@ -76,6 +76,7 @@ def test_values_are_parsed_and_normalised() -> None:
         ("DATABASE_URL", "mysql://root@localhost/db", "only sqlite:// and postgresql://"),
         ("DATABASE_URL", "::::", "not a database URL"),
         ("COINGECKO_PAGES", "0", "must be at least 1"),
+        ("COINGECKO_PAGES", "101", "must be at most 100"),
         ("HTTP_MAX_BODY_BYTES", "100", "must be at least 1024"),
         ("HTTP_MAX_BODY_BYTES", "16MB", "expected a whole number"),
         ("HTTP_MAX_REDIRECTS", "-1", "must be at least 0"),
