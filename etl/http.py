@@ -250,7 +250,7 @@ class Fetcher:
                         break
                 finally:
                     reply.close()
-                following = self._follow(reply, redirects)
+                following = self._follow(reply, redirects, home)
                 if isinstance(following, _Failed):
                     return following
                 target, redirects = following, redirects + 1
@@ -262,8 +262,11 @@ class Fetcher:
             return _Failed(str(exc), retry=False, status=reply.status_code)
         return self._outcome(reply, content)
 
-    def _follow(self, reply: httpx.Response, redirects: int) -> httpx.URL | _Failed:
-        """Where a redirect leads, or why it is not followed."""
+    def _follow(
+        self, reply: httpx.Response, redirects: int, home: tuple[str, str, int | None]
+    ) -> httpx.URL | _Failed:
+        """Where a redirect leads, or why it is not followed; ``home`` is the origin of the
+        URL asked for, the only one the source's headers go to."""
         status = reply.status_code
         try:
             target = reply.url.join(reply.headers["location"])
@@ -278,11 +281,10 @@ class Fetcher:
                 False,
                 status,
             )
-        home = _origin(reply.request.url) == _origin(target)
         log.info(
             "following a redirect to %s%s",
             _shown(target),
-            "" if home else " without the source's headers (another origin)",
+            "" if _origin(target) == home else " without the source's headers (another origin)",
             extra=self._log_context,
         )
         return target

@@ -5,6 +5,7 @@ host name for the same server). Each test asserts the headers that arrived at ea
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 
 import pytest
@@ -88,15 +89,21 @@ def test_a_redirect_within_the_origin_keeps_the_key(upstream: FakeUpstream) -> N
 
 
 def test_the_key_goes_back_only_to_its_own_origin(
-    upstream: FakeUpstream, other: FakeUpstream
+    upstream: FakeUpstream, other: FakeUpstream, caplog: pytest.LogCaptureFixture
 ) -> None:
-    upstream.serve(TICKERS, redirect(f"{other.base_url}/v1/bounce"))
+    caplog.set_level(logging.INFO, logger="etl.http")
+    upstream.serve(TICKERS, redirect(f"{other.base_url}/v1/bounce?token=abc"))
     other.serve("/v1/bounce", redirect(f"{upstream.base_url}/v1/home"))
     upstream.serve("/v1/home", recorded(PAPRIKA))
     assert fetch(f"{upstream.coinpaprika_url}/tickers") == 200
     assert keys(upstream, TICKERS) == [KEY]
     assert keys(other, "/v1/bounce") == [None]
     assert keys(upstream, "/v1/home") == [KEY]
+    assert caplog.messages == [
+        f"following a redirect to {other.base_url}/v1/bounce without the source's headers "
+        "(another origin)",
+        f"following a redirect to {upstream.base_url}/v1/home",
+    ]
 
 
 def test_redirects_past_the_limit_fail_without_retrying(upstream: FakeUpstream) -> None:
