@@ -144,7 +144,7 @@ def validated_chunks(
             except Exception as exc:  # noqa: BLE001 - the item boundary, see as_reject
                 why = as_reject(exc, source)
                 chunk.rejects.append(Reject(where, why.reason, _raw(item), why.kind))
-            if len(chunk.rows) >= batch_size:
+            if len(chunk.rows) + len(chunk.rejects) >= batch_size:  # rejects take memory too
                 yield chunk
                 chunk = Chunk()
     if usable == 0:

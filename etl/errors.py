@@ -5,16 +5,21 @@ The hierarchy::
     EtlError                      anything the ETL raises on purpose
     ├── UnknownSourceError        (also a ValueError) a source name the ETL does not know
     ├── SourceError(source)       one source could not be processed; the run goes on
-    │   ├── FetchError            a fetch failed after its retries, or with a status never retried
+    │   ├── FetchError            a fetch failed after its retries (timeouts included), or at
+    │   │                         once: a status never retried, a body over the size limit or
+    │   │                         in an encoding not decoded, a redirect not followed
     │   ├── SchemaDriftError      a CSV header lacks required columns; no usable API page;
     │   │                         more of the input rejected than ETL_MAX_REJECT_RATIO allows
     │   ├── InputMissingError     a configured input file does not exist
-    │   └── StoppedError          the run was asked to stop; the source ended at a batch boundary
+    │   └── StoppedError          the run was asked to stop; the source ended at a batch
+    │                             boundary, or at once in the middle of a fetch
     └── RecordRejected(reason, kind)  one row or item failed validation; it goes to ``rejects``
 
 ``SourceError`` is caught at the source boundary by the pipeline: the source is recorded as
 ``failed`` with the message, and the other sources still run. ``RecordRejected`` is caught per
-row/item and never leaves the validation step.
+row/item and never leaves the validation step. The fetch layer's own signals
+(``etl.deadline.ExchangeCut``, ``etl.http_body.BodyRefused``) become ``FetchError`` or
+``StoppedError`` in ``etl.http`` and never leave it.
 """
 
 from __future__ import annotations
@@ -48,7 +53,8 @@ class SourceError(EtlError):
 
 
 class FetchError(SourceError):
-    """An upstream request failed after all retries, or with a status that is not retried."""
+    """An upstream request failed after all retries, or with a failure that is not retried
+    (a status, a body over the limit or not decodable, a redirect not followed)."""
 
     def __init__(self, source: str, message: str, *, status_code: int | None = None) -> None:
         super().__init__(source, message)

@@ -31,7 +31,7 @@ from db.prune import prune
 from etl.assets import load_seed
 from etl.config import KNOWN_SOURCES, EtlConfig
 from etl.errors import UnknownSourceError
-from etl.http import RetryPolicy
+from etl.http import FetchLimits, RetryPolicy, upstream_client
 from etl.lock import EtlLock
 from etl.progress import Counters, ProgressEvent, RunSummary, SourceSummary
 from etl.source_job import SourceJob
@@ -117,9 +117,7 @@ def run_etl(
             max_retries=config.http_max_retries,
             retry_after_max=config.http_retry_after_max_seconds,
         )
-        client = http_client or httpx.Client(
-            timeout=config.http_timeout_seconds, follow_redirects=True
-        )
+        client = http_client or upstream_client(FetchLimits.from_config(config))
         try:
             summaries = _run_sources(
                 engine, config, run_id, names, client, policy, progress or _ignore, stop

@@ -44,7 +44,7 @@ from etl.config import EtlConfig
 from etl.csv_layouts import CSV2_LAYOUT, CSV_LAYOUT
 from etl.csv_source import CsvSource
 from etl.errors import SchemaDriftError, SourceError, StoppedError
-from etl.http import Fetcher, Response, RetryPolicy
+from etl.http import Fetcher, FetchLimits, Response, RetryPolicy
 from etl.model import Chunk
 from etl.prefetch import prefetched
 from etl.progress import Counters, ProgressEvent, SourceSummary
@@ -181,14 +181,8 @@ class SourceJob:
         """``extra`` for this source's log lines: its run and name."""
         return {"run_id": self.run_id, "source": self.source}
 
-    def _wait(self, seconds: float) -> None:
-        """The retry policy's sleep: a stop request cuts it short and stops the source."""
-        if self._stop.wait(seconds):
-            raise StoppedError(self.source)
-
     def _open(self, fingerprint: str | None, parse_time: TimestampParser) -> Iterator[Chunk] | None:
         config, batch = self.config, self.config.batch_size
-        policy = dataclasses.replace(self._policy, sleep=self._wait)
         if self.source in ("csv", "csv2"):
             path = config.csv_path if self.source == "csv" else config.csv2_path
             layout = CSV_LAYOUT if self.source == "csv" else CSV2_LAYOUT
@@ -200,20 +194,26 @@ class SourceJob:
             # this process under the GIL, and a parsing thread only slowed it (BENCHMARKS.md).
             return prefetched(chunks, depth=1) if is_postgresql(self.engine) else chunks
         if self.source == "coinpaprika":
-            headers = {"Authorization": config.coinpaprika_api_key or ""}
-            fetcher = Fetcher(
-                self._client, self.source, policy, _present(headers), log_context=self._log_context
-            )
+            fetcher = self._fetcher(Authorization=config.coinpaprika_api_key)
             pages = coinpaprika_pages(fetcher, config.coinpaprika_base_url)
             return validated_chunks(
                 self.source, pages, coinpaprika_item, parse_time, batch, self._keep
             )
-        headers = {"x-cg-demo-api-key": config.coingecko_api_key or ""}
-        fetcher = Fetcher(
-            self._client, self.source, policy, _present(headers), log_context=self._log_context
-        )
+        fetcher = self._fetcher(**{"x-cg-demo-api-key": config.coingecko_api_key})
         pages = coingecko_pages(fetcher, config.coingecko_base_url, config.coingecko_pages)
         return validated_chunks(self.source, pages, coingecko_item, parse_time, batch, self._keep)
+
+    def _fetcher(self, **headers: str | None) -> Fetcher:
+        """A fetcher for this source sending ``headers`` (its API key, when configured)."""
+        return Fetcher(
+            self._client,
+            self.source,
+            self._policy,
+            {name: value for name, value in headers.items() if value},
+            limits=FetchLimits.from_config(self.config),
+            stop=self._stop,
+            log_context=self._log_context,
+        )
 
     def _keep(self, response: Response) -> None:
         with self.engine.begin() as conn:
@@ -375,7 +375,3 @@ class SourceJob:
             return load.MergeCounts(len(fresh), 0, 0)
         merged = load.upsert_records(conn, self.source, rest, self.run_id, now)
         return load.MergeCounts(merged.inserted + len(fresh), merged.updated, merged.unchanged)
-
-
-def _present(headers: dict[str, str]) -> dict[str, str]:
-    return {key: value for key, value in headers.items() if value}

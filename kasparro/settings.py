@@ -56,10 +56,20 @@ SETTINGS: tuple[Setting, ...] = (
         "COINGECKO_BASE_URL", "https://api.coingecko.com/api/v3", "calls GET {base}/coins/markets"
     ),
     Setting("COINGECKO_API_KEY", None, "sent as x-cg-demo-api-key when set"),
-    Setting("COINGECKO_PAGES", "1", "pages of 250 coins"),
-    Setting("HTTP_TIMEOUT_SECONDS", "10", "per request timeout"),
+    Setting("COINGECKO_PAGES", "1", "pages of 250 coins, at most 100"),
+    Setting(
+        "HTTP_TIMEOUT_SECONDS",
+        "10",
+        "deadline of one request attempt in all: connect, redirects, headers and body",
+    ),
     Setting("HTTP_MAX_RETRIES", "3", "retries on connect errors, timeouts, 429 and 5xx"),
     Setting("HTTP_RETRY_AFTER_MAX_SECONDS", "30", "cap on an honoured Retry-After"),
+    Setting(
+        "HTTP_MAX_BODY_BYTES",
+        str(16 * 1024 * 1024),
+        "largest upstream response, as received and as decoded (gzip, deflate)",
+    ),
+    Setting("HTTP_MAX_REDIRECTS", "3", "redirects followed per request; 0 = none"),
     Setting("ETL_ON_STARTUP", "true", "run the ETL in the background when the server starts"),
     Setting("ETL_INTERVAL_SECONDS", "0", "re-run every N seconds while serving; 0 = startup only"),
     Setting(
@@ -96,6 +106,10 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("LOG_LEVEL", "INFO", "DEBUG, INFO, WARNING, ERROR"),
 )
 
+MAX_COINGECKO_PAGES = 100
+"""CoinGecko lists about 17,000 coins (70 pages of 250); a larger value is a mistake that
+would have a run fetch page after page for many minutes."""
+
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off"}
 _LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
@@ -110,7 +124,7 @@ def _boolean(value: str) -> bool:
     raise ValueError(f"expected true or false, got {value!r}")
 
 
-def _integer(minimum: int) -> Callable[[str], int]:
+def _integer(minimum: int, maximum: int | None = None) -> Callable[[str], int]:
     def parse(value: str) -> int:
         try:
             number = int(value.strip())
@@ -118,6 +132,8 @@ def _integer(minimum: int) -> Callable[[str], int]:
             raise ValueError(f"expected a whole number, got {value!r}") from None
         if number < minimum:
             raise ValueError(f"must be at least {minimum}, got {number}")
+        if maximum is not None and number > maximum:
+            raise ValueError(f"must be at most {maximum}, got {number}")
         return number
 
     return parse
@@ -203,10 +219,12 @@ _PARSERS: dict[str, Callable[[str], Any]] = {
     "COINPAPRIKA_API_KEY": _text,
     "COINGECKO_BASE_URL": _http_url,
     "COINGECKO_API_KEY": _text,
-    "COINGECKO_PAGES": _integer(1),
+    "COINGECKO_PAGES": _integer(1, maximum=MAX_COINGECKO_PAGES),
     "HTTP_TIMEOUT_SECONDS": _seconds,
     "HTTP_MAX_RETRIES": _integer(0),
     "HTTP_RETRY_AFTER_MAX_SECONDS": _seconds,
+    "HTTP_MAX_BODY_BYTES": _integer(1024),
+    "HTTP_MAX_REDIRECTS": _integer(0),
     "ETL_ON_STARTUP": _boolean,
     "ETL_INTERVAL_SECONDS": _integer(0),
     "ETL_LOOKBACK_SECONDS": _integer(0),
@@ -248,6 +266,8 @@ class Settings:
     http_timeout_seconds: float
     http_max_retries: int
     http_retry_after_max_seconds: float
+    http_max_body_bytes: int
+    http_max_redirects: int
     etl_on_startup: bool
     etl_interval_seconds: int
     etl_lookback_seconds: int
@@ -311,6 +331,8 @@ class Settings:
             http_timeout_seconds=self.http_timeout_seconds,
             http_max_retries=self.http_max_retries,
             http_retry_after_max_seconds=self.http_retry_after_max_seconds,
+            http_max_body_bytes=self.http_max_body_bytes,
+            http_max_redirects=self.http_max_redirects,
             lookback_seconds=self.etl_lookback_seconds,
             raw_payload_retention=self.raw_payload_retention,
             batch_size=self.etl_batch_size,

@@ -6,8 +6,10 @@ the repository): ``/v1/tickers`` the 2023-08-11 CoinPaprika tickers and
 Each path can be given a default reply (``serve``) and a queue of scripted replies consumed
 one per request before the default (``script``), built with the helpers below: recorded
 files, 429 with or without ``Retry-After``, 5xx, garbage, truncated JSON, HTML, the recorded
-403 body, slow replies, replies trickled piece by piece, payloads enlarged N times. Every
-request is logged in ``requests`` with its arrival time.
+403 body, slow replies, replies trickled piece by piece, payloads enlarged N times,
+redirects, gzip/deflate-encoded bodies and a gzip bomb. Every request is logged in
+``requests`` with its arrival time and headers. (Stalls below HTTP, such as headers sent one
+byte at a time, are in ``tests/hostile_upstream.py``.)
 
 Use ``with fake_upstream() as upstream:`` and point the ETL at ``upstream.coinpaprika_url``
 and ``upstream.coingecko_url``.
@@ -20,6 +22,7 @@ import contextlib
 import json
 import threading
 import time
+import zlib
 from collections import deque
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
@@ -108,6 +111,36 @@ def slow(seconds: float, reply: Reply | None = None) -> Reply:
 def trickling(reply: Reply, every: float) -> Reply:
     """``reply`` sent 1 KiB at a time, ``every`` seconds apart (each read is quick)."""
     return Reply(reply.status, reply.body, reply.headers, reply.delay, reply.content_type, every)
+
+
+def redirect(location: str, status: int = 302) -> Reply:
+    return Reply(status, b"", {"Location": location})
+
+
+def encoded(reply: Reply, coding: str = "gzip") -> Reply:
+    """``reply`` with its body compressed: ``gzip``, ``deflate`` (zlib) or ``raw-deflate``
+    (sent as ``deflate`` without the zlib header); an encoded reply is encoded once more."""
+    wbits = {"gzip": 31, "deflate": 15, "raw-deflate": -15}[coding]
+    packer = zlib.compressobj(6, zlib.DEFLATED, wbits)
+    body = packer.compress(reply.body) + packer.flush()
+    name = "deflate" if coding == "raw-deflate" else coding
+    before = reply.headers.get("Content-Encoding")
+    headers = {**reply.headers, "Content-Encoding": f"{before}, {name}" if before else name}
+    return Reply(reply.status, body, headers, reply.delay, reply.content_type, reply.trickle)
+
+
+def gzip_bomb(decoded_bytes: int) -> Reply:
+    """A gzip body that inflates to ``decoded_bytes``: an empty JSON array padded with
+    spaces (valid JSON: read whole, it is a page of no items). 300 MB packs into 291 KB."""
+    packer = zlib.compressobj(9, zlib.DEFLATED, 31)
+    parts = [packer.compress(b"[")]
+    block = b" " * (1 << 20)
+    left = decoded_bytes - 2
+    while left > 0:
+        parts.append(packer.compress(block[: min(left, len(block))]))
+        left -= len(block)
+    parts += [packer.compress(b"]"), packer.flush()]
+    return Reply(200, b"".join(parts), {"Content-Encoding": "gzip"})
 
 
 def enlarged(name: str, factor: int, key: str = "id") -> Reply:

@@ -10,7 +10,7 @@ import httpx
 import pytest
 
 from etl.errors import FetchError
-from etl.http import Fetcher, RetryPolicy, retry_after_seconds
+from etl.http import Fetcher, FetchLimits, RetryPolicy, retry_after_seconds, upstream_client
 from tests.upstream import (
     MARKETS,
     TICKERS,
@@ -29,12 +29,13 @@ MakeFetcher = Callable[..., Fetcher]
 
 @pytest.fixture
 def fetcher() -> Iterator[MakeFetcher]:
-    """Build fetchers for source coinpaprika: (policy, timeout, **headers); closes clients."""
+    """Build fetchers for source coinpaprika: (policy, deadline, **headers); closes clients."""
     clients: list[httpx.Client] = []
 
     def make(policy: RetryPolicy = FAST, timeout: float = 5.0, **headers: str) -> Fetcher:
-        clients.append(httpx.Client(timeout=timeout))
-        return Fetcher(clients[-1], "coinpaprika", policy, headers)
+        limits = FetchLimits(deadline_seconds=timeout)
+        clients.append(upstream_client(limits))
+        return Fetcher(clients[-1], "coinpaprika", policy, headers, limits=limits)
 
     yield make
     for client in clients:

@@ -23,6 +23,8 @@ def test_defaults_follow_the_design_table() -> None:
     assert settings.coinpaprika_api_key is None and settings.coingecko_api_key is None
     assert settings.coingecko_pages == 1
     assert settings.http_timeout_seconds == 10.0 and settings.http_max_retries == 3
+    assert settings.http_max_body_bytes == 16 * 1024 * 1024
+    assert settings.http_max_redirects == 3
     assert settings.etl_on_startup is True and settings.etl_interval_seconds == 0
     assert settings.etl_lookback_seconds == 86400
     assert settings.admin_token is None
@@ -39,6 +41,8 @@ def test_values_are_parsed_and_normalised() -> None:
             "COINGECKO_BASE_URL": "http://127.0.0.1:8080/api/v3/",
             "COINGECKO_PAGES": "3",
             "HTTP_TIMEOUT_SECONDS": "2.5",
+            "HTTP_MAX_BODY_BYTES": "4096",
+            "HTTP_MAX_REDIRECTS": "0",
             "ETL_ON_STARTUP": "no",
             "GRAPHIQL": "FALSE",
             "LOG_FORMAT": "JSON",
@@ -57,6 +61,8 @@ def test_values_are_parsed_and_normalised() -> None:
     assert settings.coinpaprika_api_key is None
     config = settings.app_config()
     assert config.etl.sources == ("csv", "coingecko")
+    assert (config.etl.http_timeout_seconds, config.etl.http_max_body_bytes) == (2.5, 4096)
+    assert config.etl.http_max_redirects == 0
     assert config.admin_token == "s3cret"
     assert config.database_url == "postgresql://u@127.0.0.1:5432/kasparro"
 
@@ -71,6 +77,10 @@ def test_values_are_parsed_and_normalised() -> None:
         ("DATABASE_URL", "mysql://root@localhost/db", "only sqlite:// and postgresql://"),
         ("DATABASE_URL", "::::", "not a database URL"),
         ("COINGECKO_PAGES", "0", "must be at least 1"),
+        ("COINGECKO_PAGES", "101", "must be at most 100"),
+        ("HTTP_MAX_BODY_BYTES", "100", "must be at least 1024"),
+        ("HTTP_MAX_BODY_BYTES", "16MB", "expected a whole number"),
+        ("HTTP_MAX_REDIRECTS", "-1", "must be at least 0"),
         ("HTTP_MAX_RETRIES", "-1", "must be at least 0"),
         ("ETL_INTERVAL_SECONDS", "-5", "must be at least 0"),
         ("ETL_LOOKBACK_SECONDS", "1.5", "expected a whole number"),

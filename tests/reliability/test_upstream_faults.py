@@ -31,12 +31,15 @@ from tests.upstream import (
     TICKERS,
     FakeUpstream,
     Reply,
+    encoded,
     enlarged,
     fake_upstream,
     garbage,
+    gzip_bomb,
     html,
     json_reply,
     recorded,
+    redirect,
     sample,
     server_error,
     slow,
@@ -99,6 +102,8 @@ class Fault:
     inserted: int | None = None
     refused: bool = False
     """Point the source at a closed port instead of the fake upstream."""
+    env: tuple[tuple[str, str], ...] = ()
+    """Settings changed for this case."""
 
 
 FAILS = RETRIES + 1
@@ -184,7 +189,8 @@ FAULTS = [
         "coinpaprika",
         (slow(3 * TIMEOUT, recorded(PAPRIKA)),),
         "failed",
-        f"after {FAILS} attempts: timed out (ReadTimeout",
+        f"after {FAILS} attempts: timed out: no complete response within 1s "
+        "(HTTP_TIMEOUT_SECONDS); it was waiting for the response headers",
         hits=FAILS,
         seconds=(FAILS * TIMEOUT, FAILS * TIMEOUT + 5.0),
     ),
@@ -202,7 +208,8 @@ FAULTS = [
         "coingecko",
         (trickling(recorded(GECKO), 0.1),),  # 112 pieces, 0.1 s apart: each read in time
         "failed",
-        f"after {FAILS} attempts: timed out (ReadTimeout: the response took more than",
+        f"after {FAILS} attempts: timed out: no complete response within 1s "
+        "(HTTP_TIMEOUT_SECONDS); it was reading the body (",
         hits=FAILS,
         seconds=(FAILS * TIMEOUT, FAILS * (TIMEOUT + 0.5) + 5.0),
     ),
@@ -311,11 +318,59 @@ FAULTS = [
     Fault(
         "payload-10x-larger",
         "coinpaprika",
-        (enlarged(PAPRIKA, 10),),
+        (enlarged(PAPRIKA, 10),),  # 19.7 MB: over the default HTTP_MAX_BODY_BYTES
         "success",
         hits=1,
         seconds=(0.0, 90.0),
         inserted=10 * FULL["coinpaprika"],
+        env=(("HTTP_MAX_BODY_BYTES", str(32 * 1024 * 1024)),),
+    ),
+    Fault(
+        "payload-10x-larger-than-the-limit",
+        "coinpaprika",
+        (enlarged(PAPRIKA, 10),),
+        "failed",
+        "the response announces 19,708,640 bytes (Content-Length), more than the limit of "
+        "16,777,216 bytes (HTTP_MAX_BODY_BYTES)",
+        hits=1,
+        inserted=0,
+    ),
+    Fault(
+        "gzip-encoded-payload",
+        "coinpaprika",
+        (encoded(recorded(PAPRIKA)),),
+        "success",
+        hits=1,
+        inserted=FULL["coinpaprika"],
+    ),
+    Fault(
+        "gzip-bomb-300mb",
+        "coinpaprika",
+        (gzip_bomb(300_000_000),),  # 291 KB inflating to 300 MB of a valid empty array
+        "failed",
+        "the response decodes (gzip) to more than the limit of 16,777,216 bytes "
+        "(HTTP_MAX_BODY_BYTES)",
+        hits=1,
+        inserted=0,
+    ),
+    Fault(
+        "content-encoding-not-asked-for",
+        "coingecko",
+        (Reply(200, b"\x1b\x03\x00[]", {"Content-Encoding": "br"}),),
+        "failed",
+        "the response uses Content-Encoding 'br', which is not decoded",
+        hits=1,
+        inserted=0,
+    ),
+    Fault(
+        "redirect-loop",
+        "coingecko",
+        (redirect(f"{MARKETS}?loop=1"),),
+        "failed",
+        f"HTTP 302: redirect to {{base}}{MARKETS} not followed: more than 3 redirect(s) "
+        "(HTTP_MAX_REDIRECTS)",
+        hits=4,
+        inserted=0,
     ),
     Fault(
         "empty-array",
@@ -370,6 +425,7 @@ def test_upstream_fault(
         HTTP_MAX_RETRIES=str(RETRIES),
         HTTP_TIMEOUT_SECONDS=str(TIMEOUT),
         HTTP_RETRY_AFTER_MAX_SECONDS=str(RETRY_AFTER_MAX),
+        **dict(fault.env),
     )
     clock = time.monotonic()
     summary = run_etl(engine, settings.etl_config(), retry=POLICY)
@@ -393,7 +449,7 @@ def test_upstream_fault(
 
     assert faulty.status == fault.status, faulty.error
     assert summary.status == ("success" if fault.status == "success" else "partial")
-    assert fault.error in (faulty.error or ""), faulty.error
+    assert fault.error.format(base=upstream.base_url) in (faulty.error or ""), faulty.error
     if fault.status == "success":
         assert faulty.error is None
     low, high = fault.seconds
