@@ -50,7 +50,9 @@ def test_the_default_cap_bounds_the_reject_text_of_a_run(
     """The issue's case: a 50 MB response of unusable items stored 5,000 rejects of 20 million
     characters; now 100 of at most 4,000 characters of raw text each."""
     upstream.serve(MARKETS, json_reply(unusable(5000, 10_000)))
-    gecko = by_source(run_etl(engine, make_config(upstream), sources=["coingecko"], retry=FAST))
+    # The body limit would refuse the 50 MB page before a reject is made; raise it here.
+    config = make_config(upstream, http_max_body_bytes=64 * 2**20)
+    gecko = by_source(run_etl(engine, config, sources=["coingecko"], retry=FAST))
     assert (gecko["coingecko"].status, gecko["coingecko"].rejected) == ("failed", 5000)
     [size] = query(
         engine,
