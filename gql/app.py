@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator, Callable, Mapping
 
 import sqlalchemy.exc
 from cross_web import AsyncHTTPRequestAdapter
+from cross_web import HTTPException as StrawberryHTTPException
 from sqlalchemy.exc import OperationalError
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
@@ -16,6 +17,7 @@ from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
+from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
 from strawberry.extensions import SchemaExtension
@@ -39,6 +41,7 @@ from gql.middleware import RequestIdMiddleware, request_id_of
 from gql.observability import Observability
 from gql.openapi import openapi_document
 from gql.schema import build_schema
+from gql.text import load_json
 
 log = logging.getLogger(__name__)
 
@@ -47,7 +50,12 @@ READ_APPLICATION_NAME = "kasparro-read"
 
 
 class GraphQLApp(GraphQL[Context, None]):
-    """Strawberry's ASGI app: context with engine, config and fresh DataLoaders."""
+    """Strawberry's ASGI app: context with engine, config and fresh DataLoaders.
+
+    A request body (or GET ``variables``) that is not UTF-8 JSON free of lone surrogates is
+    a 400 (``gql.text``); Strawberry's own refusals of a request (not JSON, no query, a
+    wrong method) are answered as every other HTTP error is, in JSON.
+    """
 
     def __init__(self, config: AppConfig, obs: Observability) -> None:
         self.plans = PlanCache() if config.graphql_compiled else None
@@ -85,6 +93,20 @@ class GraphQLApp(GraphQL[Context, None]):
         return await super().execute_single(
             request, request_adapter, sub_response, context, root_value, request_data
         )
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await super().__call__(scope, receive, send)
+            return
+        try:
+            response = await self.run(Request(scope, receive=receive))
+        except StrawberryHTTPException as exc:  # Strawberry would answer in plain text
+            raise HTTPException(exc.status_code, exc.reason) from None
+        await response(scope, receive, send)
+
+    def decode_json(self, data: str | bytes) -> object:
+        """The request's JSON; ``BadInput`` (400) unless it is UTF-8 Unicode text."""
+        return load_json(data, "GraphQL request")
 
     def encode_json(self, data: object) -> str | bytes:
         """As Strawberry encodes, but a compiled answer's ``data`` is already JSON text."""

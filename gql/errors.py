@@ -1,7 +1,8 @@
 """Errors whose message is safe to show to a client.
 
     ApiError                 message for the client, HTTP status, GraphQL extensions code
-    ├── BadInput             400  BAD_USER_INPUT   a bad filter, cursor, date, limit, source
+    ├── BadInput             400  BAD_USER_INPUT   a bad filter, cursor, date, limit, source,
+    │                                              text that is not UTF-8 or Unicode
     ├── Unauthorized         401  UNAUTHENTICATED  missing or wrong admin token
     ├── Forbidden            403  FORBIDDEN        the action is switched off on this server
     └── Conflict             409  CONFLICT         the ETL could not run now (e.g. lock held)
