@@ -40,7 +40,7 @@ from gql.loaders import build_loaders
 from gql.middleware import RequestIdMiddleware, request_id_of
 from gql.observability import Observability
 from gql.openapi import openapi_document
-from gql.schema import build_schema
+from gql.schema import Guards, build_schema
 from gql.text import load_json
 
 log = logging.getLogger(__name__)
@@ -58,12 +58,14 @@ class GraphQLApp(GraphQL[Context, None]):
     """
 
     def __init__(self, config: AppConfig, obs: Observability) -> None:
-        self.plans = PlanCache() if config.graphql_compiled else None
+        self.guards = Guards.for_config(config)
+        """The per-application state of the hardening extensions (``gql.schema``)."""
+        self.plans = PlanCache(config.graphql_cache_bytes) if config.graphql_compiled else None
         """Plans of the compiled path (``gql.compiled``); None when GRAPHQL_COMPILED is off."""
         extensions: list[Callable[[], SchemaExtension]] = [obs.graphql_extension()]
         if self.plans is not None:
             extensions.append(functools.partial(CompiledExecution, self.plans))
-        schema = build_schema(config, extensions)
+        schema = build_schema(config, extensions, self.guards)
         super().__init__(schema, graphql_ide="graphiql" if config.graphiql else None)
         self.shortcut = (
             CachedPlans.for_schema(schema, self.plans, obs.graphql)

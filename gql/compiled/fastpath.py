@@ -16,27 +16,19 @@ import time
 
 import strawberry
 from starlette.requests import Request
-from strawberry.extensions import (
-    AddValidationRules,
-    MaskErrors,
-    MaxTokensLimiter,
-    ParserCache,
-    ValidationCache,
-)
+from strawberry.extensions import MaskErrors
 from strawberry.http import GraphQLRequestData
 from strawberry.types import ExecutionResult
 
 from gql.compiled.extension import CompiledExecution, PlanCache, serve
 from gql.context import Context
+from gql.documents import CachedDocuments
 from gql.observability.graphql import STATE_KEY, GraphQLMetricsExtension
 from gql.observability.instruments import GraphQLMetrics
 
 KNOWN_EXTENSIONS = frozenset(
     {
-        MaxTokensLimiter,
-        AddValidationRules,
-        ParserCache,
-        ValidationCache,
+        CachedDocuments,
         MaskErrors,
         GraphQLMetricsExtension,
         CompiledExecution,
@@ -50,7 +42,10 @@ class CachedPlans:
     """Answers requests for planned operations; None means: execute normally."""
 
     def __init__(
-        self, schema: strawberry.Schema, plans: PlanCache, metrics: GraphQLMetrics
+        self,
+        schema: strawberry.Schema,
+        plans: PlanCache,
+        metrics: GraphQLMetrics,
     ) -> None:
         self._schema = schema
         self._plans = plans
@@ -60,7 +55,10 @@ class CachedPlans:
 
     @classmethod
     def for_schema(
-        cls, schema: strawberry.Schema, plans: PlanCache, metrics: GraphQLMetrics
+        cls,
+        schema: strawberry.Schema,
+        plans: PlanCache,
+        metrics: GraphQLMetrics,
     ) -> CachedPlans | None:
         """The shortcut, if every extension of ``schema`` is in ``KNOWN_EXTENSIONS``."""
         known = tuple(KNOWN_EXTENSIONS)
