@@ -59,7 +59,7 @@ class GraphQLApp(GraphQL[Context, None]):
 
     def __init__(self, config: AppConfig, obs: Observability) -> None:
         self.guards = Guards.for_config(config)
-        """The per-application state of the hardening extensions (``gql.schema``)."""
+        """The document cache and the cost limit (``gql.schema``)."""
         self.plans = PlanCache(config.graphql_cache_bytes) if config.graphql_compiled else None
         """Plans of the compiled path (``gql.compiled``); None when GRAPHQL_COMPILED is off."""
         extensions: list[Callable[[], SchemaExtension]] = [obs.graphql_extension()]
@@ -68,7 +68,7 @@ class GraphQLApp(GraphQL[Context, None]):
         schema = build_schema(config, extensions, self.guards)
         super().__init__(schema, graphql_ide="graphiql" if config.graphiql else None)
         self.shortcut = (
-            CachedPlans.for_schema(schema, self.plans, obs.graphql)
+            CachedPlans.for_schema(schema, self.plans, obs.graphql, self.guards.cost)
             if self.plans is not None
             else None
         )

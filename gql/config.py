@@ -27,6 +27,7 @@ class AppConfig:
     max_query_tokens: int = 5000
     max_query_depth: int = 15
     max_query_aliases: int = 30
+    max_query_cost: int = 50_000
     max_query_merge_budget: int = 10_000
     graphql_cache_bytes: int = 16_777_216
     debug: bool = False

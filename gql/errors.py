@@ -4,6 +4,7 @@
     ├── BadInput             400  BAD_USER_INPUT   a bad filter, cursor, date, limit, source,
     │                                              text that is not UTF-8 or Unicode
     ├── QueryTooLarge        400  QUERY_TOO_LARGE  a GraphQL document over MAX_QUERY_BYTES
+    ├── QueryTooCostly       400  QUERY_TOO_COSTLY a GraphQL operation over MAX_QUERY_COST
     ├── Unauthorized         401  UNAUTHENTICATED  missing or wrong admin token
     ├── Forbidden            403  FORBIDDEN        the action is switched off on this server
     └── Conflict             409  CONFLICT         the ETL could not run now (e.g. lock held)
@@ -67,6 +68,14 @@ class QueryTooLarge(ApiError):
 
     status = 400
     code = "QUERY_TOO_LARGE"
+
+
+class QueryTooCostly(ApiError):
+    """A GraphQL operation whose estimated cost is over MAX_QUERY_COST: refused before it
+    runs (``gql.cost``)."""
+
+    status = 400
+    code = "QUERY_TOO_COSTLY"
 
 
 class Unauthorized(ApiError):

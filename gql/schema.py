@@ -10,6 +10,8 @@ each is a setting):
   GraphiQL's own introspection query needs 14; see ``gql.shape`` for why not
   QueryDepthLimiter), aliases (``max_query_aliases``), introspection refused when
   INTROSPECTION is off; each linear in the document;
+- cost: an operation whose estimated cost (``gql.cost``) is over ``max_query_cost`` is
+  refused before it executes;
 - errors: outside DEBUG, unexpected errors reach the client as "Unexpected error." (they
   are logged in full); parse and validation errors and ``ApiError`` messages stay as they
   are, since they tell the client what to fix; a database outage is said as such, with
@@ -33,6 +35,7 @@ from strawberry.extensions import MaskErrors, SchemaExtension
 from strawberry.types import ExecutionContext
 
 from gql.config import AppConfig
+from gql.cost import CostLimit, QueryCost
 from gql.documents import CachedDocuments, DocumentCache
 from gql.errors import DATABASE_UNAVAILABLE, ApiError, is_database_outage
 from gql.resolvers import Mutation, Query
@@ -46,10 +49,11 @@ class Guards:
     """The per-application state of the hardening extensions."""
 
     documents: DocumentCache
+    cost: QueryCost
 
     @classmethod
     def for_config(cls, config: AppConfig) -> Guards:
-        return cls(DocumentCache(config, validation_rules(config)))
+        return cls(DocumentCache(config, validation_rules(config)), QueryCost(config))
 
 
 def is_client_error(error: GraphQLError) -> bool:
@@ -98,6 +102,7 @@ def build_schema(
     guards = guards or Guards.for_config(config)
     extensions: list[Callable[[], SchemaExtension]] = [
         functools.partial(CachedDocuments, guards.documents),
+        functools.partial(CostLimit, guards.cost),
     ]
     if not config.debug:
         extensions.append(lambda: _MaskErrors(should_mask_error=_should_mask))

@@ -81,6 +81,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("MAX_QUERY_TOKENS", "5000", "most tokens in a GraphQL document"),
     Setting("MAX_QUERY_DEPTH", "15", "deepest nesting of fields in a GraphQL operation"),
     Setting("MAX_QUERY_ALIASES", "30", "most aliases in a GraphQL document"),
+    Setting("MAX_QUERY_COST", "50000", "highest estimated cost (values in the answer) run"),
     Setting(
         "MAX_QUERY_MERGE_BUDGET",
         "10000",
@@ -214,6 +215,7 @@ _PARSERS: dict[str, Callable[[str], Any]] = {
     "MAX_QUERY_TOKENS": _integer(100),
     "MAX_QUERY_DEPTH": _integer(1),
     "MAX_QUERY_ALIASES": _integer(0),
+    "MAX_QUERY_COST": _integer(1),
     "MAX_QUERY_MERGE_BUDGET": _integer(100),
     "GRAPHQL_CACHE_BYTES": _integer(0),
     "DEBUG": _boolean,
@@ -257,6 +259,7 @@ class Settings:
     max_query_tokens: int
     max_query_depth: int
     max_query_aliases: int
+    max_query_cost: int
     max_query_merge_budget: int
     graphql_cache_bytes: int
     debug: bool
@@ -328,6 +331,7 @@ class Settings:
             max_query_tokens=self.max_query_tokens,
             max_query_depth=self.max_query_depth,
             max_query_aliases=self.max_query_aliases,
+            max_query_cost=self.max_query_cost,
             max_query_merge_budget=self.max_query_merge_budget,
             graphql_cache_bytes=self.graphql_cache_bytes,
             debug=self.debug,

@@ -15,6 +15,7 @@ from gql.compiled import PlanCache
 from gql.compiled.fastpath import CachedPlans
 from gql.compiled.plan import Const, Leaf, One, Rows, Shape, TotalCount
 from gql.config import AppConfig
+from gql.cost import QueryCost
 from gql.documents import estimated_bytes
 from gql.lru import ENTRY_SHARE
 from gql.observability.instruments import GraphQLMetrics
@@ -141,6 +142,7 @@ def test_the_view_shortcut_needs_every_extension_known(database_url: str) -> Non
     config = make_settings(database_url).app_config()
     plans = PlanCache(config.graphql_cache_bytes)
     metrics = GraphQLMetrics(CollectorRegistry())
-    assert CachedPlans.for_schema(build_schema(config), plans, metrics) is not None
+    cost = QueryCost(config)
+    assert CachedPlans.for_schema(build_schema(config), plans, metrics, cost) is not None
     tracing = build_schema(config, [ApolloTracingExtension])
-    assert CachedPlans.for_schema(tracing, plans, metrics) is None
+    assert CachedPlans.for_schema(tracing, plans, metrics, cost) is None
