@@ -12,6 +12,8 @@ each is a setting):
   INTROSPECTION is off; each linear in the document;
 - cost: an operation whose estimated cost (``gql.cost``) is over ``max_query_cost`` is
   refused before it executes;
+- hints: with INTROSPECTION off, error messages name nothing of the schema the client did
+  not write (``gql.hints``);
 - errors: outside DEBUG, unexpected errors reach the client as "Unexpected error." (they
   are logged in full); parse and validation errors and ``ApiError`` messages stay as they
   are, since they tell the client what to fix; a database outage is said as such, with
@@ -38,6 +40,7 @@ from gql.config import AppConfig
 from gql.cost import CostLimit, QueryCost
 from gql.documents import CachedDocuments, DocumentCache
 from gql.errors import DATABASE_UNAVAILABLE, ApiError, is_database_outage
+from gql.hints import HideSchemaHints
 from gql.resolvers import Mutation, Query
 from gql.rules import validation_rules
 
@@ -104,6 +107,8 @@ def build_schema(
         functools.partial(CachedDocuments, guards.documents),
         functools.partial(CostLimit, guards.cost),
     ]
+    if not config.introspection:
+        extensions.append(HideSchemaHints)
     if not config.debug:
         extensions.append(lambda: _MaskErrors(should_mask_error=_should_mask))
     extensions.extend(extra)

@@ -24,6 +24,7 @@ from gql.compiled.extension import CompiledExecution, PlanCache, serve
 from gql.context import Context
 from gql.cost import CostLimit, QueryCost
 from gql.documents import CachedDocuments
+from gql.hints import HideSchemaHints
 from gql.observability.graphql import STATE_KEY, GraphQLMetricsExtension
 from gql.observability.instruments import GraphQLMetrics
 
@@ -31,6 +32,7 @@ KNOWN_EXTENSIONS = frozenset(
     {
         CachedDocuments,
         CostLimit,
+        HideSchemaHints,
         MaskErrors,
         GraphQLMetricsExtension,
         CompiledExecution,
