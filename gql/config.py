@@ -29,5 +29,5 @@ class AppConfig:
     max_query_aliases: int = 30
     max_query_cost: int = 50_000
     max_query_merge_budget: int = 10_000
-    graphql_cache_bytes: int = 16_777_216
+    graphql_cache_bytes: int = 33_554_432
     debug: bool = False

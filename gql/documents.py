@@ -6,9 +6,11 @@ entries, shared by every schema of the process):
 
 - a document longer than ``max_query_bytes`` (UTF-8) is refused before it is parsed
   (``QueryTooLarge``); one of more than ``max_query_tokens`` tokens stops the parser;
-- a document not in the cache is parsed and validated (``gql.rules``) in a worker thread,
-  at most ``PARSE_THREADS`` at a time, so a large document never holds the event loop
-  and a flood of them cannot take the threads the database calls use;
+- a document not in the cache is parsed and validated (``gql.rules``): on the event loop
+  when it is at most ``INLINE_BYTES`` long (a few milliseconds at most; GraphiQL's
+  introspection query is 1.6 KB), else in a worker thread, one at a time, so a large
+  document never holds the loop, and a flood of them waits for that one thread without
+  delaying small documents or taking the threads the database calls use;
 - the result (the document and its validation errors) is kept by query text in a
   ``gql.lru.ByteLRU`` of ``graphql_cache_bytes``, each entry weighed by
   ``estimated_bytes``.
@@ -32,8 +34,11 @@ from gql.errors import QueryTooLarge
 from gql.lru import ByteLRU
 from gql.rules import explained
 
-PARSE_THREADS = 2
-"""Documents parsed and validated at once (the machine's cores are what they compete for)."""
+INLINE_BYTES = 2048
+"""Documents up to this size are parsed and validated on the event loop."""
+PARSE_THREADS = 1
+"""Larger documents parsed and validated at once (threads compete for the interpreter's
+lock with the event loop: one keeps /health's wait shortest)."""
 
 TOKEN_BYTES = 700
 """Memory one token of a parsed document holds: its token, AST node, name and location
@@ -98,9 +103,12 @@ class DocumentCache:
                 "(MAX_QUERY_BYTES); send a shorter document (variables for long values)"
             )
             raise GraphQLError(message, original_error=QueryTooLarge(message))
-        checked, weight = await to_thread.run_sync(
-            self._check, schema, query, limiter=self._limiter
-        )
+        if size <= INLINE_BYTES:
+            checked, weight = self._check(schema, query)
+        else:
+            checked, weight = await to_thread.run_sync(
+                self._check, schema, query, limiter=self._limiter
+            )
         self.cache.put(query, checked, weight)
         return checked
 

@@ -15,8 +15,8 @@ from typing import Generic, TypeVar
 K = TypeVar("K")
 V = TypeVar("V")
 
-ENTRY_SHARE = 32
-"""An entry may take at most this fraction (1/32) of the cache."""
+ENTRY_SHARE = 16
+"""An entry may take at most this fraction (1/16) of the cache."""
 
 
 class ByteLRU(Generic[K, V]):

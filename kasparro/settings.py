@@ -89,7 +89,7 @@ SETTINGS: tuple[Setting, ...] = (
     ),
     Setting(
         "GRAPHQL_CACHE_BYTES",
-        "16777216",
+        "33554432",
         "estimated bytes held by each of the parsed-document and compiled-plan caches",
     ),
     Setting("DEBUG", "false", "show unmasked GraphQL errors"),

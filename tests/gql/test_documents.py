@@ -13,7 +13,7 @@ from starlette.testclient import TestClient
 from gql.app import create_app
 from gql.config import AppConfig
 from gql.documents import estimated_bytes
-from gql.lru import ByteLRU
+from gql.lru import ENTRY_SHARE, ByteLRU
 from gql.rules import validation_rules
 from gql.schema import build_schema
 from tests.conftest import make_settings
@@ -75,16 +75,16 @@ def test_the_document_cache_holds_a_bounded_number_of_bytes(
         assert literal_query(50_000, 199) in documents
 
 
-def test_a_document_over_the_entry_share_is_not_cached() -> None:
-    cache: ByteLRU[str, int] = ByteLRU(32_000)
+def test_an_entry_over_its_share_is_not_cached() -> None:
+    cache: ByteLRU[str, int] = ByteLRU(ENTRY_SHARE * 1_000)
     assert cache.put("small", 1, 1_000)
     assert not cache.put("large", 2, 1_001)
     assert cache.get("large") is None and cache.bytes == 1_000
-    for n in range(40):
+    for n in range(ENTRY_SHARE + 8):
         assert cache.put(f"k{n}", n, 1_000)
-    assert cache.bytes == 32_000 and len(cache) == 32
+    assert cache.bytes == ENTRY_SHARE * 1_000 and len(cache) == ENTRY_SHARE
     assert cache.get("small") is None  # the least recently used went first
-    assert cache.get("k39") == 39
+    assert cache.get(f"k{ENTRY_SHARE + 7}") == ENTRY_SHARE + 7
 
 
 @pytest.mark.parametrize(
