@@ -39,6 +39,7 @@ from gql.lifespan import EtlLifespan, etl_scheduler
 from gql.loaders import build_loaders
 from gql.middleware import RequestIdMiddleware, request_id_of
 from gql.observability import Observability
+from gql.offload import Offload
 from gql.openapi import openapi_document
 from gql.schema import Guards, build_schema
 from gql.text import load_json
@@ -62,10 +63,13 @@ class GraphQLApp(GraphQL[Context, None]):
         """The document cache and the cost limit (``gql.schema``)."""
         self.plans = PlanCache(config.graphql_cache_bytes) if config.graphql_compiled else None
         """Plans of the compiled path (``gql.compiled``); None when GRAPHQL_COMPILED is off."""
+        self.offload = Offload(self.guards, config.graphql_offload_cost)
+        """Runs costly queries on an event loop of their own (``gql.offload``)."""
         extensions: list[Callable[[], SchemaExtension]] = [obs.graphql_extension()]
         if self.plans is not None:
             extensions.append(functools.partial(CompiledExecution, self.plans))
         schema = build_schema(config, extensions, self.guards)
+        self._graphql_schema = schema._schema
         super().__init__(schema, graphql_ide="graphiql" if config.graphiql else None)
         self.shortcut = (
             CachedPlans.for_schema(schema, self.plans, obs.graphql, self.guards.cost)
@@ -85,16 +89,19 @@ class GraphQLApp(GraphQL[Context, None]):
         root_value: None,
         request_data: GraphQLRequestData,
     ) -> ExecutionResult:
-        """A query that already has a compiled plan is answered from it, else as usual."""
+        """A query that already has a compiled plan is answered from it, a costly one in a
+        worker thread (``gql.offload``), the others as usual."""
         if self.shortcut is not None and (
             request_adapter.method == "POST" or self.allow_queries_via_get
         ):
             result = await self.shortcut.execute(request, context, request_data)
             if result is not None:
                 return result
-        return await super().execute_single(
+        costly = await self.offload.costly(self._graphql_schema, request_data)
+        execution = super().execute_single(
             request, request_adapter, sub_response, context, root_value, request_data
         )
+        return await (self.offload.run(execution) if costly else execution)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":

@@ -29,5 +29,6 @@ class AppConfig:
     max_query_aliases: int = 30
     max_query_cost: int = 50_000
     max_query_merge_budget: int = 10_000
+    graphql_offload_cost: int = 5000
     graphql_cache_bytes: int = 33_554_432
     debug: bool = False

@@ -88,6 +88,11 @@ SETTINGS: tuple[Setting, ...] = (
         "work units validation may spend comparing fields that share a response name",
     ),
     Setting(
+        "GRAPHQL_OFFLOAD_COST",
+        "5000",
+        "queries of at least this estimated cost execute in a worker thread, off the loop",
+    ),
+    Setting(
         "GRAPHQL_CACHE_BYTES",
         "33554432",
         "estimated bytes held by each of the parsed-document and compiled-plan caches",
@@ -217,6 +222,7 @@ _PARSERS: dict[str, Callable[[str], Any]] = {
     "MAX_QUERY_ALIASES": _integer(0),
     "MAX_QUERY_COST": _integer(1),
     "MAX_QUERY_MERGE_BUDGET": _integer(100),
+    "GRAPHQL_OFFLOAD_COST": _integer(0),
     "GRAPHQL_CACHE_BYTES": _integer(0),
     "DEBUG": _boolean,
     "LOG_FORMAT": _choice("console", "json"),
@@ -261,6 +267,7 @@ class Settings:
     max_query_aliases: int
     max_query_cost: int
     max_query_merge_budget: int
+    graphql_offload_cost: int
     graphql_cache_bytes: int
     debug: bool
     log_format: str
@@ -333,6 +340,7 @@ class Settings:
             max_query_aliases=self.max_query_aliases,
             max_query_cost=self.max_query_cost,
             max_query_merge_budget=self.max_query_merge_budget,
+            graphql_offload_cost=self.graphql_offload_cost,
             graphql_cache_bytes=self.graphql_cache_bytes,
             debug=self.debug,
         )
