@@ -24,7 +24,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
-from anyio import CapacityLimiter, to_thread
+from anyio import to_thread
 from graphql import ASTValidationRule, DocumentNode, GraphQLError, GraphQLSchema, parse
 from strawberry.extensions import SchemaExtension
 from strawberry.schema.schema import validate_document
@@ -33,6 +33,7 @@ from gql.config import AppConfig
 from gql.errors import QueryTooLarge
 from gql.lru import ByteLRU
 from gql.rules import explained
+from gql.threads import LoopLimiters
 
 INLINE_BYTES = 2048
 """Documents up to this size are parsed and validated on the event loop."""
@@ -87,7 +88,7 @@ class DocumentCache:
         self._max_bytes = config.max_query_bytes
         self._max_tokens = config.max_query_tokens
         self._rules = rules
-        self._limiter = CapacityLimiter(PARSE_THREADS)
+        self._limiter = LoopLimiters(PARSE_THREADS)
         self.cache: ByteLRU[str, Checked] = ByteLRU(config.graphql_cache_bytes)
 
     async def checked(self, schema: GraphQLSchema, query: str) -> Checked:
@@ -107,7 +108,7 @@ class DocumentCache:
             checked, weight = self._check(schema, query)
         else:
             checked, weight = await to_thread.run_sync(
-                self._check, schema, query, limiter=self._limiter
+                self._check, schema, query, limiter=self._limiter()
             )
         self.cache.put(query, checked, weight)
         return checked

@@ -9,6 +9,7 @@ all: a few huge documents cannot push out every small, frequent one.
 
 from __future__ import annotations
 
+import threading
 from collections import OrderedDict
 from typing import Generic, TypeVar
 
@@ -22,7 +23,7 @@ ENTRY_SHARE = 16
 class ByteLRU(Generic[K, V]):
     """``get``/``put`` by key; least recently used out first when over ``max_bytes``.
 
-    Not thread-safe: the application uses it from its event loop only.
+    Thread-safe: costly queries execute in a worker thread (``gql.offload``).
     """
 
     def __init__(self, max_bytes: int) -> None:
@@ -31,6 +32,7 @@ class ByteLRU(Generic[K, V]):
         self.bytes = 0
         """Estimated bytes held now."""
         self._entries: OrderedDict[K, tuple[V, int]] = OrderedDict()
+        self._lock = threading.Lock()
 
     def __len__(self) -> int:
         return len(self._entries)
@@ -40,27 +42,33 @@ class ByteLRU(Generic[K, V]):
 
     def get(self, key: K) -> V | None:
         """The value held for ``key`` (now the most recently used), or None."""
-        entry = self._entries.get(key)
-        if entry is None:
-            return None
-        self._entries.move_to_end(key)
-        return entry[0]
+        with self._lock:
+            entry = self._entries.get(key)
+            if entry is None:
+                return None
+            self._entries.move_to_end(key)
+            return entry[0]
 
     def put(self, key: K, value: V, size: int) -> bool:
         """Hold ``value`` under ``key``, evicting the least recently used as needed; False
         (and nothing held) when ``size`` is over the per-entry limit."""
-        self.discard(key)
-        if size > self.max_entry_bytes:
-            return False
-        self._entries[key] = (value, size)
-        self.bytes += size
-        while self.bytes > self.max_bytes:
-            _, (_, evicted) = self._entries.popitem(last=False)
-            self.bytes -= evicted
-        return True
+        with self._lock:
+            self._discard(key)
+            if size > self.max_entry_bytes:
+                return False
+            self._entries[key] = (value, size)
+            self.bytes += size
+            while self.bytes > self.max_bytes:
+                _, (_, evicted) = self._entries.popitem(last=False)
+                self.bytes -= evicted
+            return True
 
     def discard(self, key: K) -> None:
         """Forget ``key`` if held."""
+        with self._lock:
+            self._discard(key)
+
+    def _discard(self, key: K) -> None:
         entry = self._entries.pop(key, None)
         if entry is not None:
             self.bytes -= entry[1]

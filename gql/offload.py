@@ -24,7 +24,7 @@ import asyncio
 from collections.abc import Coroutine
 from typing import Any, TypeVar
 
-from anyio import CapacityLimiter, to_thread
+from anyio import to_thread
 from graphql import (
     DocumentNode,
     GraphQLError,
@@ -35,6 +35,7 @@ from graphql import (
 from strawberry.http import GraphQLRequestData
 
 from gql.schema import Guards
+from gql.threads import LoopLimiters
 
 T = TypeVar("T")
 
@@ -49,20 +50,22 @@ class Offload:
     def __init__(self, guards: Guards, min_cost: int) -> None:
         self._guards = guards
         self._min_cost = min_cost
-        self._limiter = CapacityLimiter(OFFLOAD_THREADS)
+        self._limiter = LoopLimiters(OFFLOAD_THREADS)
         self.offloaded = 0
         """How many requests ran in a worker thread."""
 
     async def costly(self, schema: GraphQLSchema, data: GraphQLRequestData) -> bool:
         """Whether ``data`` is a valid query whose cost is at least GRAPHQL_OFFLOAD_COST and
-        within MAX_QUERY_COST (the document comes from the cache the execution uses)."""
+        within MAX_QUERY_COST, with its document in the cache (the execution takes it from
+        there; a document too large to cache runs on the application's loop)."""
         if not data.query:
             return False
+        documents = self._guards.documents
         try:
-            checked = await self._guards.documents.checked(schema, data.query)
+            checked = await documents.checked(schema, data.query)
         except GraphQLError:
             return False
-        if checked.errors:
+        if checked.errors or data.query not in documents.cache:
             return False
         operation = _operation(checked.document, data.operation_name)
         if operation is None or operation.operation is not OperationType.QUERY:
@@ -73,7 +76,7 @@ class Offload:
     async def run(self, execution: Coroutine[Any, Any, T]) -> T:
         """Await ``execution`` run to its end on a new event loop in a worker thread."""
         self.offloaded += 1
-        return await to_thread.run_sync(asyncio.run, execution, limiter=self._limiter)
+        return await to_thread.run_sync(asyncio.run, execution, limiter=self._limiter())
 
 
 def _operation(document: DocumentNode, name: str | None) -> OperationDefinitionNode | None:

@@ -64,3 +64,14 @@ def test_what_stays_on_the_loop(database_url: str, store: Store) -> None:
         body = graphql(client, '{ records(first: 1000, source: ["nope"]) { nodes { source } } }')
         assert body["errors"][0]["extensions"] == {"code": "BAD_USER_INPUT"}  # type: ignore[index]
         assert offload.offloaded == 2
+
+
+def test_a_document_the_cache_does_not_keep_runs_on_the_loop(
+    database_url: str, store: Store
+) -> None:
+    # The worker takes the parsed document from the cache; without it, the loop runs it.
+    settings = make_settings(database_url, GRAPHQL_CACHE_BYTES="0")
+    with TestClient(create_app(settings.app_config())) as client:
+        body = graphql(client, FULL_PAGE)
+        assert len(body["data"]["records"]["nodes"]) == len(store.records)  # type: ignore[index]
+        assert graphql_app(client).offload.offloaded == 0
