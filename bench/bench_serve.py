@@ -88,7 +88,10 @@ def database_url(backend: str, size: int) -> str:
 
 
 @contextmanager
-def server(command: list[str], port: int, env: dict[str, str]) -> Iterator[str]:
+def server(
+    command: list[str], port: int, env: dict[str, str]
+) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+    """Run ``command`` until the block ends; yield its base URL and process once it serves."""
     process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL)
     base = f"http://127.0.0.1:{port}"
     try:
@@ -101,7 +104,7 @@ def server(command: list[str], port: int, env: dict[str, str]) -> Iterator[str]:
                 if time.monotonic() > deadline or process.poll() is not None:
                     raise SystemExit(f"server did not start: {' '.join(command)}") from None
                 time.sleep(0.2)
-        yield base
+        yield base, process
     finally:
         process.terminate()
         process.wait(timeout=30)
@@ -207,7 +210,7 @@ def bench_size(
     result: dict[str, Any] = {"backend": backend, "rows": size}
     port = free_port()
     kasparro = [sys.executable, "-m", "kasparro.cli", "serve", "--port", str(port)]
-    with server(kasparro, port, env) as base:
+    with server(kasparro, port, env) as (base, _):
 
         def run(target: str, body: str | None = None) -> dict[str, Any]:
             return wrk(target, args.duration, args.connections, body)
@@ -222,7 +225,7 @@ def bench_size(
                 "--database-url",
                 url,
             ]
-            with server(floor, floor_port, env) as floor_base:
+            with server(floor, floor_port, env) as (floor_base, _):
                 result["floor_data_100"] = run(f"{floor_base}/data?limit=100")
                 result["floor_data_1000"] = run(f"{floor_base}/data?limit=1000")
             result["rest_data_100"] = run(f"{base}/data?limit=100")

@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator, Callable, Mapping
 
 import sqlalchemy.exc
 from cross_web import AsyncHTTPRequestAdapter
+from cross_web import HTTPException as StrawberryHTTPException
 from sqlalchemy.exc import OperationalError
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
@@ -16,6 +17,7 @@ from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
+from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
 from strawberry.extensions import SchemaExtension
@@ -37,8 +39,10 @@ from gql.lifespan import EtlLifespan, etl_scheduler
 from gql.loaders import build_loaders
 from gql.middleware import RequestIdMiddleware, request_id_of
 from gql.observability import Observability
+from gql.offload import Offload
 from gql.openapi import openapi_document
-from gql.schema import build_schema
+from gql.schema import Guards, build_schema
+from gql.text import load_json
 
 log = logging.getLogger(__name__)
 
@@ -47,18 +51,28 @@ READ_APPLICATION_NAME = "kasparro-read"
 
 
 class GraphQLApp(GraphQL[Context, None]):
-    """Strawberry's ASGI app: context with engine, config and fresh DataLoaders."""
+    """Strawberry's ASGI app: context with engine, config and fresh DataLoaders.
+
+    A request body (or GET ``variables``) that is not UTF-8 JSON free of lone surrogates is
+    a 400 (``gql.text``); Strawberry's own refusals of a request (not JSON, no query, a
+    wrong method) are answered as every other HTTP error is, in JSON.
+    """
 
     def __init__(self, config: AppConfig, obs: Observability) -> None:
-        self.plans = PlanCache() if config.graphql_compiled else None
+        self.guards = Guards.for_config(config)
+        """The document cache and the cost limit (``gql.schema``)."""
+        self.plans = PlanCache(config.graphql_cache_bytes) if config.graphql_compiled else None
         """Plans of the compiled path (``gql.compiled``); None when GRAPHQL_COMPILED is off."""
+        self.offload = Offload(self.guards, config.graphql_offload_cost)
+        """Runs costly queries on an event loop of their own (``gql.offload``)."""
         extensions: list[Callable[[], SchemaExtension]] = [obs.graphql_extension()]
         if self.plans is not None:
             extensions.append(functools.partial(CompiledExecution, self.plans))
-        schema = build_schema(config, extensions)
+        schema = build_schema(config, extensions, self.guards)
+        self._graphql_schema = schema._schema
         super().__init__(schema, graphql_ide="graphiql" if config.graphiql else None)
         self.shortcut = (
-            CachedPlans.for_schema(schema, self.plans, obs.graphql)
+            CachedPlans.for_schema(schema, self.plans, obs.graphql, self.guards.cost)
             if self.plans is not None
             else None
         )
@@ -75,16 +89,33 @@ class GraphQLApp(GraphQL[Context, None]):
         root_value: None,
         request_data: GraphQLRequestData,
     ) -> ExecutionResult:
-        """A query that already has a compiled plan is answered from it, else as usual."""
+        """A query that already has a compiled plan is answered from it, a costly one in a
+        worker thread (``gql.offload``), the others as usual."""
         if self.shortcut is not None and (
             request_adapter.method == "POST" or self.allow_queries_via_get
         ):
             result = await self.shortcut.execute(request, context, request_data)
             if result is not None:
                 return result
-        return await super().execute_single(
+        costly = await self.offload.costly(self._graphql_schema, request_data)
+        execution = super().execute_single(
             request, request_adapter, sub_response, context, root_value, request_data
         )
+        return await (self.offload.run(execution) if costly else execution)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await super().__call__(scope, receive, send)
+            return
+        try:
+            response = await self.run(Request(scope, receive=receive))
+        except StrawberryHTTPException as exc:  # Strawberry would answer in plain text
+            raise HTTPException(exc.status_code, exc.reason) from None
+        await response(scope, receive, send)
+
+    def decode_json(self, data: str | bytes) -> object:
+        """The request's JSON; ``BadInput`` (400) unless it is UTF-8 Unicode text."""
+        return load_json(data, "GraphQL request")
 
     def encode_json(self, data: object) -> str | bytes:
         """As Strawberry encodes, but a compiled answer's ``data`` is already JSON text."""

@@ -23,4 +23,12 @@ class AppConfig:
     max_page_size: int = 1000
     graphql_compiled: bool = True
     max_request_bytes: int = 1_048_576
+    max_query_bytes: int = 65_536
+    max_query_tokens: int = 5000
+    max_query_depth: int = 15
+    max_query_aliases: int = 30
+    max_query_cost: int = 50_000
+    max_query_merge_budget: int = 10_000
+    graphql_offload_cost: int = 5000
+    graphql_cache_bytes: int = 33_554_432
     debug: bool = False

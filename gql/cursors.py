@@ -3,8 +3,9 @@
 A cursor is the urlsafe base64 (unpadded) of the compact JSON array
 ``["k1", order, timestamp, source, record_id]``: the key of the last row a client has seen
 and the order it was read in. Clients must treat it as opaque. Decoding checks every
-part, so a truncated, tampered or foreign token is a ``BadInput`` with a clear message,
-never a server error; a cursor read in one order cannot continue the other.
+part (text free of NUL and lone surrogates, which no database holds), so a truncated,
+tampered or foreign token is a ``BadInput`` with a clear message, never a server error; a
+cursor read in one order cannot continue the other.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from datetime import UTC, datetime
 
 from db.queries import Keyset, Order
 from gql.errors import BadInput
+from gql.text import has_lone_surrogate
 
 _VERSION = "k1"
 CURSOR_MAX_LENGTH = 1024
@@ -51,7 +53,10 @@ def decode_cursor(token: str, order: Order) -> Keyset:
         not isinstance(parts, list)
         or len(parts) != 5
         or parts[0] != _VERSION
-        or not all(isinstance(part, str) and "\x00" not in part for part in parts)
+        or not all(
+            isinstance(part, str) and "\x00" not in part and not has_lone_surrogate(part)
+            for part in parts
+        )
     ):
         raise _invalid("not a token issued by this service")
     _, cursor_order, stamp, source, record_id = parts

@@ -1,17 +1,21 @@
 """Errors whose message is safe to show to a client.
 
     ApiError                 message for the client, HTTP status, GraphQL extensions code
-    ├── BadInput             400  BAD_USER_INPUT   a bad filter, cursor, date, limit, source
+    ├── BadInput             400  BAD_USER_INPUT   a bad filter, cursor, date, limit, source,
+    │                                              text that is not UTF-8 or Unicode
+    ├── QueryTooLarge        400  QUERY_TOO_LARGE  a GraphQL document over MAX_QUERY_BYTES
+    ├── QueryTooCostly       400  QUERY_TOO_COSTLY a GraphQL operation over MAX_QUERY_COST
     ├── Unauthorized         401  UNAUTHENTICATED  missing or wrong admin token
     ├── Forbidden            403  FORBIDDEN        the action is switched off on this server
     └── Conflict             409  CONFLICT         the ETL could not run now (e.g. lock held)
 
 REST shims turn them into ``{"error": message, "request_id": ...}`` with the status;
-GraphQL returns the message and ``extensions.code`` unmasked. A database outage (see
-``is_database_outage``) is no bug either: REST answers 503 and GraphQL an error with code
-``SERVICE_UNAVAILABLE``, both with ``DATABASE_UNAVAILABLE`` as the message. Any other
-exception is a bug: it is logged with its traceback and the client sees only a generic
-message.
+GraphQL returns the message and ``extensions.code`` unmasked (a document refused before it
+runs, as the QUERY_TOO_* ones are, is answered like a validation error: HTTP 200, ``data``
+null). A database outage (see ``is_database_outage``) is no bug either: REST answers 503
+and GraphQL an error with code ``SERVICE_UNAVAILABLE``, both with ``DATABASE_UNAVAILABLE``
+as the message. Any other exception is a bug: it is logged with its traceback and the
+client sees only a generic message.
 """
 
 from __future__ import annotations
@@ -57,6 +61,21 @@ class BadInput(ApiError):
 
     status = 400
     code = "BAD_USER_INPUT"
+
+
+class QueryTooLarge(ApiError):
+    """A GraphQL document longer than MAX_QUERY_BYTES: refused before it is parsed."""
+
+    status = 400
+    code = "QUERY_TOO_LARGE"
+
+
+class QueryTooCostly(ApiError):
+    """A GraphQL operation whose estimated cost is over MAX_QUERY_COST: refused before it
+    runs (``gql.cost``)."""
+
+    status = 400
+    code = "QUERY_TOO_COSTLY"
 
 
 class Unauthorized(ApiError):

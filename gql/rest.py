@@ -6,7 +6,6 @@ input rules as GraphQL); shapes are documented in ``gql.openapi`` and README.md.
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Mapping
 from datetime import datetime
@@ -26,6 +25,7 @@ from gql.dbcall import run_db
 from gql.errors import BadInput
 from gql.health import check_health
 from gql.middleware import request_id_of, started_at
+from gql.text import load_json
 
 DATA_PARAMETERS = (
     "source",
@@ -237,10 +237,7 @@ async def stats(request: Request) -> JSONResponse:
 def _requested_sources(body: bytes) -> tuple[str, ...]:
     if not body:
         return ()
-    try:
-        payload = json.loads(body)
-    except ValueError:
-        raise BadInput('body: expected JSON like {"sources": ["csv"]} or no body') from None
+    payload = load_json(body, "body")
     if not isinstance(payload, Mapping) or set(payload) - {"sources"}:
         raise BadInput('body: expected JSON like {"sources": ["csv"]} or no body')
     names = payload.get("sources")

@@ -1,51 +1,62 @@
 """The executable Strawberry schema and its hardening extensions.
 
-Built once per application. Limits (documented in README.md, section API):
+Built once per application. Limits (documented in README.md, section "Errors and limits";
+each is a setting):
 
-- depth: at most ``MAX_DEPTH`` nested selections, introspection included (GraphiQL's
-  own introspection query needs 14; see ``gql.depth`` for why not QueryDepthLimiter);
-- tokens: a document of more than ``MAX_TOKENS`` tokens is not even parsed;
-- aliases: at most ``MAX_ALIASES`` per document;
-- introspection: refused when INTROSPECTION is off;
+- size: a document over ``max_query_bytes`` is refused before it is parsed;
+- tokens: a document of more than ``max_query_tokens`` tokens is not even parsed;
+- validation (``gql.rules``): the specification's rules with a work budget for field
+  merging, depth (at most ``max_query_depth`` nested selections, introspection included:
+  GraphiQL's own introspection query needs 14; see ``gql.shape`` for why not
+  QueryDepthLimiter), aliases (``max_query_aliases``), introspection refused when
+  INTROSPECTION is off; each linear in the document;
+- cost: an operation whose estimated cost (``gql.cost``) is over ``max_query_cost`` is
+  refused before it executes;
+- hints: with INTROSPECTION off, error messages name nothing of the schema the client did
+  not write (``gql.hints``);
 - errors: outside DEBUG, unexpected errors reach the client as "Unexpected error." (they
   are logged in full); parse and validation errors and ``ApiError`` messages stay as they
   are, since they tell the client what to fix; a database outage is said as such, with
   code SERVICE_UNAVAILABLE (logged as a warning).
 
-The parser and validation caches are on. The validation rules are created once here and
-shared by every request, so the validation cache (keyed by document and rules) hits.
+Parsed and validated documents are cached per application, bounded by bytes, and a
+document not in the cache is parsed and validated in a worker thread
+(``gql.documents``).
 """
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
 import strawberry
-from graphql import ASTValidationRule, GraphQLError
-from graphql.validation import NoSchemaIntrospectionCustomRule
-from strawberry.extensions import (
-    AddValidationRules,
-    MaskErrors,
-    MaxAliasesLimiter,
-    MaxTokensLimiter,
-    ParserCache,
-    SchemaExtension,
-    ValidationCache,
-)
+from graphql import GraphQLError
+from strawberry.extensions import MaskErrors, SchemaExtension
 from strawberry.types import ExecutionContext
 
 from gql.config import AppConfig
-from gql.depth import depth_rule
+from gql.cost import CostLimit, QueryCost
+from gql.documents import CachedDocuments, DocumentCache
 from gql.errors import DATABASE_UNAVAILABLE, ApiError, is_database_outage
+from gql.hints import HideSchemaHints
 from gql.resolvers import Mutation, Query
+from gql.rules import validation_rules
 
 log = logging.getLogger(__name__)
 
-MAX_DEPTH = 15
-MAX_TOKENS = 5000
-MAX_ALIASES = 30
-CACHE_SIZE = 512
+
+@dataclass(frozen=True)
+class Guards:
+    """The per-application state of the hardening extensions."""
+
+    documents: DocumentCache
+    cost: QueryCost
+
+    @classmethod
+    def for_config(cls, config: AppConfig) -> Guards:
+        return cls(DocumentCache(config, validation_rules(config)), QueryCost(config))
 
 
 def is_client_error(error: GraphQLError) -> bool:
@@ -82,24 +93,22 @@ class KasparroSchema(strawberry.Schema):
 
 
 def build_schema(
-    config: AppConfig, extra: Sequence[Callable[[], SchemaExtension]] = ()
+    config: AppConfig,
+    extra: Sequence[Callable[[], SchemaExtension]] = (),
+    guards: Guards | None = None,
 ) -> strawberry.Schema:
     """The executable schema for ``config`` (extensions differ; the SDL never does).
 
-    ``extra`` are extension factories added after the hardening ones (e.g. metrics).
+    ``extra`` are extension factories added after the hardening ones (e.g. metrics, the
+    compiled path); ``guards`` the state of the hardening ones (new when not given).
     """
-    rules: list[type[ASTValidationRule]] = [
-        depth_rule(MAX_DEPTH),
-        *MaxAliasesLimiter(max_alias_count=MAX_ALIASES).validation_rules,
+    guards = guards or Guards.for_config(config)
+    extensions: list[Callable[[], SchemaExtension]] = [
+        functools.partial(CachedDocuments, guards.documents),
+        functools.partial(CostLimit, guards.cost),
     ]
     if not config.introspection:
-        rules.append(NoSchemaIntrospectionCustomRule)
-    extensions: list[Callable[[], SchemaExtension]] = [
-        lambda: MaxTokensLimiter(max_token_count=MAX_TOKENS),
-        lambda: AddValidationRules(rules),
-        lambda: ParserCache(maxsize=CACHE_SIZE),
-        lambda: ValidationCache(maxsize=CACHE_SIZE),
-    ]
+        extensions.append(HideSchemaHints)
     if not config.debug:
         extensions.append(lambda: _MaskErrors(should_mask_error=_should_mask))
     extensions.extend(extra)

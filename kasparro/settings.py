@@ -101,6 +101,26 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("MAX_PAGE_SIZE", "1000", "largest page a client may ask"),
     Setting("GRAPHQL_COMPILED", "true", "serve plain list queries by the compiled path"),
     Setting("MAX_REQUEST_BYTES", "1048576", "largest request body accepted"),
+    Setting("MAX_QUERY_BYTES", "65536", "largest GraphQL document (UTF-8 bytes) parsed"),
+    Setting("MAX_QUERY_TOKENS", "5000", "most tokens in a GraphQL document"),
+    Setting("MAX_QUERY_DEPTH", "15", "deepest nesting of fields in a GraphQL operation"),
+    Setting("MAX_QUERY_ALIASES", "30", "most aliases in a GraphQL document"),
+    Setting("MAX_QUERY_COST", "50000", "highest estimated cost (values in the answer) run"),
+    Setting(
+        "MAX_QUERY_MERGE_BUDGET",
+        "10000",
+        "work units validation may spend comparing fields that share a response name",
+    ),
+    Setting(
+        "GRAPHQL_OFFLOAD_COST",
+        "5000",
+        "queries of at least this estimated cost execute in a worker thread, off the loop",
+    ),
+    Setting(
+        "GRAPHQL_CACHE_BYTES",
+        "33554432",
+        "estimated bytes held by each of the parsed-document and compiled-plan caches",
+    ),
     Setting("DEBUG", "false", "show unmasked GraphQL errors"),
     Setting("LOG_FORMAT", "console", "console or json (one JSON object per line)"),
     Setting("LOG_LEVEL", "INFO", "DEBUG, INFO, WARNING, ERROR"),
@@ -242,6 +262,14 @@ _PARSERS: dict[str, Callable[[str], Any]] = {
     "MAX_PAGE_SIZE": _integer(1),
     "GRAPHQL_COMPILED": _boolean,
     "MAX_REQUEST_BYTES": _integer(1024),
+    "MAX_QUERY_BYTES": _integer(256),
+    "MAX_QUERY_TOKENS": _integer(100),
+    "MAX_QUERY_DEPTH": _integer(1),
+    "MAX_QUERY_ALIASES": _integer(0),
+    "MAX_QUERY_COST": _integer(1),
+    "MAX_QUERY_MERGE_BUDGET": _integer(100),
+    "GRAPHQL_OFFLOAD_COST": _integer(0),
+    "GRAPHQL_CACHE_BYTES": _integer(0),
     "DEBUG": _boolean,
     "LOG_FORMAT": _choice("console", "json"),
     "LOG_LEVEL": _choice(*_LOG_LEVELS, upper=True),
@@ -285,6 +313,14 @@ class Settings:
     max_page_size: int
     graphql_compiled: bool
     max_request_bytes: int
+    max_query_bytes: int
+    max_query_tokens: int
+    max_query_depth: int
+    max_query_aliases: int
+    max_query_cost: int
+    max_query_merge_budget: int
+    graphql_offload_cost: int
+    graphql_cache_bytes: int
     debug: bool
     log_format: str
     log_level: str
@@ -356,6 +392,14 @@ class Settings:
             max_page_size=self.max_page_size,
             graphql_compiled=self.graphql_compiled,
             max_request_bytes=self.max_request_bytes,
+            max_query_bytes=self.max_query_bytes,
+            max_query_tokens=self.max_query_tokens,
+            max_query_depth=self.max_query_depth,
+            max_query_aliases=self.max_query_aliases,
+            max_query_cost=self.max_query_cost,
+            max_query_merge_budget=self.max_query_merge_budget,
+            graphql_offload_cost=self.graphql_offload_cost,
+            graphql_cache_bytes=self.graphql_cache_bytes,
             debug=self.debug,
         )
 

@@ -12,7 +12,6 @@ by the view directly (``gql.compiled.fastpath``), through the same ``serve``.
 from __future__ import annotations
 
 import logging
-from collections import OrderedDict
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -35,43 +34,41 @@ from gql.compiled.plan import Plan, compile_plan
 from gql.config import AppConfig
 from gql.context import Context
 from gql.dbcall import run_db
+from gql.documents import estimated_bytes, text_bytes
 from gql.errors import ApiError
 from gql.filters import PricesRequest, RecordsRequest
+from gql.lru import ByteLRU
 from gql.types import SortOrder
 
 log = logging.getLogger(__name__)
 
-PLAN_CACHE_SIZE = 256
-
 
 class PlanCache:
-    """Plans by (query text, operation name), least recently used first out.
+    """Plans by (query text, operation name), least recently used first out, bounded by the
+    estimated bytes they hold (a plan keeps its whole parsed document alive; see
+    ``gql.documents.estimated_bytes``).
 
-    Documents that cannot be compiled are remembered too (as ``None``), so each distinct
-    operation is compiled once until it is evicted. One cache per application.
+    Documents that cannot be compiled are remembered too (as ``None``, weighed by their
+    text), so each distinct operation is compiled once until it is evicted. One cache per
+    application, of GRAPHQL_CACHE_BYTES.
     """
 
-    def __init__(self, maxsize: int = PLAN_CACHE_SIZE) -> None:
-        self.maxsize = maxsize
+    def __init__(self, max_bytes: int) -> None:
         self.compilations = 0
         """How many times an operation was compiled (cache misses)."""
-        self._plans: OrderedDict[tuple[str, str | None], Plan | None] = OrderedDict()
+        self.cache: ByteLRU[tuple[str, str | None], Plan | None] = ByteLRU(max_bytes)
 
     @property
     def size(self) -> int:
         """How many entries the cache holds (a plan, or None for "execute normally")."""
-        return len(self._plans)
+        return len(self.cache)
 
     def get(self, query: str, operation_name: str | None) -> Plan | None:
         """The plan held for this query and ``operationName`` as sent, if any (no compiling).
 
         Only a document that has passed parsing and validation ever gets a plan.
         """
-        key = (query, operation_name)
-        plan = self._plans.get(key)
-        if plan is not None:
-            self._plans.move_to_end(key)
-        return plan
+        return self.cache.get((query, operation_name))
 
     def plan(
         self,
@@ -82,30 +79,24 @@ class PlanCache:
     ) -> Plan | None:
         """The cached plan, compiling it on a miss; None when the operation has none."""
         key = (query, operation_name)
-        if key in self._plans:
-            self._plans.move_to_end(key)
-            return self._plans[key]
+        if key in self.cache:
+            return self.cache.get(key)
         self.compilations += 1
         try:
             plan: Plan | None = compile_plan(schema, document, operation_name)
         except Unsupported as reason:
             log.debug("graphql operation %s runs normally: %s", operation_name, reason)
             plan = None
-        self._remember(key, plan)
+        size = estimated_bytes(query, document) if plan is not None else text_bytes(query)
+        self.cache.put(key, plan, size)
         if plan is not None and operation_name is not None:
             # Without operationName, Strawberry runs the first operation: the same plan.
             first = next(
                 node for node in document.definitions if isinstance(node, OperationDefinitionNode)
             )
             if first.name is not None and first.name.value == operation_name:
-                self._remember((query, None), plan)
+                self.cache.put((query, None), plan, size)
         return plan
-
-    def _remember(self, key: tuple[str, str | None], plan: Plan | None) -> None:
-        self._plans[key] = plan
-        self._plans.move_to_end(key)
-        if len(self._plans) > self.maxsize:
-            self._plans.popitem(last=False)
 
 
 class CompiledExecution(SchemaExtension):

@@ -16,57 +16,63 @@ import time
 
 import strawberry
 from starlette.requests import Request
-from strawberry.extensions import (
-    AddValidationRules,
-    MaskErrors,
-    MaxTokensLimiter,
-    ParserCache,
-    ValidationCache,
-)
+from strawberry.extensions import MaskErrors
 from strawberry.http import GraphQLRequestData
 from strawberry.types import ExecutionResult
 
 from gql.compiled.extension import CompiledExecution, PlanCache, serve
 from gql.context import Context
+from gql.cost import CostLimit, QueryCost
+from gql.documents import CachedDocuments
+from gql.hints import HideSchemaHints
 from gql.observability.graphql import STATE_KEY, GraphQLMetricsExtension
 from gql.observability.instruments import GraphQLMetrics
 
 KNOWN_EXTENSIONS = frozenset(
     {
-        MaxTokensLimiter,
-        AddValidationRules,
-        ParserCache,
-        ValidationCache,
+        CachedDocuments,
+        CostLimit,
+        HideSchemaHints,
         MaskErrors,
         GraphQLMetricsExtension,
         CompiledExecution,
     }
 )
 """Extensions (or subclasses: ``gql.schema`` refines how MaskErrors words an outage) that do
-nothing to a valid query answered without errors, except count it."""
+nothing to a valid query answered without errors, except count it, and ``CostLimit``, whose
+check the shortcut makes itself (the cost depends on the variables)."""
 
 
 class CachedPlans:
     """Answers requests for planned operations; None means: execute normally."""
 
     def __init__(
-        self, schema: strawberry.Schema, plans: PlanCache, metrics: GraphQLMetrics
+        self,
+        schema: strawberry.Schema,
+        plans: PlanCache,
+        metrics: GraphQLMetrics,
+        cost: QueryCost,
     ) -> None:
         self._schema = schema
         self._plans = plans
         self._metrics = metrics
+        self._cost = cost
         self.answered = 0
         """How many requests this shortcut has answered."""
 
     @classmethod
     def for_schema(
-        cls, schema: strawberry.Schema, plans: PlanCache, metrics: GraphQLMetrics
+        cls,
+        schema: strawberry.Schema,
+        plans: PlanCache,
+        metrics: GraphQLMetrics,
+        cost: QueryCost,
     ) -> CachedPlans | None:
         """The shortcut, if every extension of ``schema`` is in ``KNOWN_EXTENSIONS``."""
         known = tuple(KNOWN_EXTENSIONS)
         if not all(isinstance(extension, known) for extension in schema.get_extensions()):
             return None
-        return cls(schema, plans, metrics)
+        return cls(schema, plans, metrics, cost)
 
     async def execute(
         self, request: Request, context: Context, data: GraphQLRequestData
@@ -81,6 +87,9 @@ class CachedPlans:
         plan = self._plans.get(data.query, data.operation_name)
         if plan is None:
             return None
+        over = self._cost.check(self._schema._schema, plan.document, plan.operation, data.variables)
+        if over is not None:
+            return None  # normal execution refuses it, with the metric and the log line
         started = time.perf_counter()
         answer = await serve(plan, self._schema, context, data.variables, encoded=True)
         if answer is None:

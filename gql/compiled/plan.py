@@ -116,6 +116,8 @@ _PartOf: TypeAlias = Callable[[str, list[FieldNode]], Part]
 class Plan:
     """How to answer one operation of one document from the rows of one read."""
 
+    document: DocumentNode
+    """The whole document (its fragments count in the operation's cost, ``gql.cost``)."""
     operation: OperationDefinitionNode
     root_field: RootField
     field: FieldNode
@@ -141,7 +143,7 @@ def compile_plan(
         for node in document.definitions
         if isinstance(node, FragmentDefinitionNode)
     }
-    return _Compiler(schema, fragments).plan(operation)
+    return _Compiler(schema, fragments).plan(document, operation)
 
 
 def _operation(document: DocumentNode, name: str | None) -> OperationDefinitionNode:
@@ -168,7 +170,7 @@ class _Compiler:
         self._fragments = fragments
         self._counts = False
 
-    def plan(self, operation: OperationDefinitionNode) -> Plan:
+    def plan(self, document: DocumentNode, operation: OperationDefinitionNode) -> Plan:
         query = self._schema.query_type
         assert query is not None
         grouped = collect([operation.selection_set], query.name, self._fragments)
@@ -191,7 +193,7 @@ class _Compiler:
             return Rows(self._shape(nodes, field_def, self._price_part))
 
         root = self._object(grouped, query, root_part)
-        return Plan(operation, root_field, roots[0][0], field_def, root, self._counts)
+        return Plan(document, operation, root_field, roots[0][0], field_def, root, self._counts)
 
     def _object(self, grouped: Fields, type_: GraphQLObjectType, part_of: _PartOf) -> Shape:
         parts: list[Part] = []

@@ -1,20 +1,28 @@
 """The live request and GraphQL instruments, registered in one application's registry.
 
 Every label has a bounded set of values: routes are templates (``other`` for paths no route
-matches), methods outside the standard ones are ``OTHER``, and GraphQL operation names are
-capped at ``MAX_OPERATIONS`` distinct names per application (later ones count as ``other``),
-because clients choose them.
+matches), methods outside the standard ones are ``OTHER``, and GraphQL operation names, which
+clients choose, are at most ``MAX_OPERATIONS`` per application: a name earns its label by
+succeeding and keeps it by being used (``gql.observability.labels``); the others count as
+``other``. ``anonymous`` and ``unknown`` (no name, no operation) are always labels.
 """
 
 from __future__ import annotations
 
-import threading
+import contextlib
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
+
+from gql.observability.labels import OperationLabels
 
 METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 MAX_OPERATIONS = 200
 MAX_OPERATION_NAME = 100
+CANDIDATE_NAMES = 5 * MAX_OPERATIONS
+"""Names without a label whose successes are counted (``OperationLabels``)."""
+RESERVED = frozenset({"anonymous", "unknown"})
+KINDS = ("query", "mutation", "subscription", "unknown")
+STATUSES = ("success", "error")
 
 
 class HttpMetrics:
@@ -57,21 +65,21 @@ class GraphQLMetrics:
             ("operation", "type"),
             registry=registry,
         )
-        self._names: set[str] = set()
-        self._lock = threading.Lock()
+        self.labels = OperationLabels(MAX_OPERATIONS, CANDIDATE_NAMES, on_evict=self._forget)
 
-    def label_for(self, name: str) -> str:
-        """``name`` while fewer than ``MAX_OPERATIONS`` names were seen, else ``other``."""
-        with self._lock:
-            if name in self._names:
-                return name
-            if len(self._names) < MAX_OPERATIONS:
-                self._names.add(name)
-                return name
-        return "other"
+    def _forget(self, name: str) -> None:
+        """Remove the series of a name that lost its label (older prometheus_client
+        versions raise KeyError for a series that was never written)."""
+        for kind in KINDS:
+            with contextlib.suppress(KeyError):
+                self.duration.remove(name, kind)
+            for status in STATUSES:
+                with contextlib.suppress(KeyError):
+                    self.operations.remove(name, kind, status)
 
     def observe(self, operation: str, kind: str, ok: bool, seconds: float) -> None:
         """Count one operation (``ok``: no errors) and its duration."""
-        label = self.label_for(operation[:MAX_OPERATION_NAME])
+        name = operation[:MAX_OPERATION_NAME]
+        label = name if name in RESERVED else self.labels.label(name, ok)
         self.operations.labels(label, kind, "success" if ok else "error").inc()
         self.duration.labels(label, kind).observe(seconds)

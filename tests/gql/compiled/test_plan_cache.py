@@ -15,6 +15,9 @@ from gql.compiled import PlanCache
 from gql.compiled.fastpath import CachedPlans
 from gql.compiled.plan import Const, Leaf, One, Rows, Shape, TotalCount
 from gql.config import AppConfig
+from gql.cost import QueryCost
+from gql.documents import estimated_bytes
+from gql.lru import ENTRY_SHARE
 from gql.observability.instruments import GraphQLMetrics
 from gql.schema import build_schema
 from tests.conftest import make_settings
@@ -49,8 +52,10 @@ def test_each_operation_is_compiled_once_and_reused(pair: Pair) -> None:
 
 def test_the_cache_is_bounded_and_evicts_the_least_recently_used() -> None:
     schema = build_schema(AppConfig())
-    plans = PlanCache(maxsize=2)
     queries = [f"{{ records(first: {n}) {{ totalCount }} }}" for n in (1, 2, 3)]
+    one = estimated_bytes(queries[0], parse(queries[0]))
+    plans = PlanCache(max_bytes=ENTRY_SHARE * one)
+    plans.cache.max_bytes = 2 * one  # room for two plans, each within the entry limit
 
     def plan(query: str) -> None:
         assert plans.plan(schema, query, parse(query), None) is not None
@@ -71,7 +76,7 @@ def test_a_plan_describes_the_response_shape() -> None:
     schema = build_schema(AppConfig())
     query = "{ r: records { __typename total: totalCount nodes { value ...M } } } "
     query += "fragment M on Record { marketCap when: timestamp }"
-    plan = PlanCache().plan(schema, query, parse(query), None)
+    plan = PlanCache(AppConfig().graphql_cache_bytes).plan(schema, query, parse(query), None)
     assert plan is not None
     assert plan.counts
     assert plan.root.keys == ("r",)
@@ -135,8 +140,9 @@ def test_graphql_compiled_false_turns_the_path_off(database_url: str, store: Sto
 
 def test_the_view_shortcut_needs_every_extension_known(database_url: str) -> None:
     config = make_settings(database_url).app_config()
-    plans = PlanCache()
+    plans = PlanCache(config.graphql_cache_bytes)
     metrics = GraphQLMetrics(CollectorRegistry())
-    assert CachedPlans.for_schema(build_schema(config), plans, metrics) is not None
+    cost = QueryCost(config)
+    assert CachedPlans.for_schema(build_schema(config), plans, metrics, cost) is not None
     tracing = build_schema(config, [ApolloTracingExtension])
-    assert CachedPlans.for_schema(tracing, plans, metrics) is None
+    assert CachedPlans.for_schema(tracing, plans, metrics, cost) is None

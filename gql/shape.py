@@ -1,0 +1,91 @@
+"""Depth and alias limits, in one pass that is linear in the document.
+
+Depth counts every field with a selection set, introspection included: Strawberry's
+``QueryDepthLimiter`` skips every ``__``-prefixed field, but the introspection types are the
+only cycle a client can nest through here (``__type { fields { type { ofType … } } }``).
+Aliases are counted as Strawberry's ``MaxAliasesLimiter`` counts them (every aliased field of
+every operation, a fragment's aliases once per spread) and reported in its words.
+
+Both used to follow every fragment spread again, through every fragment below it: 22
+fragments each spreading the next twice are 2^22 paths, seconds of work for a 1 KB
+document. Here each fragment's ``Shape`` is computed once (``gql.fragments``), so the rule
+does work proportional to the document, however fragments spread each other.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from graphql import (
+    FieldNode,
+    FragmentDefinitionNode,
+    FragmentSpreadNode,
+    GraphQLError,
+    InlineFragmentNode,
+    OperationDefinitionNode,
+    SelectionSetNode,
+    ValidationContext,
+    ValidationRule,
+)
+
+from gql.fragments import by_fragment, fragments_of
+
+SHOWN = 1_000_000
+"""Larger alias counts (fragments doubling each other reach 2^1000) are said as "over"."""
+
+
+@dataclass(frozen=True, slots=True)
+class Shape:
+    """Of a selection set: its deepest path of fields with selections, and its aliases."""
+
+    depth: int = 0
+    aliases: int = 0
+
+
+def shape_rule(max_depth: int, max_aliases: int) -> type[ValidationRule]:
+    """A validation rule refusing operations nested deeper than ``max_depth`` fields, and
+    documents with more than ``max_aliases`` aliases."""
+
+    class ShapeRule(ValidationRule):
+        def __init__(self, context: ValidationContext) -> None:
+            super().__init__(context)
+            document = context.document
+            fragments = by_fragment(fragments_of(document), _fragment_shape)
+            aliases = 0
+            for node in document.definitions:
+                if isinstance(node, OperationDefinitionNode):
+                    found = shape(node.selection_set, fragments)
+                    aliases += found.aliases
+                    if found.depth > max_depth:
+                        name = node.name.value if node.name else "anonymous"
+                        message = f"'{name}' exceeds maximum operation depth of {max_depth}"
+                        context.report_error(GraphQLError(message, [node]))
+            if aliases > max_aliases:
+                shown = aliases if aliases <= SHOWN else f"over {SHOWN}"
+                context.report_error(GraphQLError(f"{shown} aliases found. Allowed: {max_aliases}"))
+
+    return ShapeRule
+
+
+def _fragment_shape(fragment: FragmentDefinitionNode, done: Mapping[str, Shape]) -> Shape:
+    return shape(fragment.selection_set, done)
+
+
+def shape(selections: SelectionSetNode, fragments: Mapping[str, Shape]) -> Shape:
+    """The ``Shape`` of ``selections``; a spread adds its fragment's from ``fragments``
+    (nothing when it has none: an unknown fragment, or one closing a cycle)."""
+    depth = aliases = 0
+    for selection in selections.selections:
+        if isinstance(selection, FieldNode):
+            aliases += selection.alias is not None
+            if selection.selection_set is not None:
+                below = shape(selection.selection_set, fragments)
+                depth, aliases = max(depth, 1 + below.depth), aliases + below.aliases
+        elif isinstance(selection, InlineFragmentNode):
+            below = shape(selection.selection_set, fragments)
+            depth, aliases = max(depth, below.depth), aliases + below.aliases
+        elif isinstance(selection, FragmentSpreadNode):
+            below = fragments.get(selection.name.value, Shape())
+            depth, aliases = max(depth, below.depth), aliases + below.aliases
+    return Shape(depth, aliases)
