@@ -111,7 +111,8 @@ def test_ordinary_queries_stay_allowed(client: TestClient, store: Store) -> None
     body = graphql(client, FULL_PAGE)
     assert len(body["data"]["records"]["edges"]) == len(store.records)  # type: ignore[index]
     assert cost_of(FULL_PAGE) == 1 + 1 + 3 + 2 * 1 + 1000 * (19 + 17)
-    assert cost_of(introspection) is not None and cost_of(introspection) < 10_000  # type: ignore[operator]
+    # Introspection grows with the schema; it must stay far below the default limit.
+    assert cost_of(introspection) is not None and cost_of(introspection) < 50_000 / 3  # type: ignore[operator]
 
 
 def test_first_counts_as_sent_from_variables_from_defaults_and_null() -> None:
