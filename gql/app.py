@@ -13,7 +13,7 @@ from sqlalchemy.exc import OperationalError
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.websockets import WebSocket
@@ -41,6 +41,9 @@ from gql.openapi import openapi_document
 from gql.schema import build_schema
 
 log = logging.getLogger(__name__)
+
+CLIENT_CLOSED_REQUEST = 499
+"""Status logged for a request whose client left before sending all of it (as nginx)."""
 
 READ_APPLICATION_NAME = "kasparro-read"
 """PostgreSQL ``application_name`` of the read engine's connections (``pg_stat_activity``)."""
@@ -142,6 +145,16 @@ async def _database_down(request: Request, exc: Exception) -> Response:
     return _error(request, 503, DATABASE_UNAVAILABLE)
 
 
+async def _client_gone(request: Request, exc: Exception) -> Response:
+    # The client left (or was cut off at CLIENT_BODY_TIMEOUT_SECONDS) before its body was
+    # complete: nobody hears this answer, it only gives the access log a status (nginx's
+    # 499). No bug, so no traceback.
+    log.info("client disconnected before its request body was complete")
+    return _error(
+        request, CLIENT_CLOSED_REQUEST, "client disconnected before the request was complete"
+    )
+
+
 async def _server_error(request: Request, exc: Exception) -> Response:
     # Starlette logs the traceback; this only shapes the answer (outside our middleware,
     # so the request id header is set here).
@@ -211,6 +224,7 @@ def create_app(config: AppConfig, *, etl: EtlLifespan = etl_scheduler) -> Starle
         exception_handlers={
             ApiError: _api_error,
             HTTPException: _http_error,
+            ClientDisconnect: _client_gone,
             OperationalError: _database_down,
             sqlalchemy.exc.TimeoutError: _database_down,
             Exception: _server_error,
