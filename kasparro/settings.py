@@ -78,6 +78,28 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("GRAPHQL_COMPILED", "true", "serve plain list queries by the compiled path"),
     Setting("MAX_REQUEST_BYTES", "1048576", "largest request body accepted"),
     Setting("DEBUG", "false", "show unmasked GraphQL errors"),
+    Setting(
+        "CLIENT_HEADER_TIMEOUT_SECONDS",
+        "10",
+        "a client must send a request's line and headers within this; else 408 and closed",
+    ),
+    Setting(
+        "CLIENT_BODY_TIMEOUT_SECONDS",
+        "30",
+        "a client must send a request's body within this of its headers (and read a "
+        "response it stalls within this); else closed",
+    ),
+    Setting(
+        "MAX_CONNECTIONS",
+        "1000",
+        "open client connections; lowered when the file descriptor limit cannot hold them",
+    ),
+    Setting(
+        "LOG_REPEAT_INTERVAL_SECONDS",
+        "10",
+        "a repeated server error or warning (accept failing, connections refused) is "
+        "logged once per interval, with a count",
+    ),
     Setting("LOG_FORMAT", "console", "console or json (one JSON object per line)"),
     Setting("LOG_LEVEL", "INFO", "DEBUG, INFO, WARNING, ERROR"),
 )
@@ -197,6 +219,10 @@ _PARSERS: dict[str, Callable[[str], Any]] = {
     "GRAPHQL_COMPILED": _boolean,
     "MAX_REQUEST_BYTES": _integer(1024),
     "DEBUG": _boolean,
+    "CLIENT_HEADER_TIMEOUT_SECONDS": _seconds,
+    "CLIENT_BODY_TIMEOUT_SECONDS": _seconds,
+    "MAX_CONNECTIONS": _integer(1),
+    "LOG_REPEAT_INTERVAL_SECONDS": _seconds,
     "LOG_FORMAT": _choice("console", "json"),
     "LOG_LEVEL": _choice(*_LOG_LEVELS, upper=True),
 }
@@ -234,6 +260,10 @@ class Settings:
     graphql_compiled: bool
     max_request_bytes: int
     debug: bool
+    client_header_timeout_seconds: float
+    client_body_timeout_seconds: float
+    max_connections: int
+    log_repeat_interval_seconds: float
     log_format: str
     log_level: str
 
