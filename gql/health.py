@@ -39,31 +39,40 @@ def _problem(exc: SQLAlchemyError) -> str:
     return str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
 
 
-async def _ping_read(read_engine: Engine) -> str | None:
+def _detail(what: str, exc: SQLAlchemyError, debug: bool) -> str:
+    """What the client is told: ``what`` alone, unless DEBUG. The database's own words
+    (host, port, user, file path) go to the log only."""
+    problem = _problem(exc)
+    log.warning("health check: %s: %s", what, problem)
+    return f"{what}: {problem}" if debug else what
+
+
+async def _ping_read(read_engine: Engine, debug: bool) -> str | None:
     """None when the read database answers, else why not."""
     try:
         await run_db(read_engine, queries.ping)
     except SQLAlchemyError as exc:
-        log.warning("health check: read database unreachable: %s", exc.__class__.__name__)
-        return _problem(exc)
+        return _detail("read database unreachable", exc, debug)
     return None
 
 
-async def check_health(engine: Engine, read_engine: Engine | None = None) -> HealthReport:
+async def check_health(
+    engine: Engine, read_engine: Engine | None = None, *, debug: bool = False
+) -> HealthReport:
     """Ask the primary (and the read database, when a separate one is given).
 
-    A failure is reported as ``error``, never raised. The newest run's status comes from
-    the primary, where the ETL writes it. ``read_engine`` may be ``engine`` itself (no
-    separate read database).
+    A failure is reported as ``error``, never raised, and ``detail`` says only which
+    database is unreachable, unless ``debug`` (DEBUG) adds the database's error text. The
+    newest run's status comes from the primary, where the ETL writes it. ``read_engine`` may
+    be ``engine`` itself (no separate read database).
     """
     if read_engine is engine:
         read_engine = None
-    read_problem = await _ping_read(read_engine) if read_engine is not None else None
-    read_db = None if read_engine is None else ("error" if read_problem else "ok")
-    read_detail = f"read database: {read_problem}" if read_problem else None
+    read_detail = await _ping_read(read_engine, debug) if read_engine is not None else None
+    read_db = None if read_engine is None else ("error" if read_detail else "ok")
     try:
         last_run = await run_db(engine, _read)
     except SQLAlchemyError as exc:
-        log.warning("health check: database unreachable: %s", exc.__class__.__name__)
-        return HealthReport("error", "unknown", engine.dialect.name, _problem(exc), read_db)
+        detail = _detail("database unreachable", exc, debug)
+        return HealthReport("error", "unknown", engine.dialect.name, detail, read_db)
     return HealthReport("ok", last_run, engine.dialect.name, read_detail, read_db)

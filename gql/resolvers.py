@@ -49,7 +49,8 @@ def _record_nodes(
 class Query:
     @strawberry.field(description="Database status and the outcome of the newest ETL run.")
     async def health(self, info: Info[Context, None]) -> Health:
-        report = await check_health(info.context.engine, info.context.read_engine)
+        context = info.context
+        report = await check_health(context.engine, context.read_engine, debug=context.config.debug)
         return Health(
             db=report.db,
             etl_last_run=report.etl_last_run,

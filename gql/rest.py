@@ -86,7 +86,7 @@ def run_json(run: DbRow, sources: list[DbRow]) -> dict[str, Any]:
 async def health(request: Request) -> JSONResponse:
     """``GET /health``: 200 when every database answers, else 503 (``db`` / ``read_db``)."""
     state = request.app.state
-    report = await check_health(state.engine, state.read_engine)
+    report = await check_health(state.engine, state.read_engine, debug=state.config.debug)
     body = {
         "db": report.db,
         "etl_last_run": report.etl_last_run,
