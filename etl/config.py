@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from db.engine import Timeouts
+
 KNOWN_SOURCES: tuple[str, ...] = ("coinpaprika", "coingecko", "csv", "csv2")
 """Every source the ETL knows, in the order a run processes them."""
 
@@ -28,3 +30,10 @@ class EtlConfig:
     lookback_seconds: int = 86400
     raw_payload_retention: int = 10
     batch_size: int = 5000
+    statement_timeout_seconds: float = 600.0
+    lock_timeout_seconds: float = 10.0
+
+    def db_timeouts(self) -> Timeouts:
+        """The bounds of the ETL's database statements (ETL_STATEMENT_TIMEOUT_SECONDS,
+        ETL_LOCK_TIMEOUT_SECONDS), for the engine its runs use."""
+        return Timeouts(self.statement_timeout_seconds, self.lock_timeout_seconds)

@@ -22,7 +22,6 @@ from strawberry.extensions import SchemaExtension
 from strawberry.http import GraphQLRequestData
 from strawberry.types import ExecutionResult
 
-from db.engine import create_db_engine
 from db.latest_cache import PricesCache
 from gql import rest
 from gql.bodylimit import BodyLimitMiddleware
@@ -31,8 +30,10 @@ from gql.compiled.build import Encoded
 from gql.compiled.fastpath import CachedPlans
 from gql.config import AppConfig
 from gql.context import Context
-from gql.errors import DATABASE_UNAVAILABLE, ApiError
+from gql.engines import Engines
+from gql.errors import RETRY_AFTER_SECONDS, UNREACHABLE, ApiError, Unavailable, database_failure
 from gql.graphiql import ASSETS_PATH, graphiql_assets, graphiql_html
+from gql.health import HealthProbe
 from gql.lifespan import EtlLifespan, etl_scheduler
 from gql.loaders import build_loaders
 from gql.middleware import RequestIdMiddleware, request_id_of
@@ -44,9 +45,6 @@ log = logging.getLogger(__name__)
 
 CLIENT_CLOSED_REQUEST = 499
 """Status logged for a request whose client left before sending all of it (as nginx)."""
-
-READ_APPLICATION_NAME = "kasparro-read"
-"""PostgreSQL ``application_name`` of the read engine's connections (``pg_stat_activity``)."""
 
 
 class GraphQLApp(GraphQL[Context, None]):
@@ -110,6 +108,7 @@ class GraphQLApp(GraphQL[Context, None]):
             read_engine=state.read_engine,
             config=self._config,
             prices=state.prices,
+            health=state.health,
             loaders=build_loaders(state.read_engine, state.engine),
             etl=state.etl,
         )
@@ -132,7 +131,8 @@ def _error(
 
 async def _api_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, ApiError)
-    return _error(request, exc.status, exc.message)
+    retry = {"Retry-After": str(RETRY_AFTER_SECONDS)} if isinstance(exc, Unavailable) else None
+    return _error(request, exc.status, exc.message, retry)
 
 
 async def _http_error(request: Request, exc: Exception) -> Response:
@@ -141,8 +141,11 @@ async def _http_error(request: Request, exc: Exception) -> Response:
 
 
 async def _database_down(request: Request, exc: Exception) -> Response:
-    log.warning("database unavailable: %s", exc.__class__.__name__)
-    return _error(request, 503, DATABASE_UNAVAILABLE)
+    failure = database_failure(exc) or UNREACHABLE
+    log.warning("%s: %s", failure.message, str(getattr(exc, "orig", None) or exc).strip())
+    return _error(
+        request, failure.status, failure.message, {"Retry-After": str(RETRY_AFTER_SECONDS)}
+    )
 
 
 async def _client_gone(request: Request, exc: Exception) -> Response:
@@ -175,27 +178,21 @@ def create_app(config: AppConfig, *, etl: EtlLifespan = etl_scheduler) -> Starle
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        # state.engine (DATABASE_URL) takes the ETL's writes and what must see them at once;
-        # state.read_engine (DATABASE_READ_URL, else the same engine) serves the queries.
-        engine = create_db_engine(config.database_url)
-        read_url = config.database_read_url
-        read_engine = (
-            create_db_engine(read_url, application_name=READ_APPLICATION_NAME)
-            if read_url
-            else engine
-        )
-        app.state.engine, app.state.read_engine = engine, read_engine
+        # state.engine (DATABASE_URL) reads what the ETL just wrote; state.read_engine
+        # (DATABASE_READ_URL, else the same engine) serves the queries; the ETL and /health
+        # have engines of their own (gql.engines).
+        engines = Engines.open(config)
+        app.state.engine, app.state.read_engine = engines.engine, engines.read_engine
+        app.state.health = HealthProbe(engines.health, engines.health_read, debug=config.debug)
         app.state.prices = PricesCache()
         app.state.config = config
         try:
             # Stopped before the engines are disposed: the run's last batch still commits.
-            async with etl(engine, config) as scheduler:
+            async with etl(engines.etl, config) as scheduler:
                 app.state.etl = scheduler
                 yield
         finally:
-            engine.dispose()
-            if read_engine is not engine:
-                read_engine.dispose()
+            engines.dispose()
 
     async def openapi_json(request: Request) -> JSONResponse:
         return JSONResponse(openapi)

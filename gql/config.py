@@ -24,3 +24,6 @@ class AppConfig:
     graphql_compiled: bool = True
     max_request_bytes: int = 1_048_576
     debug: bool = False
+    db_statement_timeout_seconds: float = 10.0
+    db_lock_timeout_seconds: float = 3.0
+    health_timeout_seconds: float = 1.0

@@ -99,12 +99,13 @@ def summary_table(summary: RunSummary) -> str:
 
 
 def cmd_etl(args: argparse.Namespace, settings: Settings) -> int:
-    engine = create_db_engine(settings.database_url)
+    config = settings.etl_config()
+    engine = create_db_engine(settings.database_url, timeouts=config.db_timeouts())
     try:
         upgrade(engine)
         summary = run_etl(
             engine,
-            settings.etl_config(),
+            config,
             trigger="manual",
             sources=args.source,
             progress=ProgressPrinter(sys.stderr),

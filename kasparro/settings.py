@@ -79,6 +79,31 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("MAX_REQUEST_BYTES", "1048576", "largest request body accepted"),
     Setting("DEBUG", "false", "show unmasked GraphQL errors"),
     Setting(
+        "DB_STATEMENT_TIMEOUT_SECONDS",
+        "10",
+        "a request's database statement is cancelled after this (504 with Retry-After)",
+    ),
+    Setting(
+        "DB_LOCK_TIMEOUT_SECONDS",
+        "3",
+        "a request waits at most this for a database lock or a pooled connection (504)",
+    ),
+    Setting(
+        "HEALTH_TIMEOUT_SECONDS",
+        "1",
+        "/health's own database probes: a slower answer is reported as slow",
+    ),
+    Setting(
+        "ETL_STATEMENT_TIMEOUT_SECONDS",
+        "600",
+        "an ETL database statement (a batch's COPY or merge) is cancelled after this",
+    ),
+    Setting(
+        "ETL_LOCK_TIMEOUT_SECONDS",
+        "10",
+        "an ETL write waits at most this for a lock (PostgreSQL) or SQLite's write lock",
+    ),
+    Setting(
         "CLIENT_HEADER_TIMEOUT_SECONDS",
         "10",
         "a client must send a request's line and headers within this; else 408 and closed",
@@ -219,6 +244,11 @@ _PARSERS: dict[str, Callable[[str], Any]] = {
     "GRAPHQL_COMPILED": _boolean,
     "MAX_REQUEST_BYTES": _integer(1024),
     "DEBUG": _boolean,
+    "DB_STATEMENT_TIMEOUT_SECONDS": _seconds,
+    "DB_LOCK_TIMEOUT_SECONDS": _seconds,
+    "HEALTH_TIMEOUT_SECONDS": _seconds,
+    "ETL_STATEMENT_TIMEOUT_SECONDS": _seconds,
+    "ETL_LOCK_TIMEOUT_SECONDS": _seconds,
     "CLIENT_HEADER_TIMEOUT_SECONDS": _seconds,
     "CLIENT_BODY_TIMEOUT_SECONDS": _seconds,
     "MAX_CONNECTIONS": _integer(1),
@@ -260,6 +290,11 @@ class Settings:
     graphql_compiled: bool
     max_request_bytes: int
     debug: bool
+    db_statement_timeout_seconds: float
+    db_lock_timeout_seconds: float
+    health_timeout_seconds: float
+    etl_statement_timeout_seconds: float
+    etl_lock_timeout_seconds: float
     client_header_timeout_seconds: float
     client_body_timeout_seconds: float
     max_connections: int
@@ -312,6 +347,8 @@ class Settings:
             lookback_seconds=self.etl_lookback_seconds,
             raw_payload_retention=self.raw_payload_retention,
             batch_size=self.etl_batch_size,
+            statement_timeout_seconds=self.etl_statement_timeout_seconds,
+            lock_timeout_seconds=self.etl_lock_timeout_seconds,
         )
 
     def app_config(self) -> AppConfig:
@@ -329,6 +366,9 @@ class Settings:
             graphql_compiled=self.graphql_compiled,
             max_request_bytes=self.max_request_bytes,
             debug=self.debug,
+            db_statement_timeout_seconds=self.db_statement_timeout_seconds,
+            db_lock_timeout_seconds=self.db_lock_timeout_seconds,
+            health_timeout_seconds=self.health_timeout_seconds,
         )
 
     @property

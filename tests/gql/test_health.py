@@ -28,6 +28,7 @@ def test_health_on_an_empty_store(settings: Settings) -> None:
         "database": backend,
         "detail": None,
         "read_db": None,
+        "slow": False,
     }
     assert graphql.json() == {
         "data": {"health": {"db": "ok", "etlLastRun": "never", "database": backend, "detail": None}}

@@ -131,7 +131,7 @@ def outage_answers(client: httpx.Client) -> float:
             assert body["data"] is None
             [error] = body["errors"]
             assert error["message"] == UNAVAILABLE
-            assert error["extensions"] == {"code": "SERVICE_UNAVAILABLE"}
+            assert error["extensions"] == {"code": "SERVICE_UNAVAILABLE", "retryAfter": 5}
         body = client.post("/graphql", json={"query": "{ health { db } }"}).json()
         assert body == {"data": {"health": {"db": "error"}}}
         slowest = max(slowest, time.monotonic() - started)
