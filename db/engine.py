@@ -12,14 +12,17 @@ interrupts a statement running past it. The errors they raise are recognised by
 
 from __future__ import annotations
 
+import contextlib
 import math
 import sqlite3
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
+import psycopg2
 import sqlalchemy.exc
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
@@ -29,8 +32,12 @@ PROGRESS_STEPS = 1000
 """SQLite virtual machine steps between two checks of a statement's deadline."""
 
 _DEADLINE = "kasparro_deadline"
+SPARED = "kasparro_spared"
+"""Set in a connection's ``info`` while ``bounded_transaction`` uses it: a
+``db.cancel.StatementCanceller`` leaves its statements alone."""
 _PG_TIMEOUTS = ("57014", "55P03")  # query_canceled (statement_timeout), lock_not_available
 _SQLITE_TIMEOUTS = ("database is locked", "database table is locked", "interrupted")
+_SQLITE_UNAVAILABLE = (*_SQLITE_TIMEOUTS, "unable to open database", "disk i/o error")
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,16 +53,36 @@ class Timeouts:
     lock: float | None = None
 
 
+def _driver_error(exc: BaseException | None) -> BaseException | None:
+    """The driver's exception: SQLAlchemy's ``orig``, or ``exc`` itself when the code used
+    the driver directly (``COPY``, ``executemany`` on a raw cursor)."""
+    if isinstance(exc, sqlalchemy.exc.DBAPIError):
+        return exc.orig
+    return exc
+
+
 def is_timeout(exc: BaseException | None) -> bool:
     """True when ``exc`` is a statement or lock that ran out of its ``Timeouts`` (or was
     cancelled), or no pooled connection came free within the pool timeout."""
     if isinstance(exc, sqlalchemy.exc.TimeoutError):
         return True
-    if not isinstance(exc, sqlalchemy.exc.OperationalError):
-        return False
-    if isinstance(exc.orig, sqlite3.Error):
-        return str(exc.orig).lower().startswith(_SQLITE_TIMEOUTS)
-    return getattr(exc.orig, "pgcode", None) in _PG_TIMEOUTS
+    orig = _driver_error(exc)
+    if isinstance(orig, sqlite3.OperationalError):
+        return str(orig).lower().startswith(_SQLITE_TIMEOUTS)
+    return isinstance(orig, psycopg2.OperationalError) and orig.pgcode in _PG_TIMEOUTS
+
+
+def is_unavailable(exc: BaseException | None) -> bool:
+    """True when ``exc`` says the database cannot serve now (locked, timed out, cancelled,
+    unreachable, connection lost), as opposed to a bug in what was asked of it."""
+    if isinstance(exc, sqlalchemy.exc.TimeoutError):
+        return True
+    if isinstance(exc, sqlalchemy.exc.DBAPIError) and exc.connection_invalidated:
+        return True
+    orig = _driver_error(exc)
+    if isinstance(orig, sqlite3.OperationalError):  # also "no such table": a bug
+        return str(orig).lower().startswith(_SQLITE_UNAVAILABLE)
+    return isinstance(orig, psycopg2.OperationalError | psycopg2.InterfaceError)
 
 
 def _milliseconds(seconds: float) -> int:
@@ -168,6 +195,31 @@ def create_db_engine(
         pool_recycle=1800,
         connect_args=connect_args,
     )
+
+
+@contextlib.contextmanager
+def bounded_transaction(engine: Engine, seconds: float) -> Iterator[Connection]:
+    """A transaction whose statements wait at most ``seconds`` for a lock and run at most
+    ``seconds`` each (PostgreSQL ``SET LOCAL``; SQLite's busy timeout, put back after),
+    committed when the block ends. Statement cancellers spare it (``SPARED``)."""
+    milliseconds = _milliseconds(seconds)
+    with engine.connect() as conn:
+        conn.info[SPARED] = True
+        sqlite_busy: int | None = None
+        try:
+            if is_postgresql(engine):
+                conn.exec_driver_sql(f"SET LOCAL lock_timeout = {milliseconds}")
+                conn.exec_driver_sql(f"SET LOCAL statement_timeout = {milliseconds}")
+            else:
+                sqlite_busy = conn.exec_driver_sql("PRAGMA busy_timeout").scalar_one()
+                conn.exec_driver_sql(f"PRAGMA busy_timeout = {milliseconds}")
+            yield conn
+            conn.commit()
+        finally:
+            conn.info.pop(SPARED, None)
+            if sqlite_busy is not None:
+                conn.rollback()
+                conn.exec_driver_sql(f"PRAGMA busy_timeout = {sqlite_busy}")
 
 
 def is_postgresql(engine: Engine) -> bool:

@@ -31,7 +31,9 @@ class EtlConfig:
     raw_payload_retention: int = 10
     batch_size: int = 5000
     statement_timeout_seconds: float = 600.0
-    lock_timeout_seconds: float = 10.0
+    lock_timeout_seconds: float = 5.0
+    stop_grace_seconds: float = 2.0
+    bookkeeping_timeout_seconds: float = 3.0
 
     def db_timeouts(self) -> Timeouts:
         """The bounds of the ETL's database statements (ETL_STATEMENT_TIMEOUT_SECONDS,

@@ -20,20 +20,14 @@ and the client sees only a generic message.
 
 from __future__ import annotations
 
-import sqlite3
 from typing import ClassVar, NamedTuple
 
-import sqlalchemy.exc
-
-from db.engine import is_timeout
+from db.engine import is_timeout, is_unavailable
 
 DATABASE_UNAVAILABLE = "database unavailable; try again later"
 DATABASE_TIMEOUT = "database did not answer in time; try again later"
 RETRY_AFTER_SECONDS = 5
 """``Retry-After`` sent with a 503 or 504 caused by the database."""
-
-# SQLite says OperationalError for a missing table too (a bug, not an outage); these are not.
-_SQLITE_OUTAGES = ("unable to open database", "disk i/o error")
 
 
 class DatabaseFailure(NamedTuple):
@@ -49,17 +43,13 @@ UNREACHABLE = DatabaseFailure(503, "SERVICE_UNAVAILABLE", DATABASE_UNAVAILABLE)
 
 
 def database_failure(exc: BaseException | None) -> DatabaseFailure | None:
-    """``TIMED_OUT`` when ``exc`` is a statement, lock or pool wait past its timeout
-    (``db.engine.is_timeout``), ``UNREACHABLE`` when the database cannot be reached now
-    (connection refused or lost, server shutting down; for SQLite a file that cannot be
-    opened or read), else None."""
+    """``TIMED_OUT`` when ``exc`` is a statement, lock or pool wait past its timeout,
+    ``UNREACHABLE`` when the database cannot be reached now (connection refused or lost,
+    server shutting down; for SQLite a file that cannot be opened or read), else None
+    (``db.engine.is_timeout`` / ``is_unavailable``)."""
     if is_timeout(exc):
         return TIMED_OUT
-    if not isinstance(exc, sqlalchemy.exc.OperationalError):
-        return None
-    if isinstance(exc.orig, sqlite3.Error):
-        return UNREACHABLE if str(exc.orig).lower().startswith(_SQLITE_OUTAGES) else None
-    return UNREACHABLE
+    return UNREACHABLE if is_unavailable(exc) else None
 
 
 class ApiError(Exception):

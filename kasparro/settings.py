@@ -100,8 +100,18 @@ SETTINGS: tuple[Setting, ...] = (
     ),
     Setting(
         "ETL_LOCK_TIMEOUT_SECONDS",
-        "10",
+        "5",
         "an ETL write waits at most this for a lock (PostgreSQL) or SQLite's write lock",
+    ),
+    Setting(
+        "ETL_STOP_GRACE_SECONDS",
+        "2",
+        "after a stop (shutdown), a run's blocked database statement is cancelled after this",
+    ),
+    Setting(
+        "ETL_BOOKKEEPING_TIMEOUT_SECONDS",
+        "3",
+        "how long a run retries recording itself in a refusing database before owing it",
     ),
     Setting(
         "CLIENT_HEADER_TIMEOUT_SECONDS",
@@ -249,6 +259,8 @@ _PARSERS: dict[str, Callable[[str], Any]] = {
     "HEALTH_TIMEOUT_SECONDS": _seconds,
     "ETL_STATEMENT_TIMEOUT_SECONDS": _seconds,
     "ETL_LOCK_TIMEOUT_SECONDS": _seconds,
+    "ETL_STOP_GRACE_SECONDS": _seconds,
+    "ETL_BOOKKEEPING_TIMEOUT_SECONDS": _seconds,
     "CLIENT_HEADER_TIMEOUT_SECONDS": _seconds,
     "CLIENT_BODY_TIMEOUT_SECONDS": _seconds,
     "MAX_CONNECTIONS": _integer(1),
@@ -295,6 +307,8 @@ class Settings:
     health_timeout_seconds: float
     etl_statement_timeout_seconds: float
     etl_lock_timeout_seconds: float
+    etl_stop_grace_seconds: float
+    etl_bookkeeping_timeout_seconds: float
     client_header_timeout_seconds: float
     client_body_timeout_seconds: float
     max_connections: int
@@ -349,6 +363,8 @@ class Settings:
             batch_size=self.etl_batch_size,
             statement_timeout_seconds=self.etl_statement_timeout_seconds,
             lock_timeout_seconds=self.etl_lock_timeout_seconds,
+            stop_grace_seconds=self.etl_stop_grace_seconds,
+            bookkeeping_timeout_seconds=self.etl_bookkeeping_timeout_seconds,
         )
 
     def app_config(self) -> AppConfig:

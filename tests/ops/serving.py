@@ -72,6 +72,13 @@ class Served:
         return time.monotonic() - started
 
 
+def synthetic_csv(path: Path, rows: int) -> Path:
+    """A CSV of ``rows`` generated rows (bench/gen_csv.py, 500 coins) at ``path``."""
+    command = [sys.executable, str(REPO / "bench" / "gen_csv.py"), "--rows", str(rows)]
+    subprocess.run([*command, "--coins", "500", "--output", str(path)], check=True, timeout=120)
+    return path
+
+
 def wait_until_serving(served: Served, timeout: float = 60.0) -> None:
     """Poll /health until the server answers (any status)."""
     deadline = time.monotonic() + timeout

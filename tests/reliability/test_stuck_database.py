@@ -17,22 +17,20 @@ its bound is cancelled on both (``tests/db/test_engine.py``).
 from __future__ import annotations
 
 import contextlib
-import sqlite3
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import Engine, event, text
-from sqlalchemy.engine import make_url
+from sqlalchemy import Engine, event
 
 from gql.app import create_app
 from tests.conftest import make_settings
+from tests.dblocks import held_lock
 from tests.gql.store import load_store
 from tests.ops.serving import Served, kasparro_serve
 from tests.reliability.figures import report
@@ -140,25 +138,6 @@ def under_load(served: Served, seconds: float) -> Traffic:
     return traffic
 
 
-@contextlib.contextmanager
-def locked(engine: Engine, database_url: str) -> Iterator[None]:
-    """Hold the lock from a session of this process (the server is another process)."""
-    if engine.dialect.name == "postgresql":
-        with engine.connect() as conn:
-            conn.execute(text("LOCK TABLE records IN ACCESS EXCLUSIVE MODE"))
-            yield
-            conn.rollback()
-        return
-    holder = sqlite3.connect(make_url(database_url).database or "", isolation_level=None)
-    try:
-        holder.execute("BEGIN EXCLUSIVE")
-        holder.execute("UPDATE latest_version SET version = version")
-        yield
-        holder.execute("ROLLBACK")
-    finally:
-        holder.close()
-
-
 def serve(
     database_url: str, tmp_path: Path, name: str
 ) -> contextlib.AbstractContextManager[Served]:
@@ -183,7 +162,7 @@ def test_a_locked_table_gives_clean_timeouts_and_a_true_health(
         pytest.skip("no session can stop SQLite's WAL readers (see the module docstring)")
     load_store(engine)
     with serve(database_url, tmp_path, "locked") as served:
-        with locked(engine, database_url):
+        with held_lock(engine, "records"):
             held = under_load(served, HOLD_SECONDS)
         after = under_load(served, 2.0)
         errors = errors_logged(served)
@@ -218,7 +197,7 @@ def test_sqlite_readers_go_on_while_a_writer_holds_begin_exclusive(
     if engine.dialect.name != "sqlite":
         pytest.skip("SQLite's WAL readers; the PostgreSQL lock is the test above")
     load_store(engine)
-    with serve(database_url, tmp_path, "writer") as served, locked(engine, database_url):
+    with serve(database_url, tmp_path, "writer") as served, held_lock(engine, "records"):
         held = under_load(served, 3.0)
     assert not held.unclean, held.unclean[:3]
     assert set(held.outcomes) == {"rest 200", "graphql data"}
@@ -236,7 +215,7 @@ def test_a_compiled_query_waits_for_a_locked_table_once(database_url: str, engin
     app = create_app(settings.app_config())
     with serve_in_thread(app) as url, httpx.Client(base_url=url, timeout=BOUND * 3) as client:
         event.listen(app.state.read_engine, "before_cursor_execute", lambda *a: reads.append(a[2]))
-        with locked(engine, database_url):
+        with held_lock(engine, "records"):
             for _ in range(3):  # compiled, then answered by the view's shortcut
                 started = time.monotonic()
                 body = client.post("/graphql", json=RECORDS).json()
