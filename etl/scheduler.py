@@ -78,6 +78,8 @@ class EtlScheduler:
         self._task: asyncio.Task[None] | None = None
         self._settler: asyncio.Task[None] | None = None
         self._limiter = CapacityLimiter(THREADS)
+        self._bookkeeping = CapacityLimiter(1)
+        """The ledger's own thread: runs stuck in both run threads cannot delay it."""
         self._ledger = RunLedger()
         self._running = 0
         self._watchdog = StopWatchdog(
@@ -97,11 +99,6 @@ class EtlScheduler:
         Raises ``UnknownSourceError`` (a ``ValueError``) for a source name the ETL does not know.
         """
         return await self._run("manual", sources)
-
-    @property
-    def stopping(self) -> bool:
-        """True once a stop was requested (runs then end early, and no new one starts)."""
-        return self._stop.is_set()
 
     def request_stop(self) -> None:
         """Ask the current run to end at its next batch boundary, and no new run to start;
@@ -135,7 +132,7 @@ class EtlScheduler:
             self._engine,
             min(config.bookkeeping_timeout_seconds, 1.0),
             SHUTDOWN_REASON,
-            limiter=self._limiter,
+            limiter=self._bookkeeping,
         )
 
     async def _run(
@@ -173,7 +170,7 @@ class EtlScheduler:
                         self._ledger.settle,
                         self._engine,
                         self._config.bookkeeping_timeout_seconds,
-                        limiter=self._limiter,
+                        limiter=self._bookkeeping,
                     )
                 except Exception:  # the task must outlive a failed attempt; next one retries
                     log.exception("recording an ETL run's end failed")
