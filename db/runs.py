@@ -4,6 +4,11 @@ A run is inserted as ``running`` and finished as success / partial / failed; a r
 found another one holding the ETL lock is recorded as ``skipped``. A run still ``running``
 when a new run takes the lock was left behind by a process that died: ``reconcile_stale``
 marks it (and its sources) ``failed`` with an error that says so.
+
+A run's last words (``RunFinal``: its status, and the end of any source whose own end could
+not be written) are written by ``record_final`` in one transaction, and only while the run
+is still ``running``: written late (the database refused it at first), it never overwrites
+what another process recorded meanwhile.
 """
 
 from __future__ import annotations
@@ -12,9 +17,11 @@ import os
 import socket
 from collections.abc import Mapping
 from datetime import datetime
+from typing import NamedTuple
 
 from sqlalchemy import Connection, func, insert, select, update
 
+from db.load import forget_position
 from db.tables import etl_run_sources, etl_runs
 from db.types import storable_text
 
@@ -128,6 +135,68 @@ def update_source(
             **{key: counters[key] for key in COUNTERS},
         )
     )
+
+
+class SourceFinal(NamedTuple):
+    """How one source of a run ended: ``update_source``'s arguments."""
+
+    source: str
+    counters: Mapping[str, int]
+    checkpoint: datetime | None
+    status: str
+    error: str | None
+    finished_at: datetime
+    note: str | None = None
+    forget_position: bool = False
+    """A file source that drifted: clear its resume position, so the next run reads it all."""
+
+
+class RunFinal(NamedTuple):
+    """How a run ended, with the ends of sources not yet written (``record_final``)."""
+
+    run_id: int
+    status: str
+    error: str | None
+    finished_at: datetime
+    sources: tuple[SourceFinal, ...] = ()
+
+
+def record_source_end(conn: Connection, run_id: int, end: SourceFinal) -> None:
+    """Write how one source of run ``run_id`` ended."""
+    if end.forget_position:
+        forget_position(conn, end.source)
+    update_source(
+        conn,
+        run_id,
+        end.source,
+        end.counters,
+        checkpoint=end.checkpoint,
+        status=end.status,
+        error=end.error,
+        note=end.note,
+        finished_at=end.finished_at,
+    )
+
+
+def record_final(conn: Connection, final: RunFinal) -> bool:
+    """Write ``final`` if the run is still ``running``: the run, its sources' ends, and any
+    other source of it still ``running`` as failed with the run's error. Returns whether it
+    was written (False: another process ended the run meanwhile, and nothing changes)."""
+    changed = conn.execute(
+        update(etl_runs)
+        .where(etl_runs.c.id == final.run_id, etl_runs.c.status == "running")
+        .values(status=final.status, finished_at=final.finished_at, error=_storable(final.error))
+    )
+    if not changed.rowcount:
+        return False
+    for source in final.sources:
+        record_source_end(conn, final.run_id, source)
+    conn.execute(
+        update(etl_run_sources)
+        .where(etl_run_sources.c.run_id == final.run_id, etl_run_sources.c.status == "running")
+        .values(status="failed", finished_at=final.finished_at, error=_storable(final.error))
+    )
+    return True
 
 
 def _storable(text: str | None) -> str | None:

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from db.engine import Timeouts
+
 KNOWN_SOURCES: tuple[str, ...] = ("coinpaprika", "coingecko", "csv", "csv2")
 """Every source the ETL knows, in the order a run processes them."""
 
@@ -38,3 +40,12 @@ class EtlConfig:
     max_reject_ratio: float = 0.5
     max_rejects_stored: int = 100
     rejects_retention_days: int = 30
+    statement_timeout_seconds: float = 600.0
+    lock_timeout_seconds: float = 5.0
+    stop_grace_seconds: float = 2.0
+    bookkeeping_timeout_seconds: float = 3.0
+
+    def db_timeouts(self) -> Timeouts:
+        """The bounds of the ETL's database statements (ETL_STATEMENT_TIMEOUT_SECONDS,
+        ETL_LOCK_TIMEOUT_SECONDS), for the engine its runs use."""
+        return Timeouts(self.statement_timeout_seconds, self.lock_timeout_seconds)

@@ -11,7 +11,15 @@ then deletes the rejects older than ``rejects_retention_days`` (REJECTS_RETENTIO
 ``stop``: when set, the current source finishes the batch it is writing, commits it with its
 checkpoint and fails with a "stopped" error; the sources not yet started are ``skipped``;
 the run ends ``failed`` with the error ``stopped``. The next run resumes from the
-checkpoints.
+checkpoints. (A statement that blocks, a ``COPY`` waiting for a locked table, does not see
+the stop: ``etl.scheduler`` cancels it after ETL_STOP_GRACE_SECONDS, and its batch rolls
+back.)
+
+A source the database fails (locked past ETL_LOCK_TIMEOUT_SECONDS, unreachable) fails, and
+the sources after it are ``skipped`` without trying: they would each wait as long. The
+run's own bookkeeping goes through a ``Bookkeeper`` (retries within
+ETL_BOOKKEEPING_TIMEOUT_SECONDS); an end the database will not take is owed to the
+``RunLedger`` and the summary says ``recorded=False`` (``etl.bookkeeping``).
 """
 
 from __future__ import annotations
@@ -28,7 +36,9 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from db import runs
 from db.prune import prune
+from db.runs import RunFinal
 from etl.assets import load_seed
+from etl.bookkeeping import Bookkeeper, RunLedger
 from etl.config import KNOWN_SOURCES, EtlConfig
 from etl.errors import UnknownSourceError
 from etl.http import FetchLimits, RetryPolicy, upstream_client
@@ -50,6 +60,7 @@ log = logging.getLogger(__name__)
 
 LOCKED_ERROR = "another ETL run holds the lock"
 STOPPED_ERROR = "stopped"
+DATABASE_FAILED_ERROR = "not started: the database failed an earlier source of the run"
 
 
 def select_sources(config: EtlConfig, sources: Sequence[str] | None) -> tuple[str, ...]:
@@ -79,6 +90,7 @@ def run_etl(
     stop: threading.Event | None = None,
     retry: RetryPolicy | None = None,
     every: float | None = None,
+    ledger: RunLedger | None = None,
 ) -> RunSummary:
     """Run the ETL once, synchronously, and return what happened (see the module docstring).
 
@@ -91,9 +103,14 @@ def run_etl(
     than ``every`` seconds ago; otherwise it returns ``skipped`` with no ``run_id`` and
     records nothing (N replicas on one interval run the ETL once per interval, not N times,
     and their ticks do not fill ``etl_runs`` with skipped rows).
+
+    ``ledger`` keeps this process's runs whose end the database would not take yet
+    (``etl.bookkeeping``); what it owes is written before this run starts. Without one, a
+    run that cannot record its end returns ``recorded=False`` and leaves it to the next run.
     """
     names = select_sources(config, sources)
     stop = stop or threading.Event()
+    ledger = ledger or RunLedger()
     started, clock = datetime.now(UTC), time.monotonic()
     with EtlLock(engine) as held:
         if every is not None:
@@ -107,9 +124,13 @@ def run_etl(
                 runs.finish_run(conn, run_id, "skipped", datetime.now(UTC), LOCKED_ERROR)
             log.warning("ETL run skipped: %s", LOCKED_ERROR, extra={"run_id": run_id})
             return RunSummary(run_id, "skipped", (), trigger, started, started, 0, LOCKED_ERROR)
+        # This process's runs that ended unrecorded get their true end, not "interrupted".
+        ledger.settle(engine, config.bookkeeping_timeout_seconds)
         with engine.begin() as conn:
             stale = runs.reconcile_stale(conn, started)
             run_id = runs.start_run(conn, trigger, started)
+        ledger.started(run_id)
+        book = Bookkeeper(engine, config.bookkeeping_timeout_seconds, stop)
         if stale:
             log.warning("marked %d interrupted run(s) failed", stale, extra={"run_id": run_id})
         log.info("ETL run started", extra={"run_id": run_id, "trigger": trigger})
@@ -120,25 +141,43 @@ def run_etl(
         client = http_client or upstream_client(FetchLimits.from_config(config))
         try:
             summaries = _run_sources(
-                engine, config, run_id, names, client, policy, progress or _ignore, stop
+                engine, config, run_id, names, client, policy, progress or _ignore, stop, book
             )
         except BaseException as exc:
-            with engine.begin() as conn:
-                runs.finish_run(conn, run_id, "failed", datetime.now(UTC), f"aborted: {exc}")
+            _finish(book, ledger, RunFinal(run_id, "failed", f"aborted: {exc}", datetime.now(UTC)))
             raise
         finally:
             if http_client is None:
                 client.close()
         status, error = _outcome(summaries, stop)
         finished = datetime.now(UTC)
-        with engine.begin() as conn:
-            runs.finish_run(conn, run_id, status, finished, error)
-        if config.rejects_retention_days and not stop.is_set():
+        recorded = _finish(book, ledger, RunFinal(run_id, status, error, finished))
+        if recorded and config.rejects_retention_days and not stop.is_set():
             _prune_rejects(engine, config.rejects_retention_days, run_id)
     context = {"run_id": run_id, "trigger": trigger, "status": status, "error": error}
     log.info("ETL run finished: %s", status, extra=context)
     duration = int((time.monotonic() - clock) * 1000)
-    return RunSummary(run_id, status, summaries, trigger, started, finished, duration, error)
+    return RunSummary(
+        run_id, status, summaries, trigger, started, finished, duration, error, recorded
+    )
+
+
+def _finish(book: Bookkeeper, ledger: RunLedger, final: RunFinal) -> bool:
+    """Record the run's end (with any source ends still owed); owe it when the database
+    will not take it. True when recorded."""
+    final = final._replace(sources=book.owed_sources)
+    if book.write(f"the end of run {final.run_id}", lambda conn: runs.record_final(conn, final)):
+        ledger.ended(final.run_id)
+        return True
+    ledger.owe(final)
+    log.error(
+        "ETL run %d ended %s but could not be recorded yet; this process will record it "
+        "when the database accepts writes",
+        final.run_id,
+        final.status,
+        extra={"run_id": final.run_id, "status": final.status},
+    )
+    return False
 
 
 def _prune_rejects(engine: Engine, days: int, run_id: int) -> None:
@@ -177,14 +216,15 @@ def _run_sources(
     policy: RetryPolicy,
     progress: Callable[[ProgressEvent], None],
     stop: threading.Event,
+    book: Bookkeeper,
 ) -> tuple[SourceSummary, ...]:
     seeds = load_seed(config.assets_path)
     summaries: list[SourceSummary] = []
+    database_failed = False
     for name in names:
-        if stop.is_set():
-            summaries.append(
-                SourceSummary(name, "skipped", 0, 0, 0, 0, 0, 0, "stopped before it started", 0)
-            )
+        if stop.is_set() or database_failed:
+            why = "stopped before it started" if stop.is_set() else DATABASE_FAILED_ERROR
+            summaries.append(SourceSummary(name, "skipped", 0, 0, 0, 0, 0, 0, why, 0))
             continue
         job = SourceJob(
             engine,
@@ -196,8 +236,10 @@ def _run_sources(
             seeds=seeds,
             progress=progress,
             stop=stop,
+            book=book,
         )
         summaries.append(job.run())
+        database_failed = job.database_failed
     return tuple(summaries)
 
 

@@ -67,7 +67,9 @@ class SourceSummary:
 class RunSummary:
     """A whole run. ``status``: ``success`` (every source succeeded), ``partial`` (some
     failed), ``failed`` (all failed, or the run was stopped), ``skipped`` (another run held
-    the ETL lock; nothing was done)."""
+    the ETL lock; nothing was done). ``recorded`` is False when the database would not take
+    the run's end (it is owed: ``etl.bookkeeping``); the ``etl_runs`` row still says
+    ``running`` meanwhile."""
 
     run_id: int | None
     status: str
@@ -77,3 +79,4 @@ class RunSummary:
     finished_at: datetime | None = None
     duration_ms: int = 0
     error: str | None = None
+    recorded: bool = True

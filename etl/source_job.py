@@ -15,11 +15,17 @@ Rejects are counted, tallied by kind and stored up to ``max_rejects_stored`` per
 ends ``failed`` with an error naming the commonest problems (likely schema drift), its good
 rows kept. A file that drifted loses its resume position, so the next run reads it again and
 fails again until it is fixed, as an API source does on every fetch.
+
+A source the database fails (locked past ETL_LOCK_TIMEOUT_SECONDS, unreachable, or its
+statement cancelled by a stop) ends ``failed`` with ``database: …`` (``stopped: …`` when
+stopping) and sets ``database_failed``. Its end is written through the run's
+``Bookkeeper``, which retries within a bound and else owes it to the run's final record.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import logging
 import threading
 import time
@@ -29,9 +35,11 @@ from typing import NamedTuple
 
 import httpx
 from sqlalchemy import Connection, Engine
+from sqlalchemy.exc import SQLAlchemyError
 
 from db import latest, load, runs
-from db.engine import is_postgresql
+from db.engine import is_postgresql, is_unavailable
+from db.runs import SourceFinal
 from etl.api_sources import (
     coingecko_item,
     coingecko_pages,
@@ -40,6 +48,7 @@ from etl.api_sources import (
     validated_chunks,
 )
 from etl.assets import AssetResolver, SeedAsset
+from etl.bookkeeping import Bookkeeper, first_line
 from etl.config import EtlConfig
 from etl.csv_layouts import CSV2_LAYOUT, CSV_LAYOUT
 from etl.csv_source import CsvSource
@@ -85,10 +94,14 @@ class SourceJob:
         seeds: list[SeedAsset],
         progress: Progress,
         stop: threading.Event,
+        book: Bookkeeper,
     ) -> None:
         self.engine, self.config, self.run_id, self.source = engine, config, run_id, source
         self._client, self._policy, self._seeds = client, policy, seeds
-        self._progress, self._stop = progress, stop
+        self._progress, self._stop, self._book = progress, stop, book
+        self.database_failed = False
+        """True after ``run`` when the database failed the source (locked, unreachable): the
+        run's other sources would only wait for it in turn."""
         self._state = Committed(Counters(), None, 0)
         self._high: str | None = None
         self._before: str | None = None
@@ -101,13 +114,22 @@ class SourceJob:
 
     def run(self) -> SourceSummary:
         started, clock = datetime.now(UTC), time.monotonic()
-        with self.engine.begin() as conn:
-            high_water, fingerprint = load.read_checkpoint(conn, self.source)
-            runs.start_source(conn, self.run_id, self.source, started, high_water)
-            resolver = AssetResolver(
-                self.source, self._seeds, load.read_assets(conn), load.read_aliases(conn)
-            )
-            heads = load.read_heads(conn, self.source)
+        try:
+            with self.engine.begin() as conn:
+                high_water, fingerprint = load.read_checkpoint(conn, self.source)
+                runs.start_source(conn, self.run_id, self.source, started, high_water)
+                resolver = AssetResolver(
+                    self.source, self._seeds, load.read_assets(conn), load.read_aliases(conn)
+                )
+                heads = load.read_heads(conn, self.source)
+        except SQLAlchemyError as exc:
+            if not is_unavailable(exc):
+                raise
+            self.database_failed = True
+            why = f"database: could not start the source: {first_line(exc)}"
+            log.warning("source %s failed: %s", self.source, why, extra=self._log_context)
+            duration = int((time.monotonic() - clock) * 1000)
+            return SourceSummary(self.source, "failed", 0, 0, 0, 0, 0, 0, why, duration)
         if high_water is not None:
             self._before = self._high = stamp_text(high_water)
             self._state = Committed(Counters(), self._before, 0)
@@ -136,25 +158,26 @@ class SourceJob:
             status, error = "failed", str(exc)
             log.warning("source %s failed: %s", self.source, error, extra=self._log_context)
         except Exception as exc:  # the source boundary: log it, run the others
-            status, error = "failed", f"internal error: {type(exc).__name__}: {exc}"
-            log.exception("source %s failed unexpectedly", self.source, extra=self._log_context)
+            status, error = "failed", self._database_failure(exc)
+            if error is None:
+                error = f"internal error: {type(exc).__name__}: {exc}"
+                log.exception("source %s failed unexpectedly", self.source, extra=self._log_context)
         c, committed, stored = self._state
         note = note or self._rejects.note(c.rejected, stored)
         checkpoint = stamp_datetime(committed) if committed else None
-        with self.engine.begin() as conn:
-            if drifted and self.source in FILE_SOURCES:
-                load.forget_position(conn, self.source)  # the next run reads it all again
-            runs.update_source(
-                conn,
-                self.run_id,
-                self.source,
-                dataclasses.asdict(c),
-                checkpoint=checkpoint,
-                status=status,
-                error=error,
-                note=note,
-                finished_at=datetime.now(UTC),
-            )
+        end = SourceFinal(
+            self.source,
+            dataclasses.asdict(c),
+            checkpoint,
+            status,
+            error,
+            datetime.now(UTC),
+            note,
+            forget_position=drifted and self.source in FILE_SOURCES,
+        )
+        record = functools.partial(runs.record_source_end, run_id=self.run_id, end=end)
+        if not self._book.write(f"the end of source {self.source}", record):
+            self._book.owe_source(end)
         outcome = {**self._log_context, "status": status, **dataclasses.asdict(c)}
         if c.rejected:
             outcome["reject_kinds"] = dict(self._rejects.commonest(5))
@@ -175,6 +198,22 @@ class SourceJob:
             checkpoint,
             note,
         )
+
+    def _database_failure(self, exc: Exception) -> str | None:
+        """The error of a source the database failed (logged), or None for other failures.
+
+        Locked, cancelled by a stop, or gone: no bug, and the next sources would fare no
+        better (unless it was the stop, which ends them anyway).
+        """
+        if not is_unavailable(exc):
+            return None
+        self.database_failed = True
+        if self._stop.is_set():
+            error = str(StoppedError(self.source))
+        else:
+            error = f"database: {first_line(exc)}"
+        log.warning("source %s failed: %s", self.source, error, extra=self._log_context)
+        return error
 
     @property
     def _log_context(self) -> dict[str, object]:

@@ -15,8 +15,9 @@ from sqlalchemy import Engine
 
 from db import queries
 from db.queries import DbRow
+from etl.pipeline import STOPPED_ERROR
 from gql.dbcall import run_db
-from gql.errors import Conflict, Forbidden, Unauthorized
+from gql.errors import Conflict, Forbidden, Unauthorized, Unavailable
 
 
 class RunResult(Protocol):
@@ -27,6 +28,13 @@ class RunResult(Protocol):
 
     @property
     def status(self) -> str: ...
+
+    @property
+    def error(self) -> str | None: ...
+
+    @property
+    def recorded(self) -> bool:
+        """False when the database has not accepted the run's end yet."""
 
 
 class EtlRunner(Protocol):
@@ -56,12 +64,26 @@ def authorize(admin_token: str | None, authorization: str | None) -> None:
 async def run_etl_now(
     engine: Engine, runner: EtlRunner | None, sources: Sequence[str] | None
 ) -> DbRow:
-    """Run the ETL (only ``sources`` when given) and return its ``etl_runs`` row."""
+    """Run the ETL (only ``sources`` when given) and return its ``etl_runs`` row.
+
+    ``Unavailable`` (503, Retry-After) when the server stopped the run on its way down, or
+    when the database would not take the run's end (the server records it later).
+    """
     if runner is None:
         raise Forbidden("the ETL scheduler is not running in this process")
     result = await runner.run_now(sources)
     if result.run_id is None:
         raise Conflict(f"the ETL did not run (status {result.status}); try again later")
+    if result.error == STOPPED_ERROR:
+        raise Unavailable(
+            f"the server is shutting down: ETL run {result.run_id} was stopped (its work up "
+            "to the last batch is kept); run it again later"
+        )
+    if not result.recorded:
+        raise Unavailable(
+            f"ETL run {result.run_id} ended {result.status} ({result.error}), but the database "
+            "has not accepted its record yet; the server records it when it can"
+        )
     row = await run_db(engine, queries.etl_run, result.run_id)
     if row is None:
         raise LookupError(f"ETL run {result.run_id} vanished after it finished")

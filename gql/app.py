@@ -14,7 +14,7 @@ from sqlalchemy.exc import OperationalError
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.types import Receive, Scope, Send
@@ -24,7 +24,6 @@ from strawberry.extensions import SchemaExtension
 from strawberry.http import GraphQLRequestData
 from strawberry.types import ExecutionResult
 
-from db.engine import create_db_engine
 from db.latest_cache import PricesCache
 from gql import rest
 from gql.bodylimit import BodyLimitMiddleware
@@ -33,8 +32,10 @@ from gql.compiled.build import Encoded
 from gql.compiled.fastpath import CachedPlans
 from gql.config import AppConfig
 from gql.context import Context
-from gql.errors import DATABASE_UNAVAILABLE, ApiError
+from gql.engines import Engines
+from gql.errors import RETRY_AFTER_SECONDS, UNREACHABLE, ApiError, Unavailable, database_failure
 from gql.graphiql import ASSETS_PATH, graphiql_assets, graphiql_html
+from gql.health import HealthProbe
 from gql.lifespan import EtlLifespan, etl_scheduler
 from gql.loaders import build_loaders
 from gql.middleware import RequestIdMiddleware, request_id_of
@@ -46,8 +47,8 @@ from gql.text import load_json
 
 log = logging.getLogger(__name__)
 
-READ_APPLICATION_NAME = "kasparro-read"
-"""PostgreSQL ``application_name`` of the read engine's connections (``pg_stat_activity``)."""
+CLIENT_CLOSED_REQUEST = 499
+"""Status logged for a request whose client left before sending all of it (as nginx)."""
 
 
 class GraphQLApp(GraphQL[Context, None]):
@@ -138,6 +139,7 @@ class GraphQLApp(GraphQL[Context, None]):
             read_engine=state.read_engine,
             config=self._config,
             prices=state.prices,
+            health=state.health,
             loaders=build_loaders(state.read_engine, state.engine),
             etl=state.etl,
         )
@@ -160,7 +162,8 @@ def _error(
 
 async def _api_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, ApiError)
-    return _error(request, exc.status, exc.message)
+    retry = {"Retry-After": str(RETRY_AFTER_SECONDS)} if isinstance(exc, Unavailable) else None
+    return _error(request, exc.status, exc.message, retry)
 
 
 async def _http_error(request: Request, exc: Exception) -> Response:
@@ -169,8 +172,21 @@ async def _http_error(request: Request, exc: Exception) -> Response:
 
 
 async def _database_down(request: Request, exc: Exception) -> Response:
-    log.warning("database unavailable: %s", exc.__class__.__name__)
-    return _error(request, 503, DATABASE_UNAVAILABLE)
+    failure = database_failure(exc) or UNREACHABLE
+    log.warning("%s: %s", failure.message, str(getattr(exc, "orig", None) or exc).strip())
+    return _error(
+        request, failure.status, failure.message, {"Retry-After": str(RETRY_AFTER_SECONDS)}
+    )
+
+
+async def _client_gone(request: Request, exc: Exception) -> Response:
+    # The client left (or was cut off at CLIENT_BODY_TIMEOUT_SECONDS) before its body was
+    # complete: nobody hears this answer, it only gives the access log a status (nginx's
+    # 499). No bug, so no traceback.
+    log.info("client disconnected before its request body was complete")
+    return _error(
+        request, CLIENT_CLOSED_REQUEST, "client disconnected before the request was complete"
+    )
 
 
 async def _server_error(request: Request, exc: Exception) -> Response:
@@ -193,27 +209,21 @@ def create_app(config: AppConfig, *, etl: EtlLifespan = etl_scheduler) -> Starle
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        # state.engine (DATABASE_URL) takes the ETL's writes and what must see them at once;
-        # state.read_engine (DATABASE_READ_URL, else the same engine) serves the queries.
-        engine = create_db_engine(config.database_url)
-        read_url = config.database_read_url
-        read_engine = (
-            create_db_engine(read_url, application_name=READ_APPLICATION_NAME)
-            if read_url
-            else engine
-        )
-        app.state.engine, app.state.read_engine = engine, read_engine
+        # state.engine (DATABASE_URL) reads what the ETL just wrote; state.read_engine
+        # (DATABASE_READ_URL, else the same engine) serves the queries; the ETL and /health
+        # have engines of their own (gql.engines).
+        engines = Engines.open(config)
+        app.state.engine, app.state.read_engine = engines.engine, engines.read_engine
+        app.state.health = HealthProbe(engines.health, engines.health_read, debug=config.debug)
         app.state.prices = PricesCache()
         app.state.config = config
         try:
             # Stopped before the engines are disposed: the run's last batch still commits.
-            async with etl(engine, config) as scheduler:
+            async with etl(engines.etl, config) as scheduler:
                 app.state.etl = scheduler
                 yield
         finally:
-            engine.dispose()
-            if read_engine is not engine:
-                read_engine.dispose()
+            engines.dispose()
 
     async def openapi_json(request: Request) -> JSONResponse:
         return JSONResponse(openapi)
@@ -242,6 +252,7 @@ def create_app(config: AppConfig, *, etl: EtlLifespan = etl_scheduler) -> Starle
         exception_handlers={
             ApiError: _api_error,
             HTTPException: _http_error,
+            ClientDisconnect: _client_gone,
             OperationalError: _database_down,
             sqlalchemy.exc.TimeoutError: _database_down,
             Exception: _server_error,

@@ -32,3 +32,6 @@ class AppConfig:
     graphql_offload_cost: int = 5000
     graphql_cache_bytes: int = 33_554_432
     debug: bool = False
+    db_statement_timeout_seconds: float = 10.0
+    db_lock_timeout_seconds: float = 3.0
+    health_timeout_seconds: float = 1.0

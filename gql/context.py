@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from sqlalchemy import Engine
+from sqlalchemy.exc import SQLAlchemyError
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.websockets import WebSocket
@@ -12,6 +13,7 @@ from starlette.websockets import WebSocket
 from db.latest_cache import PricesCache
 from gql.admin import EtlRunner
 from gql.config import AppConfig
+from gql.health import HealthProbe
 from gql.loaders import Loaders
 
 
@@ -28,5 +30,9 @@ class Context:
     config: AppConfig
     prices: PricesCache
     """The latest prices of the read engine's store, kept between changes (one per app)."""
+    health: HealthProbe
     loaders: Loaders
     etl: EtlRunner | None
+    database_failure: SQLAlchemyError | None = None
+    """A failing database met by the compiled path's shortcut for this request
+    (``gql.compiled``): the operation is answered with it, not sent to the database again."""

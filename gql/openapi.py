@@ -128,9 +128,23 @@ def openapi_document(config: AppConfig) -> dict[str, Any]:
             "database": {"type": "string"},
             "detail": {"type": ["string", "null"]},
             "read_db": {"enum": ["ok", "error", None]},
+            "slow": {"type": "boolean"},
         }
     )
     error = _object({"error": {"type": "string"}, "request_id": {"type": "string"}})
+    retry_after = {
+        "Retry-After": {"description": "Seconds to wait before trying again.", "schema": _COUNT}
+    }
+    database_errors = {
+        "503": {
+            **_error("the database is unreachable (or the server shutting down)"),
+            "headers": retry_after,
+        },
+        "504": {
+            **_error("the database did not answer within the request's timeouts"),
+            "headers": retry_after,
+        },
+    }
     request_id_header = {
         "X-Request-ID": {
             "description": "The client's X-Request-ID when sane, else a new uuid4.",
@@ -211,13 +225,17 @@ def openapi_document(config: AppConfig) -> dict[str, Any]:
                             "headers": request_id_header,
                         },
                         "400": _error("bad filter, date, cursor, limit or unknown source"),
+                        **database_errors,
                     },
                 }
             },
             "/stats": {
                 "get": {
                     "summary": "Store and ETL figures from the run tables",
-                    "responses": {"200": _json({"$ref": "#/components/schemas/Stats"}, "figures")},
+                    "responses": {
+                        "200": _json({"$ref": "#/components/schemas/Stats"}, "figures"),
+                        **database_errors,
+                    },
                 }
             },
             "/etl/run": {
@@ -248,6 +266,7 @@ def openapi_document(config: AppConfig) -> dict[str, Any]:
                         "401": _error("missing or wrong admin token"),
                         "403": _error("ADMIN_TOKEN is not set on the server"),
                         "409": _error("the ETL did not run now"),
+                        **database_errors,
                     },
                 }
             },

@@ -15,7 +15,6 @@ from gql.admin import authorize, run_etl_now
 from gql.context import Context
 from gql.cursors import encode_cursor
 from gql.dbcall import run_db
-from gql.health import check_health
 from gql.types import (
     Asset,
     AssetPrice,
@@ -49,13 +48,14 @@ def _record_nodes(
 class Query:
     @strawberry.field(description="Database status and the outcome of the newest ETL run.")
     async def health(self, info: Info[Context, None]) -> Health:
-        report = await check_health(info.context.engine, info.context.read_engine)
+        report = await info.context.health.check()
         return Health(
             db=report.db,
             etl_last_run=report.etl_last_run,
             database=report.database,
             detail=report.detail,
             read_db=report.read_db,
+            slow=report.slow,
         )
 
     @strawberry.field(

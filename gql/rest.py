@@ -23,7 +23,6 @@ from gql.config import AppConfig
 from gql.cursors import decode_cursor, encode_cursor
 from gql.dbcall import run_db
 from gql.errors import BadInput
-from gql.health import check_health
 from gql.middleware import request_id_of, started_at
 from gql.text import load_json
 
@@ -85,15 +84,16 @@ def run_json(run: DbRow, sources: list[DbRow]) -> dict[str, Any]:
 
 
 async def health(request: Request) -> JSONResponse:
-    """``GET /health``: 200 when every database answers, else 503 (``db`` / ``read_db``)."""
-    state = request.app.state
-    report = await check_health(state.engine, state.read_engine)
+    """``GET /health``: 200 when every database answers (``slow`` when one answers late),
+    else 503 (``db`` / ``read_db``)."""
+    report = await request.app.state.health.check()
     body = {
         "db": report.db,
         "etl_last_run": report.etl_last_run,
         "database": report.database,
         "detail": report.detail,
         "read_db": report.read_db,
+        "slow": report.slow,
     }
     return JSONResponse(body, status_code=200 if report.healthy else 503)
 

@@ -17,7 +17,8 @@ each is a setting):
 - errors: outside DEBUG, unexpected errors reach the client as "Unexpected error." (they
   are logged in full); parse and validation errors and ``ApiError`` messages stay as they
   are, since they tell the client what to fix; a database outage is said as such, with
-  code SERVICE_UNAVAILABLE (logged as a warning).
+  code SERVICE_UNAVAILABLE, one past the request's timeouts with DATABASE_TIMEOUT (both
+  logged as a warning).
 
 Parsed and validated documents are cached per application, bounded by bytes, and a
 document not in the cache is parsed and validated in a worker thread
@@ -39,7 +40,7 @@ from strawberry.types import ExecutionContext
 from gql.config import AppConfig
 from gql.cost import CostLimit, QueryCost
 from gql.documents import CachedDocuments, DocumentCache
-from gql.errors import DATABASE_UNAVAILABLE, ApiError, is_database_outage
+from gql.errors import RETRY_AFTER_SECONDS, ApiError, database_failure
 from gql.hints import HideSchemaHints
 from gql.resolvers import Mutation, Query
 from gql.rules import validation_rules
@@ -77,11 +78,12 @@ class KasparroSchema(strawberry.Schema):
         for error in errors:
             if is_client_error(error):
                 log.info("graphql request refused: %s", error.message)
-            elif is_database_outage(error.original_error):
+            elif (failure := database_failure(error.original_error)) is not None:
                 log.warning(
-                    "graphql: database unavailable at %s: %s",
+                    "graphql at %s: %s (%s)",
                     ".".join(map(str, error.path or ())),
-                    error.original_error.__class__.__name__,
+                    failure.message,
+                    str(getattr(error.original_error, "orig", None) or error.original_error),
                 )
             else:
                 log.error(
@@ -120,17 +122,19 @@ def _should_mask(error: GraphQLError) -> bool:
 
 
 class _MaskErrors(MaskErrors):
-    """Masks unexpected errors, except that a database outage is said as such (with code
-    SERVICE_UNAVAILABLE, as REST's 503), so clients can tell it from a bug and retry."""
+    """Masks unexpected errors, except that a failing database is said as such (code
+    SERVICE_UNAVAILABLE or DATABASE_TIMEOUT, as REST's 503 or 504, with ``retryAfter`` in
+    seconds), so clients can tell it from a bug and retry."""
 
     def anonymise_error(self, error: GraphQLError) -> GraphQLError:
-        if not is_database_outage(error.original_error):
+        failure = database_failure(error.original_error)
+        if failure is None:
             return super().anonymise_error(error)
         return GraphQLError(
-            message=DATABASE_UNAVAILABLE,
+            message=failure.message,
             nodes=error.nodes,
             source=error.source,
             positions=error.positions,
             path=error.path,
-            extensions={"code": "SERVICE_UNAVAILABLE"},
+            extensions={"code": failure.code, "retryAfter": RETRY_AFTER_SECONDS},
         )

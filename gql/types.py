@@ -37,11 +37,20 @@ class Health:
         description="Status of the newest ETL run: never, running, success, partial or failed."
     )
     database: str = strawberry.field(description="Database backend: sqlite or postgresql.")
-    detail: str | None = strawberry.field(description="Why the database is unreachable, if so.")
+    detail: str | None = strawberry.field(
+        description="What is wrong, if anything: `database unreachable`, `database slow`, "
+        "`read database unreachable`… (the database's own error text only with DEBUG)."
+    )
     read_db: str | None = strawberry.field(
         default=None,
         description="The read database (DATABASE_READ_URL): `ok` or `error`; null when "
         "queries use the primary.",
+    )
+    slow: bool = strawberry.field(
+        default=False,
+        description="A database answers, but a read of the served tables (or `SELECT 1`) "
+        "waited past HEALTH_TIMEOUT_SECONDS: a lock held by another session, an overloaded "
+        "server. Requests may fail with DATABASE_TIMEOUT meanwhile.",
     )
 
 

@@ -46,11 +46,17 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     # The web stack (Strawberry, Starlette, uvicorn) is imported only by the commands that
     # use it: `kasparro etl` on an unchanged file then starts in a fraction of the time.
     from gql.app import create_app
+    from kasparro.connections import ConnectionLimits
     from kasparro.serve import serve
 
     _migrate(settings)
     app = create_app(settings.app_config())
-    serve(app, args.host, args.port)
+    limits = ConnectionLimits(
+        header_timeout=settings.client_header_timeout_seconds,
+        body_timeout=settings.client_body_timeout_seconds,
+        max_connections=settings.max_connections,
+    )
+    serve(app, args.host, args.port, limits, settings.log_repeat_interval_seconds)
     return 0
 
 

@@ -3,7 +3,9 @@
 Migrates first, prints progress to stderr (each source as it starts, each committed batch,
 each source's outcome) and a summary table to stdout. Exit codes: 0 success, 2 partial
 (some sources failed), 1 failed, and 1 when the run was skipped because another process
-holds the ETL lock. An unknown ``--source`` is a usage error (exit 2, like any bad argument).
+holds the ETL lock, or when the database would not take the run's end (it stays
+``running`` in ``etl_runs`` until the next run marks it interrupted; stderr says so). An
+unknown ``--source`` is a usage error (exit 2, like any bad argument).
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from typing import Any, TextIO
 
 from db.engine import create_db_engine
 from db.migrate import upgrade
+from etl.bookkeeping import RunLedger
 from etl.config import KNOWN_SOURCES
 from etl.pipeline import ProgressEvent, RunSummary, run_etl
 from kasparro.settings import Settings
@@ -99,17 +102,28 @@ def summary_table(summary: RunSummary) -> str:
 
 
 def cmd_etl(args: argparse.Namespace, settings: Settings) -> int:
-    engine = create_db_engine(settings.database_url)
+    config = settings.etl_config()
+    engine = create_db_engine(settings.database_url, timeouts=config.db_timeouts())
+    ledger = RunLedger()
     try:
         upgrade(engine)
         summary = run_etl(
             engine,
-            settings.etl_config(),
+            config,
             trigger="manual",
             sources=args.source,
             progress=ProgressPrinter(sys.stderr),
+            ledger=ledger,
         )
+        recorded = summary.recorded or ledger.settle(engine, config.bookkeeping_timeout_seconds)
     finally:
         engine.dispose()
     sys.stdout.write(summary_table(summary))
+    if not recorded:
+        print(
+            f"kasparro etl: run {summary.run_id} could not be recorded as {summary.status}: "
+            "the database refused the write; the next run will mark it interrupted",
+            file=sys.stderr,
+        )
+        return 1
     return EXIT_CODES[summary.status]

@@ -1,4 +1,12 @@
-"""Logging setup: human-readable console lines or one JSON object per line."""
+"""Logging setup: human-readable console lines or one JSON object per line.
+
+Log lines carry text from clients and upstreams (a request path, a GraphQL error, an
+upstream's error message), so neither format lets such text start a line of its own: JSON
+escapes every control and non-ASCII character, and the console format escapes every
+character that is not printable (and the backslash, so an escape cannot be faked) in the
+message and in each context value, and indents every line of a traceback. In the console
+format a line that does not start with a space is always the start of a record.
+"""
 
 from __future__ import annotations
 
@@ -14,6 +22,27 @@ _STANDARD = set(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {
     "asctime",
     "color_message",  # uvicorn's ANSI copy of the message
 }
+
+
+_ESCAPES = {"\\": "\\\\", "\n": "\\n", "\r": "\\r", "\t": "\\t"}
+TRACEBACK_INDENT = "    "
+
+
+def _escape(char: str) -> str:
+    if char in _ESCAPES:
+        return _ESCAPES[char]
+    code = ord(char)
+    if code < 0x100:
+        return f"\\x{code:02x}"
+    return f"\\u{code:04x}" if code < 0x10000 else f"\\U{code:08x}"
+
+
+def printable(text: str) -> str:
+    """``text`` with backslashes and non-printable characters (controls, line and paragraph
+    separators, bidi overrides, lone surrogates, ...) written as Python escapes."""
+    if text.isprintable() and "\\" not in text:
+        return text
+    return "".join(char if char.isprintable() and char != "\\" else _escape(char) for char in text)
 
 
 def _context(record: logging.LogRecord) -> dict[str, Any]:
@@ -41,12 +70,15 @@ class ConsoleFormatter(logging.Formatter):
 
     def format(self, record: logging.LogRecord) -> str:
         stamp = datetime.fromtimestamp(record.created, UTC).strftime("%H:%M:%S")
-        context = " ".join(f"{key}={value}" for key, value in _context(record).items())
-        line = f"{stamp} {record.levelname:<7} {record.name}: {record.getMessage()}"
+        context = " ".join(
+            f"{key}={printable(str(value))}" for key, value in _context(record).items()
+        )
+        line = f"{stamp} {record.levelname:<7} {record.name}: {printable(record.getMessage())}"
         if context:
             line = f"{line}  {context}"
         if record.exc_info:
-            line = f"{line}\n{self.formatException(record.exc_info)}"
+            trace = self.formatException(record.exc_info).splitlines()
+            line = "\n".join([line, *(TRACEBACK_INDENT + printable(part) for part in trace)])
         return line
 
 

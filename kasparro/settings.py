@@ -122,6 +122,63 @@ SETTINGS: tuple[Setting, ...] = (
         "estimated bytes held by each of the parsed-document and compiled-plan caches",
     ),
     Setting("DEBUG", "false", "show unmasked GraphQL errors"),
+    Setting(
+        "DB_STATEMENT_TIMEOUT_SECONDS",
+        "10",
+        "a request's database statement is cancelled after this (504 with Retry-After)",
+    ),
+    Setting(
+        "DB_LOCK_TIMEOUT_SECONDS",
+        "3",
+        "a request waits at most this for a database lock or a pooled connection (504)",
+    ),
+    Setting(
+        "HEALTH_TIMEOUT_SECONDS",
+        "1",
+        "/health's own database probes: a slower answer is reported as slow",
+    ),
+    Setting(
+        "ETL_STATEMENT_TIMEOUT_SECONDS",
+        "600",
+        "an ETL database statement (a batch's COPY or merge) is cancelled after this",
+    ),
+    Setting(
+        "ETL_LOCK_TIMEOUT_SECONDS",
+        "5",
+        "an ETL write waits at most this for a lock (PostgreSQL) or SQLite's write lock",
+    ),
+    Setting(
+        "ETL_STOP_GRACE_SECONDS",
+        "2",
+        "after a stop (shutdown), a run's blocked database statement is cancelled after this",
+    ),
+    Setting(
+        "ETL_BOOKKEEPING_TIMEOUT_SECONDS",
+        "3",
+        "how long a run retries recording itself in a refusing database before owing it",
+    ),
+    Setting(
+        "CLIENT_HEADER_TIMEOUT_SECONDS",
+        "10",
+        "a client must send a request's line and headers within this; else 408 and closed",
+    ),
+    Setting(
+        "CLIENT_BODY_TIMEOUT_SECONDS",
+        "30",
+        "a client must send a request's body within this of its headers (and read a "
+        "response it stalls within this); else closed",
+    ),
+    Setting(
+        "MAX_CONNECTIONS",
+        "1000",
+        "open client connections; lowered when the file descriptor limit cannot hold them",
+    ),
+    Setting(
+        "LOG_REPEAT_INTERVAL_SECONDS",
+        "10",
+        "a repeated server error or warning (accept failing, connections refused) is "
+        "logged once per interval, with a count",
+    ),
     Setting("LOG_FORMAT", "console", "console or json (one JSON object per line)"),
     Setting("LOG_LEVEL", "INFO", "DEBUG, INFO, WARNING, ERROR"),
 )
@@ -271,6 +328,17 @@ _PARSERS: dict[str, Callable[[str], Any]] = {
     "GRAPHQL_OFFLOAD_COST": _integer(0),
     "GRAPHQL_CACHE_BYTES": _integer(0),
     "DEBUG": _boolean,
+    "DB_STATEMENT_TIMEOUT_SECONDS": _seconds,
+    "DB_LOCK_TIMEOUT_SECONDS": _seconds,
+    "HEALTH_TIMEOUT_SECONDS": _seconds,
+    "ETL_STATEMENT_TIMEOUT_SECONDS": _seconds,
+    "ETL_LOCK_TIMEOUT_SECONDS": _seconds,
+    "ETL_STOP_GRACE_SECONDS": _seconds,
+    "ETL_BOOKKEEPING_TIMEOUT_SECONDS": _seconds,
+    "CLIENT_HEADER_TIMEOUT_SECONDS": _seconds,
+    "CLIENT_BODY_TIMEOUT_SECONDS": _seconds,
+    "MAX_CONNECTIONS": _integer(1),
+    "LOG_REPEAT_INTERVAL_SECONDS": _seconds,
     "LOG_FORMAT": _choice("console", "json"),
     "LOG_LEVEL": _choice(*_LOG_LEVELS, upper=True),
 }
@@ -322,6 +390,17 @@ class Settings:
     graphql_offload_cost: int
     graphql_cache_bytes: int
     debug: bool
+    db_statement_timeout_seconds: float
+    db_lock_timeout_seconds: float
+    health_timeout_seconds: float
+    etl_statement_timeout_seconds: float
+    etl_lock_timeout_seconds: float
+    etl_stop_grace_seconds: float
+    etl_bookkeeping_timeout_seconds: float
+    client_header_timeout_seconds: float
+    client_body_timeout_seconds: float
+    max_connections: int
+    log_repeat_interval_seconds: float
     log_format: str
     log_level: str
 
@@ -376,6 +455,10 @@ class Settings:
             max_reject_ratio=self.etl_max_reject_ratio,
             max_rejects_stored=self.etl_max_rejects_stored,
             rejects_retention_days=self.rejects_retention_days,
+            statement_timeout_seconds=self.etl_statement_timeout_seconds,
+            lock_timeout_seconds=self.etl_lock_timeout_seconds,
+            stop_grace_seconds=self.etl_stop_grace_seconds,
+            bookkeeping_timeout_seconds=self.etl_bookkeeping_timeout_seconds,
         )
 
     def app_config(self) -> AppConfig:
@@ -401,6 +484,9 @@ class Settings:
             graphql_offload_cost=self.graphql_offload_cost,
             graphql_cache_bytes=self.graphql_cache_bytes,
             debug=self.debug,
+            db_statement_timeout_seconds=self.db_statement_timeout_seconds,
+            db_lock_timeout_seconds=self.db_lock_timeout_seconds,
+            health_timeout_seconds=self.health_timeout_seconds,
         )
 
     @property

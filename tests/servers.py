@@ -11,6 +11,9 @@ from typing import Any, Literal
 
 import uvicorn
 
+from kasparro.connections import ConnectionLimits, GuardedH11Protocol
+from kasparro.serve import Server
+
 
 def free_port() -> int:
     with socket.socket() as sock:
@@ -20,8 +23,18 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def serve_in_thread(app: Any, *, lifespan: Literal["auto", "on", "off"] = "auto") -> Iterator[str]:
-    """Serve ``app`` on 127.0.0.1 until the block ends; yield its base URL."""
+def serve_in_thread(
+    app: Any,
+    *,
+    lifespan: Literal["auto", "on", "off"] = "auto",
+    guarded: ConnectionLimits | None = None,
+    log_interval: float = 10.0,
+) -> Iterator[str]:
+    """Serve ``app`` on 127.0.0.1 until the block ends; yield its base URL.
+
+    With ``guarded``, as ``kasparro serve`` does: ``kasparro.serve.Server`` with those
+    connection limits and loop errors throttled to one per ``log_interval``.
+    """
     config = uvicorn.Config(
         app,
         host="127.0.0.1",
@@ -29,8 +42,13 @@ def serve_in_thread(app: Any, *, lifespan: Literal["auto", "on", "off"] = "auto"
         log_config=None,
         lifespan=lifespan,
         access_log=False,
+        http=GuardedH11Protocol if guarded is not None else "auto",
     )
-    server = uvicorn.Server(config)
+    server = (
+        Server(config, app, guarded, log_interval)
+        if guarded is not None
+        else uvicorn.Server(config)
+    )
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     deadline = time.monotonic() + 10

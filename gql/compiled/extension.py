@@ -22,6 +22,7 @@ from graphql import (
     OperationDefinitionNode,
     get_argument_values,
     get_variable_values,
+    located_error,
 )
 from graphql import ExecutionResult as GraphQLExecutionResult
 from sqlalchemy.exc import SQLAlchemyError
@@ -35,7 +36,7 @@ from gql.config import AppConfig
 from gql.context import Context
 from gql.dbcall import run_db
 from gql.documents import estimated_bytes, text_bytes
-from gql.errors import ApiError
+from gql.errors import ApiError, database_failure
 from gql.filters import PricesRequest, RecordsRequest
 from gql.lru import ByteLRU
 from gql.types import SortOrder
@@ -112,12 +113,10 @@ class CompiledExecution(SchemaExtension):
     async def on_execute(self) -> AsyncIterator[None]:
         execution = self.execution_context
         if execution.result is None:
-            data = await self._serve()
-            if data is not None:
-                execution.result = GraphQLExecutionResult(data=data, errors=None)
+            execution.result = await self._serve()
         yield
 
-    async def _serve(self) -> dict[str, Any] | None:
+    async def _serve(self) -> GraphQLExecutionResult | None:
         execution = self.execution_context
         if execution.query is None or execution.graphql_document is None:
             return None
@@ -126,7 +125,19 @@ class CompiledExecution(SchemaExtension):
         )
         if plan is None:
             return None
-        return await serve(plan, execution.schema, execution.context, execution.variables)
+        context = execution.context
+        try:
+            failed = context.database_failure if isinstance(context, Context) else None
+            if failed is not None:  # met by the view's shortcut for this very request
+                raise failed
+            data = await serve(plan, execution.schema, context, execution.variables)
+        except SQLAlchemyError as exc:
+            # The resolver would meet (and wait for) the same failure: report it as it would.
+            key = (plan.field.alias or plan.field.name).value
+            return GraphQLExecutionResult(
+                data=None, errors=[located_error(exc, [plan.field], [key])]
+            )
+        return None if data is None else GraphQLExecutionResult(data=data, errors=None)
 
 
 async def serve(
@@ -139,6 +150,8 @@ async def serve(
 ) -> dict[str, Any] | None:
     """The ``data`` of the answer, or None where normal execution must answer instead.
 
+    A failing database (``gql.errors.database_failure``: unreachable, or past the request's
+    timeouts) is raised: normal execution would only meet it again, after waiting as long.
     ``encoded``: as an ``Encoded`` JSON text, for a caller that writes the response itself.
     """
     if not isinstance(context, Context):
@@ -149,9 +162,12 @@ async def serve(
     try:
         build = fetch_encoded if encoded else fetch
         return await run_db(context.read_engine, build, plan, request, context.prices)
-    except (Mismatch, SQLAlchemyError):
-        # Normal execution meets the same value or failure and reports it its way.
-        return None
+    except SQLAlchemyError as exc:
+        if database_failure(exc) is not None:
+            raise
+        return None  # normal execution meets the same failure and reports it its way
+    except Mismatch:
+        return None  # normal execution meets the same value and reports it its way
     except Exception:  # a defect here must not change the answer: log it, run normally
         log.exception("compiled execution failed; executing the operation normally")
         return None

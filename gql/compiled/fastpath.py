@@ -15,6 +15,7 @@ from __future__ import annotations
 import time
 
 import strawberry
+from sqlalchemy.exc import SQLAlchemyError
 from starlette.requests import Request
 from strawberry.extensions import MaskErrors
 from strawberry.http import GraphQLRequestData
@@ -91,7 +92,13 @@ class CachedPlans:
         if over is not None:
             return None  # normal execution refuses it, with the metric and the log line
         started = time.perf_counter()
-        answer = await serve(plan, self._schema, context, data.variables, encoded=True)
+        try:
+            answer = await serve(plan, self._schema, context, data.variables, encoded=True)
+        except SQLAlchemyError as exc:
+            # Normal execution words, masks, logs and counts it; CompiledExecution answers
+            # with it from the context, without asking the database again.
+            context.database_failure = exc
+            return None
         if answer is None:
             return None
         name = plan.operation.name.value if plan.operation.name else "anonymous"

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from sqlalchemy import Engine
 
+from etl.lock import ADVISORY_KEY
 from etl.pipeline import run_etl
 from tests.etl.conftest import by_source, make_config, query
 
@@ -51,6 +52,14 @@ def kill_mid_load(database_url: str, engine: Engine, path: Path) -> None:
         process.send_signal(signal.SIGKILL)
     finally:
         process.wait(timeout=30)
+    # PostgreSQL ends the killed process's sessions (and frees its advisory ETL lock) only
+    # once it notices the connection is gone: a run started before then is skipped.
+    deadline = time.monotonic() + 10
+    while engine.dialect.name == "postgresql" and query(
+        engine, "SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND objid = :k", k=ADVISORY_KEY
+    ):
+        assert time.monotonic() < deadline, "the killed run's ETL lock was never released"
+        time.sleep(0.05)
 
 
 def test_a_killed_run_is_reconciled_and_its_file_resumed(

@@ -29,6 +29,8 @@ MUTATION = (
 class Summary:
     run_id: int | None
     status: str
+    error: str | None = None
+    recorded: bool = True
 
 
 @dataclass

@@ -1,8 +1,10 @@
 from __future__ import annotations
 
+import logging
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import pytest
 from sqlalchemy import Engine, insert
 from starlette.testclient import TestClient
 
@@ -26,6 +28,7 @@ def test_health_on_an_empty_store(settings: Settings) -> None:
         "database": backend,
         "detail": None,
         "read_db": None,
+        "slow": False,
     }
     assert graphql.json() == {
         "data": {"health": {"db": "ok", "etlLastRun": "never", "database": backend, "detail": None}}
@@ -53,19 +56,36 @@ def test_health_reports_the_newest_run_that_did_work(settings: Settings, engine:
         assert body["data"]["health"]["etlLastRun"] == "success"
 
 
-def test_unreachable_database_is_a_503(tmp_path: Path) -> None:
-    url = (
+def unreachable_url(tmp_path: Path) -> str:
+    return (
         "postgresql://nobody@127.0.0.1:1/none"
         if ON_POSTGRESQL
         else f"sqlite:///{tmp_path}/missing-dir/kasparro.db"
     )
+
+
+def test_unreachable_database_is_a_503_that_names_no_host_unless_debug(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    url = unreachable_url(tmp_path)
+    # What the database said: PostgreSQL names host and port, SQLite nothing so telling.
+    problem = "127.0.0.1" if ON_POSTGRESQL else "unable to open database file"
     app = create_app(make_settings(url).app_config())
-    with TestClient(app) as client:
+    with caplog.at_level(logging.WARNING), TestClient(app) as client:
         rest = client.get("/health")
         graphql = client.post("/graphql", json=HEALTH_QUERY)
     assert rest.status_code == 503
     body = rest.json()
     assert body["db"] == "error"
     assert body["etl_last_run"] == "unknown"
-    assert body["detail"]
+    assert body["detail"] == "database unreachable"
+    assert problem not in rest.text
     assert graphql.json()["data"]["health"]["db"] == "error"
+    assert graphql.json()["data"]["health"]["detail"] == "database unreachable"
+    assert problem not in graphql.text
+    assert problem in caplog.text  # the whole story is in the log
+
+    debug = create_app(make_settings(url, DEBUG="true").app_config())
+    with TestClient(debug) as client:
+        detail = client.get("/health").json()["detail"]
+    assert detail.startswith("database unreachable: ") and problem in detail

@@ -42,7 +42,7 @@ def test_graphql_reports_an_unreachable_database(
                         "message": DATABASE_UNAVAILABLE,
                         "locations": [{"line": 1, "column": 3}],
                         "path": [field],
-                        "extensions": {"code": "SERVICE_UNAVAILABLE"},
+                        "extensions": {"code": "SERVICE_UNAVAILABLE", "retryAfter": 5},
                     }
                 ],
             }

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import io
 import json
-import logging
 import uuid
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -13,48 +11,26 @@ import httpx
 import pytest
 from starlette.testclient import TestClient
 
-from kasparro.logs import configure_logging
 from tests.gql.observed import observed_app
+from tests.logcapture import captured_logging
 from tests.servers import serve_in_thread
 
 ReadLines = Callable[[], list[dict[str, Any]]]
-# Loggers configure_logging touches; the fixture puts them back as they were.
-TOUCHED = ("", "uvicorn", "uvicorn.error", "uvicorn.access", "httpx", "alembic")
 
 
 @pytest.fixture
 def json_logs() -> Iterator[ReadLines]:
-    """``configure_logging("json", INFO)`` as the CLI does; yields a reader of access lines.
+    """``configure_logging("json", INFO)`` as the CLI does; yields a reader of access lines."""
+    with captured_logging("json") as buffer:
 
-    The handler it installs writes to ``sys.stderr``; the fixture points that very handler
-    at a buffer, so what is read is exactly what the service would print.
-    """
-    saved = {
-        name: (logger.handlers[:], logger.level, logger.propagate)
-        for name in TOUCHED
-        for logger in [logging.getLogger(name)]
-    }
-    configure_logging("json", logging.INFO)
-    (handler,) = logging.getLogger().handlers
-    assert isinstance(handler, logging.StreamHandler)
-    buffer = io.StringIO()
-    handler.setStream(buffer)
+        def read() -> list[dict[str, Any]]:
+            lines = buffer.getvalue().splitlines()
+            buffer.seek(0)
+            buffer.truncate()
+            entries = [json.loads(line) for line in lines]  # every line is one JSON object
+            return [entry for entry in entries if entry["logger"] == "kasparro.access"]
 
-    def read() -> list[dict[str, Any]]:
-        lines = buffer.getvalue().splitlines()
-        buffer.seek(0)
-        buffer.truncate()
-        entries = [json.loads(line) for line in lines]  # every line is one JSON object
-        return [entry for entry in entries if entry["logger"] == "kasparro.access"]
-
-    try:
         yield read
-    finally:
-        for name, (handlers, level, propagate) in saved.items():
-            logger = logging.getLogger(name)
-            logger.handlers[:] = handlers
-            logger.setLevel(level)
-            logger.propagate = propagate
 
 
 ACCESS_FIELDS = {"request_id", "method", "route", "path", "status", "latency_ms"}

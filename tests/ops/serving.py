@@ -5,11 +5,12 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import resource
 import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -71,6 +72,13 @@ class Served:
         return time.monotonic() - started
 
 
+def synthetic_csv(path: Path, rows: int) -> Path:
+    """A CSV of ``rows`` generated rows (bench/gen_csv.py, 500 coins) at ``path``."""
+    command = [sys.executable, str(REPO / "bench" / "gen_csv.py"), "--rows", str(rows)]
+    subprocess.run([*command, "--coins", "500", "--output", str(path)], check=True, timeout=120)
+    return path
+
+
 def wait_until_serving(served: Served, timeout: float = 60.0) -> None:
     """Poll /health until the server answers (any status)."""
     deadline = time.monotonic() + timeout
@@ -86,9 +94,32 @@ def wait_until_serving(served: Served, timeout: float = 60.0) -> None:
             time.sleep(0.1)
 
 
-@contextlib.contextmanager
-def kasparro_serve(database_url: str, workdir: Path, name: str, **env: str) -> Iterator[Served]:
+def _file_limit(files: int) -> Callable[[], None]:
+    def limit() -> None:  # in the child, before it runs Python
+        resource.setrlimit(resource.RLIMIT_NOFILE, (files, files))
+
+    return limit
+
+
+def kasparro_serve(
+    database_url: str, workdir: Path, name: str, **env: str
+) -> contextlib.AbstractContextManager[Served]:
     """Start `kasparro serve` on a free port with BASE_ENV and ``env``; stop it on exit."""
+    return _serving(database_url, workdir, name, env, None)
+
+
+def kasparro_serve_with_file_limit(
+    database_url: str, workdir: Path, name: str, max_files: int, **env: str
+) -> contextlib.AbstractContextManager[Served]:
+    """As ``kasparro_serve``, with the process's file descriptor limit (RLIMIT_NOFILE, soft
+    and hard) set to ``max_files``."""
+    return _serving(database_url, workdir, name, env, max_files)
+
+
+@contextlib.contextmanager
+def _serving(
+    database_url: str, workdir: Path, name: str, env: dict[str, str], max_files: int | None
+) -> Iterator[Served]:
     port = free_port()
     log_path = workdir / f"{name}.log"
     environment = {**os.environ, **BASE_ENV, "DATABASE_URL": database_url, **env}
@@ -99,6 +130,7 @@ def kasparro_serve(database_url: str, workdir: Path, name: str, **env: str) -> I
             env=environment,
             stdout=log,
             stderr=subprocess.STDOUT,
+            preexec_fn=_file_limit(max_files) if max_files is not None else None,
         )
     served = Served(process, f"http://127.0.0.1:{port}", port, log_path)
     try:

@@ -17,9 +17,8 @@ import pytest
 from sqlalchemy import Engine, select
 
 from db.tables import checkpoints, etl_run_sources, etl_runs
-from tests.conftest import REPO
 from tests.etl.conftest import query
-from tests.ops.serving import BASE_ENV, kasparro_serve
+from tests.ops.serving import BASE_ENV, kasparro_serve, synthetic_csv
 
 ROWS = 200_000
 PAGE = 500
@@ -30,11 +29,8 @@ QUERY = json.dumps(
 
 @pytest.fixture(scope="module")
 def big_csv(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A synthetic CSV (bench/gen_csv.py) large enough that the startup run is mid-way."""
-    path = tmp_path_factory.mktemp("shutdown") / "prices.csv"
-    command = [sys.executable, str(REPO / "bench" / "gen_csv.py"), "--rows", str(ROWS)]
-    subprocess.run([*command, "--coins", "500", "--output", str(path)], check=True, timeout=120)
-    return path
+    """A synthetic CSV large enough that the startup run is mid-way."""
+    return synthetic_csv(tmp_path_factory.mktemp("shutdown") / "prices.csv", ROWS)
 
 
 def start_request(port: int) -> socket.socket:

@@ -26,7 +26,7 @@ import pytest
 from sqlalchemy import Engine, text
 
 from db.engine import create_db_engine
-from gql.app import READ_APPLICATION_NAME
+from gql.engines import READ_APPLICATION_NAME
 from tests.conftest import ON_POSTGRESQL, REPO
 from tests.ops.serving import Served, kasparro_serve
 from tests.pgcluster import PrivateCluster, private_cluster, streaming_standby
