@@ -1,7 +1,7 @@
 """railway.json and the Procfile: valid for their platforms, and their commands work.
 
-railway.json is checked against Railway's published JSON schema, vendored in
-tests/ops/schemas/ (SOURCES.md says where it came from); a Procfile has no schema, so its
+railway.json is checked against a JSON schema of Railway's documented settings, in
+tests/ops/schemas/ (SOURCES.md says how it was written); a Procfile has no schema, so its
 form is checked by the rules Heroku documents (``<process type>: <command>``, one a line).
 Each start command then runs as the platform runs it: ``sh -c`` with ``PORT`` set, in a
 network namespace of its own (it listens on 0.0.0.0), and must answer ``GET /health`` on
@@ -69,7 +69,7 @@ def test_railway_json_matches_railways_schema() -> None:
     assert railway_errors(config) == []
 
 
-def test_the_vendored_schema_rejects_what_railway_would() -> None:
+def test_the_schema_rejects_what_railway_would() -> None:
     config = railway()
     wrong = [
         {**config, "deploy": {**config["deploy"], "restartPolicyType": "SOMETIMES"}},
