@@ -100,6 +100,7 @@ def test_health_and_stats_with_the_bundled_data(container: str) -> None:
         "etl_last_run": "partial",
         "read_db": None,
         "detail": None,
+        "slow": False,
     }
     page = get(container, "/data?symbol=btc&limit=1").json()
     assert page["data"][0]["asset_id"] == "bitcoin"
