@@ -103,7 +103,7 @@ def summary_table(summary: RunSummary) -> str:
 
 def cmd_etl(args: argparse.Namespace, settings: Settings) -> int:
     config = settings.etl_config()
-    engine = create_db_engine(settings.database_url, timeouts=config.db_timeouts())
+    engine = create_db_engine(settings.app.database_url, timeouts=config.db_timeouts())
     ledger = RunLedger()
     try:
         upgrade(engine)

@@ -22,7 +22,7 @@ from starlette.responses import StreamingResponse
 from starlette.routing import Route
 
 from gql.app import create_app
-from kasparro.connections import ConnectionLimits
+from kasparro.limits import ConnectionLimits
 from tests.conftest import make_settings
 from tests.servers import serve_in_thread
 
