@@ -19,6 +19,7 @@ from db.tables import etl_runs
 from etl.pipeline import LOCKED_ERROR
 from tests.ops.serving import kasparro_serve
 from tests.upstream import PAPRIKA, TICKERS, fake_upstream, recorded, slow
+from tests.waiting import wait_until
 
 TOKEN = "scheduling-test-token"
 RUNS_QUERY = "{ etlRuns(first: 50) { id status trigger startedAt finishedAt } }"
@@ -33,13 +34,16 @@ def graphql_runs(client: httpx.Client) -> list[dict[str, Any]]:
 
 def wait_for(client: httpx.Client, done: int, timeout: float = 30.0) -> list[dict[str, Any]]:
     """Poll etlRuns until ``done`` runs have finished; return all runs, oldest first."""
-    deadline = time.monotonic() + timeout
-    while True:
+
+    def finished() -> list[dict[str, Any]] | None:
         runs = graphql_runs(client)
-        if sum(run["status"] not in ("RUNNING", "SKIPPED") for run in runs) >= done:
-            return runs
-        assert time.monotonic() < deadline, runs
-        time.sleep(0.1)
+        return (
+            runs
+            if sum(run["status"] not in ("RUNNING", "SKIPPED") for run in runs) >= done
+            else None
+        )
+
+    return wait_until(finished, timeout, f"{done} finished runs")
 
 
 def test_startup_then_schedule_then_manual_triggers(database_url: str, tmp_path: Path) -> None:

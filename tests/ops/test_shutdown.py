@@ -19,6 +19,7 @@ from sqlalchemy import Engine, select
 from db.tables import checkpoints, etl_run_sources, etl_runs
 from tests.etl.conftest import query
 from tests.ops.serving import BASE_ENV, kasparro_serve, synthetic_csv
+from tests.ops.test_run_bookkeeping import wait_for_rows
 
 ROWS = 200_000
 PAGE = 500
@@ -73,10 +74,7 @@ def test_sigterm_finishes_requests_and_stops_the_etl_at_a_batch_boundary(
         "ETL_BATCH_SIZE": "2000",
     }
     with kasparro_serve(database_url, tmp_path, "serve", **env) as served:
-        deadline = time.monotonic() + 60
-        while not query(engine, "SELECT 1 FROM records LIMIT 1"):
-            assert served.process.poll() is None and time.monotonic() < deadline, served.log()
-            time.sleep(0.05)
+        wait_for_rows(engine, served)
         sock = start_request(served.port)
         time.sleep(0.2)  # let the server read the partial request
         sent = time.monotonic()

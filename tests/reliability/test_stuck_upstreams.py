@@ -31,6 +31,7 @@ from tests.hostile_upstream import Dripping, dripping, http_response
 from tests.ops.serving import BASE_ENV, kasparro_serve
 from tests.reliability.figures import report
 from tests.upstream import fake_upstream
+from tests.waiting import wait_until
 
 DRIP = 2.0
 """Seconds between the bytes of the response headers: each read is in time."""
@@ -45,10 +46,7 @@ def kasparro_etl(env: dict[str, str], *args: str) -> subprocess.CompletedProcess
 
 
 def wait_for_connection(server: Dripping, timeout: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not server.connections:
-        assert time.monotonic() < deadline, "the fetch never reached the upstream"
-        time.sleep(0.02)
+    wait_until(lambda: server.connections, timeout, "the fetch to reach the upstream")
 
 
 def test_kasparro_etl_ends_at_the_deadline_and_leaves_the_lock_free(
