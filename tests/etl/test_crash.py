@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from sqlalchemy import Engine
 
 from etl.lock import ADVISORY_KEY
@@ -69,6 +70,7 @@ def kill_mid_load(database_url: str, engine: Engine, path: Path) -> None:
         )
 
 
+@pytest.mark.slow
 def test_a_killed_run_is_reconciled_and_its_file_resumed(
     database_url: str, engine: Engine, tmp_path: Path
 ) -> None:

@@ -8,6 +8,7 @@ import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import pytest
 from sqlalchemy import Engine
 
 from db import load, runs
@@ -44,6 +45,7 @@ def test_rejects_past_the_cap_are_counted_not_stored(
     assert (record.rejected, record.note) == (3000, note)
 
 
+@pytest.mark.slow
 def test_the_default_cap_bounds_the_reject_text_of_a_run(
     engine: Engine, upstream: FakeUpstream
 ) -> None:

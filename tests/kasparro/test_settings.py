@@ -107,6 +107,7 @@ def test_default_page_size_cannot_exceed_the_maximum() -> None:
         Settings.from_env({"DEFAULT_PAGE_SIZE": "500", "MAX_PAGE_SIZE": "200"})
 
 
+@pytest.mark.slow
 def test_cli_stops_with_one_clear_line() -> None:
     env = {**os.environ, "ETL_SOURCES": "csv,nope", "DATABASE_URL": "sqlite:///:memory:"}
     result = subprocess.run(

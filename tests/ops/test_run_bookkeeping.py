@@ -126,6 +126,7 @@ def manual_run_loading(
         yield served, run
 
 
+@pytest.mark.slow
 def test_a_write_lock_mid_run_ends_it_in_bounded_time_and_the_server_records_it(
     database_url: str, engine: Engine, tmp_path: Path, big_csv: Path, pytestconfig: pytest.Config
 ) -> None:
@@ -181,6 +182,7 @@ def test_a_write_lock_mid_run_ends_it_in_bounded_time_and_the_server_records_it(
     report(pytestconfig, "writer-lock-mid-run", json.dumps(figures), figures)
 
 
+@pytest.mark.slow
 def test_sigterm_during_a_blocked_manual_run_answers_503_and_records_it_stopped(
     database_url: str, engine: Engine, tmp_path: Path, big_csv: Path, pytestconfig: pytest.Config
 ) -> None:

@@ -166,6 +166,7 @@ def sqlite_copy(source: Path, target: Path) -> None:
     dst.close()
 
 
+@pytest.mark.slow
 def test_sqlite_read_url_is_a_lagging_read_only_copy(
     database_url: str, engine: Engine, tmp_path: Path
 ) -> None:

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 from sqlalchemy import Engine, select
 
 from db.tables import etl_runs
@@ -46,6 +47,7 @@ def wait_for(client: httpx.Client, done: int, timeout: float = 30.0) -> list[dic
     return wait_until(finished, timeout, f"{done} finished runs")
 
 
+@pytest.mark.slow
 def test_startup_then_schedule_then_manual_triggers(database_url: str, tmp_path: Path) -> None:
     env = {
         "ETL_SOURCES": "csv",
@@ -89,6 +91,7 @@ def overlapping(runs: list[Any]) -> list[tuple[int, int]]:
     return [(a.id, b.id) for a, b in itertools.pairwise(runs) if b.started_at < a.finished_at]
 
 
+@pytest.mark.slow
 def test_two_replicas_share_one_schedule(database_url: str, engine: Engine, tmp_path: Path) -> None:
     with fake_upstream() as upstream:
         # Every run takes over a second (a slow upstream), longer than the 1 s interval, so

@@ -64,6 +64,7 @@ def lines_before(path: Path, offset: int) -> int:
         return handle.read(offset).count(b"\n") - 1
 
 
+@pytest.mark.slow
 def test_sigterm_finishes_requests_and_stops_the_etl_at_a_batch_boundary(
     database_url: str, engine: Engine, tmp_path: Path, big_csv: Path
 ) -> None:

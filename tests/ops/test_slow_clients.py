@@ -94,6 +94,7 @@ def open_files(served: Served) -> int:
     return len(os.listdir(f"/proc/{served.process.pid}/fd"))
 
 
+@pytest.mark.slow
 def test_slow_header_clients_are_cut_off_and_health_keeps_answering(
     database_url: str, tmp_path: Path, pytestconfig: pytest.Config
 ) -> None:
@@ -169,6 +170,7 @@ def test_slow_header_clients_are_cut_off_and_health_keeps_answering(
     report(pytestconfig, "slowloris", " ".join(f"{k}={v}" for k, v in figures.items()), figures)
 
 
+@pytest.mark.slow
 def test_accept_failing_for_lack_of_descriptors_is_logged_at_a_bounded_rate(
     database_url: str, tmp_path: Path, pytestconfig: pytest.Config
 ) -> None:

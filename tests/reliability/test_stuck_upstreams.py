@@ -49,6 +49,7 @@ def wait_for_connection(server: Dripping, timeout: float = 60.0) -> None:
     wait_until(lambda: server.connections, timeout, "the fetch to reach the upstream")
 
 
+@pytest.mark.slow
 def test_kasparro_etl_ends_at_the_deadline_and_leaves_the_lock_free(
     database_url: str, engine: Engine, request: pytest.FixtureRequest
 ) -> None:
@@ -100,6 +101,7 @@ def test_kasparro_etl_ends_at_the_deadline_and_leaves_the_lock_free(
     )
 
 
+@pytest.mark.slow
 def test_a_stop_request_ends_a_run_stuck_in_a_fetch(
     database_url: str, engine: Engine, request: pytest.FixtureRequest
 ) -> None:
@@ -147,6 +149,7 @@ def test_a_stop_request_ends_a_run_stuck_in_a_fetch(
     )
 
 
+@pytest.mark.slow
 def test_sigterm_stops_kasparro_serve_while_a_fetch_drips(
     database_url: str, engine: Engine, tmp_path: Path, request: pytest.FixtureRequest
 ) -> None:
