@@ -9,8 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from db.engine import Timeouts
-from etl.declared import (
+from kasparro.db.engine import Timeouts
+from kasparro.etl.declared import (
     FilePath,
     HttpUrl,
     Integer,

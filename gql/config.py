@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from etl.config import EtlConfig
-from etl.declared import Boolean, DatabaseUrl, Integer, Seconds, Text, setting
+from kasparro.etl.config import EtlConfig
+from kasparro.etl.declared import Boolean, DatabaseUrl, Integer, Seconds, Text, setting
 
 
 @dataclass(frozen=True, slots=True)

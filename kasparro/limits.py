@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from etl.declared import Integer, Seconds, setting
+from kasparro.etl.declared import Integer, Seconds, setting
 
 
 @dataclass(frozen=True, slots=True)

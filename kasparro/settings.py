@@ -18,9 +18,9 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field, fields, is_dataclass
 from typing import Any, Literal, NamedTuple
 
-from etl.config import EtlConfig
-from etl.declared import Choice, Declaration, Integer, Seconds, declaration_of, setting
-from gql.config import AppConfig
+from kasparro.etl.config import EtlConfig
+from kasparro.etl.declared import Choice, Declaration, Integer, Seconds, declaration_of, setting
+from kasparro.gql.config import AppConfig
 from kasparro.limits import ConnectionLimits
 
 _LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")

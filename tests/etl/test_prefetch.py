@@ -8,7 +8,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from etl.prefetch import prefetched
+from kasparro.etl.prefetch import prefetched
 from tests.waiting import holds_for, wait_until
 
 

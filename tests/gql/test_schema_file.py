@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from gql.sdl import export_sdl
+from kasparro.gql.sdl import export_sdl
 from tests.conftest import REPO
 
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from etl.config import BUNDLED_DATA
+from kasparro.etl.config import BUNDLED_DATA
 from tests.conftest import REPO
 from tests.kasparro.test_etl_cli import table
 

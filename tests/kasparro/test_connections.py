@@ -21,7 +21,7 @@ from starlette.requests import Request
 from starlette.responses import StreamingResponse
 from starlette.routing import Route
 
-from gql.app import create_app
+from kasparro.gql.app import create_app
 from kasparro.limits import ConnectionLimits
 from tests.conftest import make_settings
 from tests.servers import serve_in_thread

@@ -6,7 +6,7 @@ import sys
 
 import pytest
 
-from etl.config import BUNDLED_DATA
+from kasparro.etl.config import BUNDLED_DATA
 from kasparro.settings import Settings, SettingsError
 
 

@@ -12,8 +12,8 @@ from typing import Any
 
 import pytest
 
-from etl.config import EtlConfig
-from etl.declared import (
+from kasparro.etl.config import EtlConfig
+from kasparro.etl.declared import (
     Boolean,
     Choice,
     DatabaseUrl,
@@ -28,7 +28,7 @@ from etl.declared import (
     Text,
     setting,
 )
-from gql.config import AppConfig
+from kasparro.gql.config import AppConfig
 from kasparro.limits import ConnectionLimits
 from kasparro.settings import DECLARED, SETTINGS, Settings, declared, markdown
 from tests.conftest import REPO

@@ -16,8 +16,8 @@ import httpx
 import pytest
 from sqlalchemy import Engine, select
 
-from db.tables import etl_runs
-from etl.pipeline import LOCKED_ERROR
+from kasparro.db.tables import etl_runs
+from kasparro.etl.pipeline import LOCKED_ERROR
 from tests.ops.serving import kasparro_serve
 from tests.upstream import PAPRIKA, TICKERS, fake_upstream, recorded, slow
 from tests.waiting import wait_until

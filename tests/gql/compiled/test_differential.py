@@ -17,8 +17,8 @@ from collections import Counter
 import pytest
 from hypothesis import HealthCheck, given, settings
 
-from db.queries import Keyset
-from gql.cursors import encode_cursor
+from kasparro.db.queries import Keyset
+from kasparro.gql.cursors import encode_cursor
 from tests.conftest import ON_POSTGRESQL
 from tests.gql.compiled.conftest import Pair
 from tests.gql.compiled.operations import Operation, operations
@@ -56,7 +56,7 @@ def test_a_fixed_sample_answers_alike(
 def answer_alike(
     pair: Pair, store: Store, caplog: pytest.LogCaptureFixture, examples: int, derandomize: bool
 ) -> None:
-    caplog.set_level(logging.ERROR, logger="gql.compiled")
+    caplog.set_level(logging.ERROR, logger="kasparro.gql.compiled")
     outcomes: Counter[str] = Counter()
 
     @settings(
