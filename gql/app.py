@@ -91,7 +91,9 @@ class GraphQLApp(GraphQL[Context, None]):
         request_data: GraphQLRequestData,
     ) -> ExecutionResult:
         """A query that already has a compiled plan is answered from it, a costly one in a
-        worker thread (``gql.offload``), the others as usual."""
+        worker thread (``gql.offload``), the others as usual; variables past their bounds
+        are refused first (``gql.variables``: ``BadInput``, a 400)."""
+        self.guards.variables.check(request_data.variables)
         if self.shortcut is not None and (
             request_adapter.method == "POST" or self.allow_queries_via_get
         ):

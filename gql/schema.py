@@ -4,6 +4,9 @@ Built once per application. Limits (documented in README.md, section "Errors and
 each is a setting):
 
 - size: a document over ``max_query_bytes`` is refused before it is parsed;
+- variables: more values, deeper nesting or longer strings than MAX_VARIABLE_VALUES,
+  MAX_VARIABLE_DEPTH and MAX_VARIABLE_STRING_CHARS allow are refused (a 400) before
+  anything coerces them (``gql.variables``, checked by the view);
 - tokens: a document of more than ``max_query_tokens`` tokens is not even parsed;
 - validation (``gql.rules``): the specification's rules with a work budget for field
   merging, depth (at most ``max_query_depth`` nested selections, introspection included:
@@ -44,6 +47,7 @@ from gql.errors import RETRY_AFTER_SECONDS, ApiError, database_failure
 from gql.hints import HideSchemaHints
 from gql.resolvers import Mutation, Query
 from gql.rules import validation_rules
+from gql.variables import VariableLimits
 
 log = logging.getLogger(__name__)
 
@@ -54,10 +58,15 @@ class Guards:
 
     documents: DocumentCache
     cost: QueryCost
+    variables: VariableLimits
 
     @classmethod
     def for_config(cls, config: AppConfig) -> Guards:
-        return cls(DocumentCache(config, validation_rules(config)), QueryCost(config))
+        return cls(
+            DocumentCache(config, validation_rules(config)),
+            QueryCost(config),
+            VariableLimits.for_config(config),
+        )
 
 
 def is_client_error(error: GraphQLError) -> bool:

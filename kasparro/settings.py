@@ -121,6 +121,13 @@ SETTINGS: tuple[Setting, ...] = (
         "33554432",
         "estimated bytes held by each of the parsed-document and compiled-plan caches",
     ),
+    Setting(
+        "MAX_VARIABLE_VALUES",
+        "1000",
+        "most values (list items, object fields) in a GraphQL request's variables",
+    ),
+    Setting("MAX_VARIABLE_DEPTH", "8", "deepest nesting of lists and objects in a variable"),
+    Setting("MAX_VARIABLE_STRING_CHARS", "4096", "longest string in a GraphQL variable"),
     Setting("DEBUG", "false", "show unmasked GraphQL errors"),
     Setting(
         "DB_STATEMENT_TIMEOUT_SECONDS",
@@ -327,6 +334,9 @@ _PARSERS: dict[str, Callable[[str], Any]] = {
     "MAX_QUERY_MERGE_BUDGET": _integer(100),
     "GRAPHQL_OFFLOAD_COST": _integer(0),
     "GRAPHQL_CACHE_BYTES": _integer(0),
+    "MAX_VARIABLE_VALUES": _integer(1),
+    "MAX_VARIABLE_DEPTH": _integer(1),
+    "MAX_VARIABLE_STRING_CHARS": _integer(1),
     "DEBUG": _boolean,
     "DB_STATEMENT_TIMEOUT_SECONDS": _seconds,
     "DB_LOCK_TIMEOUT_SECONDS": _seconds,
@@ -389,6 +399,9 @@ class Settings:
     max_query_merge_budget: int
     graphql_offload_cost: int
     graphql_cache_bytes: int
+    max_variable_values: int
+    max_variable_depth: int
+    max_variable_string_chars: int
     debug: bool
     db_statement_timeout_seconds: float
     db_lock_timeout_seconds: float
@@ -483,6 +496,9 @@ class Settings:
             max_query_merge_budget=self.max_query_merge_budget,
             graphql_offload_cost=self.graphql_offload_cost,
             graphql_cache_bytes=self.graphql_cache_bytes,
+            max_variable_values=self.max_variable_values,
+            max_variable_depth=self.max_variable_depth,
+            max_variable_string_chars=self.max_variable_string_chars,
             debug=self.debug,
             db_statement_timeout_seconds=self.db_statement_timeout_seconds,
             db_lock_timeout_seconds=self.db_lock_timeout_seconds,
