@@ -186,6 +186,11 @@ SETTINGS: tuple[Setting, ...] = (
         "a repeated server error or warning (accept failing, connections refused) is "
         "logged once per interval, with a count",
     ),
+    Setting(
+        "LOG_MAX_VALUE_CHARS",
+        "1000",
+        "longest message or context value written to the log; longer ones are cut, marked",
+    ),
     Setting("LOG_FORMAT", "console", "console or json (one JSON object per line)"),
     Setting("LOG_LEVEL", "INFO", "DEBUG, INFO, WARNING, ERROR"),
 )
@@ -349,6 +354,7 @@ _PARSERS: dict[str, Callable[[str], Any]] = {
     "CLIENT_BODY_TIMEOUT_SECONDS": _seconds,
     "MAX_CONNECTIONS": _integer(1),
     "LOG_REPEAT_INTERVAL_SECONDS": _seconds,
+    "LOG_MAX_VALUE_CHARS": _integer(100),
     "LOG_FORMAT": _choice("console", "json"),
     "LOG_LEVEL": _choice(*_LOG_LEVELS, upper=True),
 }
@@ -414,6 +420,7 @@ class Settings:
     client_body_timeout_seconds: float
     max_connections: int
     log_repeat_interval_seconds: float
+    log_max_value_chars: int
     log_format: str
     log_level: str
 
