@@ -62,7 +62,15 @@ class GraphQLApp(GraphQL[Context, None]):
     def __init__(self, config: AppConfig, obs: Observability) -> None:
         self.guards = Guards.for_config(config)
         """The document cache and the cost limit (``gql.schema``)."""
-        self.plans = PlanCache(config.graphql_cache_bytes) if config.graphql_compiled else None
+        self.plans = (
+            PlanCache(
+                config.graphql_cache_bytes,
+                self.guards.documents.key_of,
+                self.guards.documents.known_key,
+            )
+            if config.graphql_compiled
+            else None
+        )
         """Plans of the compiled path (``gql.compiled``); None when GRAPHQL_COMPILED is off."""
         self.offload = Offload(self.guards, config.graphql_offload_cost)
         """Runs costly queries on an event loop of their own (``gql.offload``)."""

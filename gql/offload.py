@@ -65,7 +65,7 @@ class Offload:
             checked = await documents.checked(schema, data.query)
         except GraphQLError:
             return False
-        if checked.errors or data.query not in documents.cache:
+        if checked.errors or not documents.holds(data.query):
             return False
         operation = _operation(checked.document, data.operation_name)
         if operation is None or operation.operation is not OperationType.QUERY:
