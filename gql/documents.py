@@ -182,11 +182,10 @@ class DocumentCache:
                 "(MAX_QUERY_BYTES); send a shorter document (variables for long values)"
             )
             raise GraphQLError(message, original_error=QueryTooLarge(message))
-        exact = self.cache.get(query)
-        if exact is not None:
-            return exact
-        key = await self.key(query)
-        found = self.cache.get(key)
+        found = self.cache.get(query)  # its own entry, or the entry of its normalized text
+        key = query if found is not None else await self.key(query)
+        if found is None:
+            found = self.cache.get(key)
         if found is not None and (not found.errors or found.text == query):
             return found
         if size <= INLINE_BYTES:
