@@ -28,7 +28,7 @@ from graphql import GraphQLError, GraphQLSchema, is_enum_type
 from strawberry.extensions import SchemaExtension
 from strawberry.types import ExecutionResult
 
-from gql.errors import ApiError
+from kasparro.gql.errors import ApiError
 
 HIDDEN = "<hidden>"
 

@@ -24,8 +24,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from gql.config import AppConfig
-from gql.errors import BadInput
+from kasparro.gql.config import AppConfig
+from kasparro.gql.errors import BadInput
 
 
 @dataclass(frozen=True, slots=True)

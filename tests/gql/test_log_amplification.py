@@ -17,7 +17,7 @@ from collections.abc import Iterator
 import pytest
 from starlette.testclient import TestClient
 
-from gql.app import create_app
+from kasparro.gql.app import create_app
 from kasparro.logs import ConsoleFormatter, JsonFormatter
 from tests.conftest import make_settings
 from tests.logcapture import captured_logging

@@ -16,8 +16,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from starlette.testclient import TestClient
 
-from gql.app import create_app
-from gql.documents import normalized
+from kasparro.gql.app import create_app
+from kasparro.gql.documents import normalized
 from tests.conftest import make_settings
 from tests.gql.compiled.conftest import graphql_app
 from tests.gql.store import Store

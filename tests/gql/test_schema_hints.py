@@ -22,9 +22,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from starlette.testclient import TestClient
 
-from gql.app import create_app
-from gql.hints import HIDDEN, schema_names
-from gql.schema import build_schema
+from kasparro.gql.app import create_app
+from kasparro.gql.hints import HIDDEN, schema_names
+from kasparro.gql.schema import build_schema
 from tests.conftest import make_settings
 
 TYPOS: list[tuple[str, dict[str, Any] | None, str]] = [

@@ -16,8 +16,8 @@ from typing import Any
 import pytest
 from starlette.testclient import TestClient
 
-from gql.app import create_app
-from gql.variables import VariableLimits
+from kasparro.gql.app import create_app
+from kasparro.gql.variables import VariableLimits
 from tests.conftest import make_settings
 from tests.gql.compiled.conftest import graphql_app
 from tests.gql.store import Store
