@@ -33,6 +33,7 @@ class EtlConfig:
     http_retry_after_max_seconds: float = 30.0
     http_max_body_bytes: int = 16 * 1024 * 1024
     http_max_redirects: int = 3
+    http_max_content_codings: int = 2
     lookback_seconds: int = 86400
     raw_payload_retention: int = 10
     batch_size: int = 5000

@@ -70,6 +70,11 @@ SETTINGS: tuple[Setting, ...] = (
         "largest upstream response, as received and as decoded (gzip, deflate)",
     ),
     Setting("HTTP_MAX_REDIRECTS", "3", "redirects followed per request; 0 = none"),
+    Setting(
+        "HTTP_MAX_CONTENT_CODINGS",
+        "2",
+        "content codings decoded per upstream response (gzip, gzip); more fails the source",
+    ),
     Setting("ETL_ON_STARTUP", "true", "run the ETL in the background when the server starts"),
     Setting("ETL_INTERVAL_SECONDS", "0", "re-run every N seconds while serving; 0 = startup only"),
     Setting(
@@ -302,6 +307,7 @@ _PARSERS: dict[str, Callable[[str], Any]] = {
     "HTTP_RETRY_AFTER_MAX_SECONDS": _seconds,
     "HTTP_MAX_BODY_BYTES": _integer(1024),
     "HTTP_MAX_REDIRECTS": _integer(0),
+    "HTTP_MAX_CONTENT_CODINGS": _integer(1, maximum=16),
     "ETL_ON_STARTUP": _boolean,
     "ETL_INTERVAL_SECONDS": _integer(0),
     "ETL_LOOKBACK_SECONDS": _integer(0),
@@ -364,6 +370,7 @@ class Settings:
     http_retry_after_max_seconds: float
     http_max_body_bytes: int
     http_max_redirects: int
+    http_max_content_codings: int
     etl_on_startup: bool
     etl_interval_seconds: int
     etl_lookback_seconds: int
@@ -448,6 +455,7 @@ class Settings:
             http_retry_after_max_seconds=self.http_retry_after_max_seconds,
             http_max_body_bytes=self.http_max_body_bytes,
             http_max_redirects=self.http_max_redirects,
+            http_max_content_codings=self.http_max_content_codings,
             lookback_seconds=self.etl_lookback_seconds,
             raw_payload_retention=self.raw_payload_retention,
             batch_size=self.etl_batch_size,
