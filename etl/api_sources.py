@@ -4,7 +4,10 @@ Each source fetches its pages lazily through a ``Fetcher``, hands every successf
 to ``keep`` (the raw-payload store) before parsing it, and yields ``Chunk``s of validated
 rows. A page that is not a JSON array (garbage, truncated JSON, HTML, an error object) is
 one reject located ``page N``; an item that fails validation is a reject located
-``page N item I`` (I counts from 0). The source fails only when no page was usable.
+``page N item I`` (I counts from 0). The source fails when no page was usable, and when a
+page cannot be fetched (after its retries): the items of the pages before it are then
+loaded all the same, and with more than one page asked the error names the page (``page 3:
+GET … after 4 attempts: …; pages 1-2 were read and loaded``).
 
 Within one run each id is read once: a response is a snapshot, and the same coin twice in
 it (or again on a later page) is an upstream fault, not a correction. The first occurrence
@@ -20,7 +23,7 @@ import json
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from etl.errors import RecordRejected, SchemaDriftError
+from etl.errors import FetchError, RecordRejected, SchemaDriftError, SourceError
 from etl.http import Fetcher, Response
 from etl.json_pages import Unparsed, page_items
 from etl.model import Chunk, Reject, Row
@@ -119,7 +122,17 @@ def validated_chunks(
     usable = 0
     chunk = Chunk()
     first_seen: dict[str, str] = {}
-    for label, response in pages:
+    while True:
+        try:
+            label, response = next(pages)
+        except StopIteration:
+            break
+        except SourceError:
+            # A page failed after its retries, or the run stopped while fetching it: what
+            # the earlier pages gave is loaded all the same, then the source fails.
+            if chunk.read:
+                yield chunk
+            raise
         keep(response)
         try:
             items = page_items(response.content)
@@ -167,7 +180,15 @@ def coingecko_pages(fetcher: Fetcher, base_url: str, pages: int) -> Iterator[tup
             "per_page": 250,
             "page": page,
         }
-        response = fetcher.get(f"{base_url}/coins/markets", params)
+        try:
+            response = fetcher.get(f"{base_url}/coins/markets", params)
+        except FetchError as exc:
+            if pages == 1:
+                raise
+            loaded = f"; pages 1-{page - 1} were read and loaded" if page > 1 else ""
+            raise FetchError(
+                exc.source, f"page {page}: {exc}{loaded}", status_code=exc.status_code
+            ) from None
         yield f"page {page}", response
         if _short_page(response):
             return
