@@ -19,6 +19,7 @@ source.
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -26,7 +27,8 @@ from typing import Any
 from etl.errors import FetchError, RecordRejected, SchemaDriftError, SourceError
 from etl.http import Fetcher, Response
 from etl.json_pages import Unparsed, page_items
-from etl.model import Chunk, Reject, Row
+from etl.model import Chunk, Row
+from etl.reject_log import RAW_LIMIT, RejectLog, excerpt
 from etl.validate import (
     TimestampParser,
     as_reject,
@@ -35,9 +37,6 @@ from etl.validate import (
     record_id_text,
     symbol_text,
 )
-
-RAW_LIMIT = 4000
-"""Characters of an item's or page's raw text kept in a reject."""
 
 KeepPayload = Callable[[Response], None]
 ItemValidator = Callable[[dict[str, Any], TimestampParser], Row]
@@ -89,15 +88,22 @@ def _raw(value: Any) -> str:
     """An item's JSON text for its reject: non-ASCII kept unless it cannot be stored (a lone
     surrogate), then escaped; the element's own text when it could not be parsed."""
     if isinstance(value, Unparsed):
-        return value.text[:RAW_LIMIT]
+        return excerpt(value.text)
     try:
-        text = json.dumps(value, ensure_ascii=False)[:RAW_LIMIT]
+        text = excerpt(json.dumps(value, ensure_ascii=False))
         text.encode("utf-8")
     except UnicodeEncodeError:
-        text = json.dumps(value)[:RAW_LIMIT]
+        text = excerpt(json.dumps(value))
     except (RecursionError, ValueError):
         text = f"<not shown: a {type(value).__name__} nested too deeply to write back as JSON>"
     return text
+
+
+def _page_text(content: bytes) -> str:
+    """A page's raw text for its reject: its start, and its size when it was cut."""
+    if len(content) <= RAW_LIMIT:
+        return content.decode("utf-8", "replace")
+    return excerpt(content[:RAW_LIMIT].decode("utf-8", "replace"), len(content), "bytes")
 
 
 def _object(item: Any) -> dict[str, Any]:
@@ -117,8 +123,11 @@ def validated_chunks(
     parse_time: TimestampParser,
     batch_size: int,
     keep: KeepPayload,
+    *,
+    rejects: RejectLog,
 ) -> Iterator[Chunk]:
-    """Turn fetched pages into chunks of rows and rejects (see the module docstring)."""
+    """Turn fetched pages into chunks of rows and rejects (see the module docstring);
+    ``rejects`` counts every reject and keeps the first few."""
     usable = 0
     chunk = Chunk()
     first_seen: dict[str, str] = {}
@@ -137,8 +146,7 @@ def validated_chunks(
         try:
             items = page_items(response.content)
         except RecordRejected as exc:
-            text = response.content[:RAW_LIMIT].decode("utf-8", "replace")
-            chunk.rejects.append(Reject(label, exc.reason, text, exc.kind))
+            rejects.add(chunk, label, exc, functools.partial(_page_text, response.content))
             chunk.read += 1
             continue
         usable += 1
@@ -155,9 +163,8 @@ def validated_chunks(
                     )
                 chunk.rows.append(row)
             except Exception as exc:  # noqa: BLE001 - the item boundary, see as_reject
-                why = as_reject(exc, source)
-                chunk.rejects.append(Reject(where, why.reason, _raw(item), why.kind))
-            if len(chunk.rows) + len(chunk.rejects) >= batch_size:  # rejects take memory too
+                rejects.add(chunk, where, as_reject(exc, source), functools.partial(_raw, item))
+            if chunk.read >= batch_size:  # rejects take time and (kept ones) memory too
                 yield chunk
                 chunk = Chunk()
     if usable == 0:

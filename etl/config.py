@@ -40,6 +40,7 @@ class EtlConfig:
     max_future_seconds: int = 300
     max_reject_ratio: float = 0.5
     max_rejects_stored: int = 100
+    csv_max_row_bytes: int = 1 << 20
     rejects_retention_days: int = 30
     statement_timeout_seconds: float = 600.0
     lock_timeout_seconds: float = 5.0

@@ -94,6 +94,11 @@ SETTINGS: tuple[Setting, ...] = (
         "a source rejecting more than this share of what it read fails (likely drift); 1 = never",
     ),
     Setting("ETL_MAX_REJECTS_STORED", "100", "rejects stored per source and run; the rest counted"),
+    Setting(
+        "CSV_MAX_ROW_BYTES",
+        str(1 << 20),
+        "longest CSV row (bytes, over all its lines); a longer one is a reject, never held whole",
+    ),
     Setting("REJECTS_RETENTION_DAYS", "30", "each ETL run deletes older rejects; 0 = keep them"),
     Setting("RAW_PAYLOAD_RETENTION", "10", "raw API payloads kept per source"),
     Setting(
@@ -315,6 +320,7 @@ _PARSERS: dict[str, Callable[[str], Any]] = {
     "ETL_MAX_FUTURE_SECONDS": _integer(0),
     "ETL_MAX_REJECT_RATIO": _ratio,
     "ETL_MAX_REJECTS_STORED": _integer(0),
+    "CSV_MAX_ROW_BYTES": _integer(1024),
     "REJECTS_RETENTION_DAYS": _integer(0),
     "RAW_PAYLOAD_RETENTION": _integer(1),
     "RETENTION_DAYS": _integer(0),
@@ -378,6 +384,7 @@ class Settings:
     etl_max_future_seconds: int
     etl_max_reject_ratio: float
     etl_max_rejects_stored: int
+    csv_max_row_bytes: int
     rejects_retention_days: int
     raw_payload_retention: int
     retention_days: int
@@ -462,6 +469,7 @@ class Settings:
             max_future_seconds=self.etl_max_future_seconds,
             max_reject_ratio=self.etl_max_reject_ratio,
             max_rejects_stored=self.etl_max_rejects_stored,
+            csv_max_row_bytes=self.csv_max_row_bytes,
             rejects_retention_days=self.rejects_retention_days,
             statement_timeout_seconds=self.etl_statement_timeout_seconds,
             lock_timeout_seconds=self.etl_lock_timeout_seconds,
