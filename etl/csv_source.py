@@ -10,8 +10,10 @@ where ``tail`` hashes the last 4 KiB before ``offset``.
 * Otherwise the whole file is read again; idempotent loading makes that safe.
 
 Rows are located by the physical line number they start on (``line N``, the header is line
-1). A row that is not valid UTF-8, or that the ``csv`` module cannot read (a field over its
-size limit), is rejected like any invalid row; a header that is not UTF-8 fails the source.
+1). A row that is not valid UTF-8, that the ``csv`` module cannot read (a field over its
+size limit), or that is longer than ``max_row_bytes`` (CSV_MAX_ROW_BYTES: read past, never
+held whole, see ``_Lines``) is rejected like any invalid row; a header that is not UTF-8
+fails the source.
 """
 
 from __future__ import annotations
