@@ -46,7 +46,7 @@ print("peak-rss-kib", resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, file=s
 BODY_PROBE = """
 import inspect, resource, sys, zlib
 import httpx
-from etl.http_body import BodyRefused, read_body
+from kasparro.etl.http_body import BodyRefused, read_body
 layers, max_codings = int(sys.argv[1]), int(sys.argv[2])
 body = b"[" + b" " * ((1 << 20) - 2) + b"]"
 for level in [0] * (layers - 1) + [9]:

@@ -24,12 +24,12 @@ import json
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from etl.errors import FetchError, RecordRejected, SchemaDriftError, SourceError
-from etl.http import Fetcher, Response
-from etl.json_pages import Unparsed, page_items
-from etl.model import Chunk, Row
-from etl.reject_log import RAW_LIMIT, RejectLog, excerpt
-from etl.validate import (
+from kasparro.etl.errors import FetchError, RecordRejected, SchemaDriftError, SourceError
+from kasparro.etl.http import Fetcher, Response
+from kasparro.etl.json_pages import Unparsed, page_items
+from kasparro.etl.model import Chunk, Row
+from kasparro.etl.reject_log import RAW_LIMIT, RejectLog, excerpt
+from kasparro.etl.validate import (
     TimestampParser,
     as_reject,
     json_number,

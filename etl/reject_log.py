@@ -18,8 +18,8 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Callable
 
-from etl.errors import RecordRejected
-from etl.model import Chunk, Reject
+from kasparro.etl.errors import RecordRejected
+from kasparro.etl.model import Chunk, Reject
 
 RAW_LIMIT = 4000
 """Characters of a reject's raw input kept."""

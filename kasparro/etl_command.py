@@ -23,13 +23,13 @@ import threading
 from collections.abc import Iterable
 from typing import Any, TextIO
 
-from db.cancel import StatementCanceller
-from db.engine import create_db_engine
-from db.migrate import upgrade
-from etl.bookkeeping import RunLedger
-from etl.config import KNOWN_SOURCES
-from etl.pipeline import ProgressEvent, RunSummary, run_etl
-from etl.watchdog import StopWatchdog
+from kasparro.db.cancel import StatementCanceller
+from kasparro.db.engine import create_db_engine
+from kasparro.db.migrate import upgrade
+from kasparro.etl.bookkeeping import RunLedger
+from kasparro.etl.config import KNOWN_SOURCES
+from kasparro.etl.pipeline import ProgressEvent, RunSummary, run_etl
+from kasparro.etl.watchdog import StopWatchdog
 from kasparro.logs import printable
 from kasparro.run_signals import StopOnSignal
 from kasparro.settings import Settings

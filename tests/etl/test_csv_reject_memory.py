@@ -127,7 +127,7 @@ def test_a_row_quoted_over_many_lines_is_bounded_too(
 
 
 def test_the_excerpt_notes_the_length_of_what_it_cut() -> None:
-    from etl.reject_log import excerpt
+    from kasparro.etl.reject_log import excerpt
 
     assert excerpt("short") == "short"
     assert excerpt("x" * 4000) == "x" * 4000

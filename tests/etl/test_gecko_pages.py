@@ -16,7 +16,7 @@ from typing import Any
 
 from sqlalchemy import Engine
 
-from etl.pipeline import run_etl
+from kasparro.etl.pipeline import run_etl
 from tests.etl.conftest import FAST, by_source, make_config, query
 from tests.upstream import (
     GECKO,
