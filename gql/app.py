@@ -3,149 +3,36 @@
 from __future__ import annotations
 
 import contextlib
-import functools
 import logging
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Mapping
 
 import sqlalchemy.exc
-from cross_web import AsyncHTTPRequestAdapter
-from cross_web import HTTPException as StrawberryHTTPException
 from sqlalchemy.exc import OperationalError
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.requests import ClientDisconnect, Request
-from starlette.responses import HTMLResponse, JSONResponse, Response
+from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
-from starlette.types import Receive, Scope, Send
-from starlette.websockets import WebSocket
-from strawberry.asgi import GraphQL
-from strawberry.extensions import SchemaExtension
-from strawberry.http import GraphQLRequestData
-from strawberry.types import ExecutionResult
 
 from db.latest_cache import PricesCache
 from gql import rest
 from gql.bodylimit import BodyLimitMiddleware
-from gql.compiled import CompiledExecution, PlanCache
-from gql.compiled.build import Encoded
-from gql.compiled.fastpath import CachedPlans
 from gql.config import AppConfig
-from gql.context import Context
 from gql.engines import Engines
 from gql.errors import RETRY_AFTER_SECONDS, UNREACHABLE, ApiError, Unavailable, database_failure
-from gql.graphiql import ASSETS_PATH, graphiql_assets, graphiql_html
+from gql.graphiql import ASSETS_PATH, graphiql_assets
 from gql.health import HealthProbe
 from gql.lifespan import EtlLifespan, etl_scheduler
-from gql.loaders import build_loaders
 from gql.middleware import RequestIdMiddleware, request_id_of
 from gql.observability import Observability
-from gql.offload import Offload
 from gql.openapi import openapi_document
-from gql.schema import Guards, build_schema
-from gql.text import load_json
+from gql.view import GraphQLApp
 
 log = logging.getLogger(__name__)
 
 CLIENT_CLOSED_REQUEST = 499
 """Status logged for a request whose client left before sending all of it (as nginx)."""
-
-
-class GraphQLApp(GraphQL[Context, None]):
-    """Strawberry's ASGI app: context with engine, config and fresh DataLoaders.
-
-    A request body (or GET ``variables``) that is not UTF-8 JSON free of lone surrogates is
-    a 400 (``gql.text``); Strawberry's own refusals of a request (not JSON, no query, a
-    wrong method) are answered as every other HTTP error is, in JSON.
-    """
-
-    def __init__(self, config: AppConfig, obs: Observability) -> None:
-        self.guards = Guards.for_config(config)
-        """The document cache and the cost limit (``gql.schema``)."""
-        self.plans = PlanCache(config.graphql_cache_bytes) if config.graphql_compiled else None
-        """Plans of the compiled path (``gql.compiled``); None when GRAPHQL_COMPILED is off."""
-        self.offload = Offload(self.guards, config.graphql_offload_cost)
-        """Runs costly queries on an event loop of their own (``gql.offload``)."""
-        extensions: list[Callable[[], SchemaExtension]] = [obs.graphql_extension()]
-        if self.plans is not None:
-            extensions.append(functools.partial(CompiledExecution, self.plans))
-        schema = build_schema(config, extensions, self.guards)
-        self._graphql_schema = schema._schema
-        super().__init__(schema, graphql_ide="graphiql" if config.graphiql else None)
-        self.shortcut = (
-            CachedPlans.for_schema(schema, self.plans, obs.graphql, self.guards.cost)
-            if self.plans is not None
-            else None
-        )
-        """Answers operations that already have a plan (``gql.compiled.fastpath``)."""
-        self._config = config
-        self._ide_html = graphiql_html() if config.graphiql else ""
-
-    async def execute_single(
-        self,
-        request: Request,
-        request_adapter: AsyncHTTPRequestAdapter,
-        sub_response: Response,
-        context: Context,
-        root_value: None,
-        request_data: GraphQLRequestData,
-    ) -> ExecutionResult:
-        """A query that already has a compiled plan is answered from it, a costly one in a
-        worker thread (``gql.offload``), the others as usual."""
-        if self.shortcut is not None and (
-            request_adapter.method == "POST" or self.allow_queries_via_get
-        ):
-            result = await self.shortcut.execute(request, context, request_data)
-            if result is not None:
-                return result
-        costly = await self.offload.costly(self._graphql_schema, request_data)
-        execution = super().execute_single(
-            request, request_adapter, sub_response, context, root_value, request_data
-        )
-        return await (self.offload.run(execution) if costly else execution)
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await super().__call__(scope, receive, send)
-            return
-        try:
-            response = await self.run(Request(scope, receive=receive))
-        except StrawberryHTTPException as exc:  # Strawberry would answer in plain text
-            raise HTTPException(exc.status_code, exc.reason) from None
-        await response(scope, receive, send)
-
-    def decode_json(self, data: str | bytes) -> object:
-        """The request's JSON; ``BadInput`` (400) unless it is UTF-8 Unicode text."""
-        return load_json(data, "GraphQL request")
-
-    def encode_json(self, data: object) -> str | bytes:
-        """As Strawberry encodes, but a compiled answer's ``data`` is already JSON text."""
-        if type(data) is list:  # a batch (should batching be enabled), item by item
-            return "[" + ",".join(map(self.encode_json_string, data)) + "]"
-        if type(data) is dict and len(data) == 1:
-            answer = data.get("data")
-            if isinstance(answer, Encoded):
-                return '{"data":' + answer.text + "}"
-        return super().encode_json(data)
-
-    async def get_context(
-        self, request: Request | WebSocket, response: Response | WebSocket
-    ) -> Context:
-        state = request.app.state
-        return Context(
-            request=request,
-            response=response if isinstance(response, Response) else None,
-            engine=state.engine,
-            read_engine=state.read_engine,
-            config=self._config,
-            prices=state.prices,
-            health=state.health,
-            loaders=build_loaders(state.read_engine, state.engine),
-            etl=state.etl,
-        )
-
-    async def render_graphql_ide(self, request: Request) -> Response:
-        return HTMLResponse(self._ide_html)
 
 
 def _error(
@@ -234,7 +121,7 @@ def create_app(config: AppConfig, *, etl: EtlLifespan = etl_scheduler) -> Starle
         Route("/stats", rest.stats, methods=["GET"]),
         Route("/etl/run", rest.etl_run, methods=["POST"]),
         Route("/openapi.json", openapi_json, methods=["GET"]),
-        Route("/graphql", GraphQLApp(config, obs), methods=["GET", "POST"]),
+        Route("/graphql", GraphQLApp(config, obs)),  # it answers other methods itself
         obs.metrics_route(),
     ]
     if config.graphiql:

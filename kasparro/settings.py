@@ -121,6 +121,16 @@ SETTINGS: tuple[Setting, ...] = (
         "33554432",
         "estimated bytes held by each of the parsed-document and compiled-plan caches",
     ),
+    Setting(
+        "MAX_BATCH",
+        "10",
+        "most GraphQL operations in one batch (a JSON array body); 0 turns batching off",
+    ),
+    Setting(
+        "APQ_CACHE_BYTES",
+        "8388608",
+        "bytes of query text the automatic persisted query store holds; 0 turns APQ off",
+    ),
     Setting("DEBUG", "false", "show unmasked GraphQL errors"),
     Setting(
         "DB_STATEMENT_TIMEOUT_SECONDS",
@@ -327,6 +337,8 @@ _PARSERS: dict[str, Callable[[str], Any]] = {
     "MAX_QUERY_MERGE_BUDGET": _integer(100),
     "GRAPHQL_OFFLOAD_COST": _integer(0),
     "GRAPHQL_CACHE_BYTES": _integer(0),
+    "MAX_BATCH": _integer(0),
+    "APQ_CACHE_BYTES": _integer(0),
     "DEBUG": _boolean,
     "DB_STATEMENT_TIMEOUT_SECONDS": _seconds,
     "DB_LOCK_TIMEOUT_SECONDS": _seconds,
@@ -389,6 +401,8 @@ class Settings:
     max_query_merge_budget: int
     graphql_offload_cost: int
     graphql_cache_bytes: int
+    max_batch: int
+    apq_cache_bytes: int
     debug: bool
     db_statement_timeout_seconds: float
     db_lock_timeout_seconds: float
@@ -483,6 +497,8 @@ class Settings:
             max_query_merge_budget=self.max_query_merge_budget,
             graphql_offload_cost=self.graphql_offload_cost,
             graphql_cache_bytes=self.graphql_cache_bytes,
+            max_batch=self.max_batch,
+            apq_cache_bytes=self.apq_cache_bytes,
             debug=self.debug,
             db_statement_timeout_seconds=self.db_statement_timeout_seconds,
             db_lock_timeout_seconds=self.db_lock_timeout_seconds,

@@ -11,9 +11,10 @@ import pytest
 from starlette.routing import Route
 from starlette.testclient import TestClient
 
-from gql.app import GraphQLApp, create_app
+from gql.app import create_app
 from gql.compiled import PlanCache
 from gql.compiled.fastpath import CachedPlans
+from gql.view import GraphQLApp
 from tests.conftest import make_settings
 from tests.gql.store import Store
 
