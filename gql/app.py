@@ -19,6 +19,7 @@ from db.latest_cache import PricesCache
 from gql import rest
 from gql.bodylimit import BodyLimitMiddleware
 from gql.config import AppConfig
+from gql.cors import CorsMiddleware
 from gql.engines import Engines
 from gql.errors import RETRY_AFTER_SECONDS, UNREACHABLE, ApiError, Unavailable, database_failure
 from gql.graphiql import ASSETS_PATH, graphiql_assets
@@ -134,6 +135,7 @@ def create_app(config: AppConfig, *, etl: EtlLifespan = etl_scheduler) -> Starle
         middleware=[
             Middleware(RequestIdMiddleware),
             obs.middleware(),
+            Middleware(CorsMiddleware, origins=config.cors_origins),
             Middleware(BodyLimitMiddleware, max_bytes=config.max_request_bytes),
         ],
         exception_handlers={
