@@ -24,6 +24,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, TypeAlias
 
+from graphql import DocumentNode, OperationDefinitionNode
 from starlette.requests import Request
 from strawberry.http import GraphQLRequestData
 
@@ -40,6 +41,8 @@ Operation: TypeAlias = GraphQLRequestData
 
 BAD_REQUEST = "BAD_REQUEST"
 """``extensions.code`` of a request that is not a well-formed GraphQL over HTTP request."""
+OPERATION_NOT_FOUND = "OPERATION_RESOLUTION_FAILURE"
+"""``extensions.code`` of a document without the operation to run."""
 
 
 class RequestError(Exception):
@@ -212,3 +215,22 @@ def _json_type(value: object) -> str:
     if isinstance(value, str):
         return "string"
     return "array" if isinstance(value, list) else "object"
+
+
+def select_operation(document: DocumentNode, name: str | None) -> OperationDefinitionNode:
+    """The operation to run (GraphQL specification, GetOperation); ``OperationError`` when
+    the document has several and no ``name``, or none of that name."""
+    operations = [
+        node for node in document.definitions if isinstance(node, OperationDefinitionNode)
+    ]
+    if name is None:
+        if len(operations) == 1:
+            return operations[0]
+        raise OperationError(
+            "Must provide operation name if query contains multiple operations.",
+            code=OPERATION_NOT_FOUND,
+        )
+    for node in operations:
+        if node.name is not None and node.name.value == name:
+            return node
+    raise OperationError(f"Unknown operation named '{name}'.", code=OPERATION_NOT_FOUND)

@@ -26,7 +26,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from graphql import GraphQLError, OperationDefinitionNode, OperationType
+from graphql import GraphQLError, OperationType
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 from starlette.types import Receive, Scope, Send
@@ -39,6 +39,7 @@ from strawberry.types import ExecutionResult
 from strawberry.types.graphql import OperationType as StrawberryOperationType
 
 from gql.apq import PersistedQueries
+from gql.batch import over_limits
 from gql.compiled import CompiledExecution, PlanCache
 from gql.compiled.build import Encoded
 from gql.compiled.fastpath import CachedPlans
@@ -52,17 +53,18 @@ from gql.schema import Guards, build_schema
 from gql.text import load_json
 from gql.transport import (
     JSON,
+    OPERATION_NOT_FOUND,
     Operation,
     OperationError,
     RequestError,
     read_request,
     response_media_type,
+    select_operation,
 )
 
 PARSE_FAILED = "GRAPHQL_PARSE_FAILED"
 VALIDATION_FAILED = "GRAPHQL_VALIDATION_FAILED"
 COERCION_FAILED = "BAD_USER_INPUT"
-OPERATION_NOT_FOUND = "OPERATION_RESOLUTION_FAILURE"
 
 ALL_OPERATIONS = StrawberryOperationType.from_http("POST")
 """Strawberry checks none: the method is checked here (``RequestError`` 405)."""
@@ -114,9 +116,7 @@ class GraphQLApp(GraphQL[Context, None]):
 
     async def handle(self, request: Request) -> Response:
         """The response to one HTTP request to ``/graphql``."""
-        if self._config.graphiql and self.should_render_graphql_ide(
-            self.request_adapter_class(request)
-        ):
+        if self._config.graphiql and _wants_ide(request):
             return HTMLResponse(self._ide_html)
         media = response_media_type(request.headers.get("accept", ""))
         try:
@@ -128,10 +128,20 @@ class GraphQLApp(GraphQL[Context, None]):
                     headers={"Allow": "GET, POST"},
                 )
             incoming = await read_request(request, self._config.max_batch)
+            items = [self._resolved(item) for item in incoming.items]
+            if incoming.batch:
+                refused = await over_limits(
+                    self.guards,
+                    self._graphql_schema,
+                    items,
+                    self._config.max_query_aliases,
+                )
+                if refused is not None:
+                    raise refused
         except RequestError as exc:
             return self._respond(media, exc.body(), _status(exc, media), exc.headers)
         context = await self.get_context(request, await self.get_sub_response(request))
-        answers = [await self._answer(request, context, item, media) for item in incoming.items]
+        answers = [await self._answer(request, context, item, media) for item in items]
         if incoming.batch:
             return self._respond(media, [answer.body for answer in answers], 200, {})
         (answer,) = answers
@@ -153,9 +163,18 @@ class GraphQLApp(GraphQL[Context, None]):
         try:
             if isinstance(item, RequestError):
                 raise item
-            return await self._run(request, context, self.persisted.resolve(item), media)
+            return await self._run(request, context, item, media)
         except RequestError as exc:
             return Answer(exc.body(), _status(exc, media), exc.headers)
+
+    def _resolved(self, item: Operation | RequestError) -> Operation | RequestError:
+        """``item`` with its persisted query (``gql.apq``), or why it cannot have one."""
+        if isinstance(item, RequestError):
+            return item
+        try:
+            return self.persisted.resolve(item)
+        except RequestError as exc:
+            return exc
 
     async def _run(
         self, request: Request, context: Context, operation: Operation, media: str
@@ -177,7 +196,7 @@ class GraphQLApp(GraphQL[Context, None]):
         else:
             stage = VALIDATION_FAILED if checked.errors else COERCION_FAILED
             if not checked.errors:
-                selected = _select(checked.document.definitions, operation.operation_name)
+                selected = select_operation(checked.document, operation.operation_name)
                 if request.method == "GET" and selected.operation is not OperationType.QUERY:
                     raise RequestError(
                         f"a {selected.operation.value} cannot be sent with GET; use POST",
@@ -237,27 +256,22 @@ class GraphQLApp(GraphQL[Context, None]):
         return HTMLResponse(self._ide_html)
 
 
+def _wants_ide(request: Request) -> bool:
+    """A browser opening ``/graphql`` (a GET with neither a query nor a persisted one)."""
+    accept = request.headers.get("accept", "")
+    return (
+        request.method == "GET"
+        and "query" not in request.query_params
+        and "extensions" not in request.query_params
+        and ("text/html" in accept or "*/*" in accept)
+    )
+
+
 def _status(error: RequestError, media: str) -> int:
     """A request error's status; an operation error is answered as a validation error."""
     if isinstance(error, OperationError):
         return 200 if media == JSON else 400
     return error.status
-
-
-def _select(definitions: Any, name: str | None) -> OperationDefinitionNode:
-    """The operation to run (GraphQL specification, GetOperation)."""
-    operations = [node for node in definitions if isinstance(node, OperationDefinitionNode)]
-    if name is None:
-        if len(operations) == 1:
-            return operations[0]
-        raise OperationError(
-            "Must provide operation name if query contains multiple operations.",
-            code=OPERATION_NOT_FOUND,
-        )
-    for node in operations:
-        if node.name is not None and node.name.value == name:
-            return node
-    raise OperationError(f"Unknown operation named '{name}'.", code=OPERATION_NOT_FOUND)
 
 
 def _answer_of(result: ExecutionResult, stage: str, media: str) -> Answer:
