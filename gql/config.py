@@ -33,6 +33,7 @@ class AppConfig:
     graphql_cache_bytes: int = 33_554_432
     max_batch: int = 10
     apq_cache_bytes: int = 8_388_608
+    compress_min_bytes: int = 1024
     cors_origins: tuple[str, ...] = ()
     debug: bool = False
     db_statement_timeout_seconds: float = 10.0

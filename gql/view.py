@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from graphql import GraphQLError, OperationType
+from sqlalchemy.exc import SQLAlchemyError
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 from starlette.types import Receive, Scope, Send
@@ -38,6 +39,8 @@ from strawberry.schema.exceptions import CannotGetOperationTypeError
 from strawberry.types import ExecutionResult
 from strawberry.types.graphql import OperationType as StrawberryOperationType
 
+from db import latest
+from gql import httpcache
 from gql.apq import PersistedQueries
 from gql.batch import over_limits
 from gql.compiled import CompiledExecution, PlanCache
@@ -45,6 +48,7 @@ from gql.compiled.build import Encoded
 from gql.compiled.fastpath import CachedPlans
 from gql.config import AppConfig
 from gql.context import Context
+from gql.dbcall import run_db
 from gql.graphiql import graphiql_html
 from gql.loaders import build_loaders
 from gql.observability import Observability
@@ -145,6 +149,8 @@ class GraphQLApp(GraphQL[Context, None]):
         if incoming.batch:
             return self._respond(media, [answer.body for answer in answers], 200, {})
         (answer,) = answers
+        if answer.status == 304:
+            return Response(status_code=304, headers=answer.headers)
         return self._respond(media, answer.body, answer.status, answer.headers)
 
     def _respond(
@@ -163,9 +169,34 @@ class GraphQLApp(GraphQL[Context, None]):
         try:
             if isinstance(item, RequestError):
                 raise item
-            return await self._run(request, context, item, media)
+            if request.method != "GET":
+                return await self._run(request, context, item, media)
+            tag = await self._tag(context, item, media)
+            if tag is not None and httpcache.fresh(request.headers.get("if-none-match"), tag):
+                return Answer({}, 304, httpcache.headers(tag))
+            answer = await self._run(request, context, item, media)
+            if tag is not None and answer.status == 200 and "errors" not in answer.body:
+                answer.headers.update(httpcache.headers(tag))
+            return answer
         except RequestError as exc:
             return Answer(exc.body(), _status(exc, media), exc.headers)
+
+    async def _tag(self, context: Context, operation: Operation, media: str) -> str | None:
+        """The entity tag of a GET query that ``gql.httpcache`` may cache, else None."""
+        if not operation.query:
+            return None
+        try:
+            checked = await self.guards.documents.checked(self._graphql_schema, operation.query)
+            selected = select_operation(checked.document, operation.operation_name)
+        except (GraphQLError, RequestError):
+            return None
+        if checked.errors or not httpcache.cacheable(selected):
+            return None
+        try:
+            version = await run_db(context.read_engine, latest.version)
+        except SQLAlchemyError:  # the query meets the same failure and reports it
+            return None
+        return None if version is None else httpcache.etag(version, media)
 
     def _resolved(self, item: Operation | RequestError) -> Operation | RequestError:
         """``item`` with its persisted query (``gql.apq``), or why it cannot have one."""

@@ -133,6 +133,11 @@ SETTINGS: tuple[Setting, ...] = (
         "bytes of query text the automatic persisted query store holds; 0 turns APQ off",
     ),
     Setting(
+        "COMPRESS_MIN_BYTES",
+        "1024",
+        "answers at least this long are gzip-compressed for clients that accept it; 0 = never",
+    ),
+    Setting(
         "CORS_ORIGINS",
         None,
         "comma-separated origins (scheme://host[:port]) whose pages may call the API, or *; "
@@ -360,6 +365,7 @@ _PARSERS: dict[str, Callable[[str], Any]] = {
     "GRAPHQL_CACHE_BYTES": _integer(0),
     "MAX_BATCH": _integer(0),
     "APQ_CACHE_BYTES": _integer(0),
+    "COMPRESS_MIN_BYTES": _integer(0),
     "CORS_ORIGINS": _origins,
     "DEBUG": _boolean,
     "DB_STATEMENT_TIMEOUT_SECONDS": _seconds,
@@ -425,6 +431,7 @@ class Settings:
     graphql_cache_bytes: int
     max_batch: int
     apq_cache_bytes: int
+    compress_min_bytes: int
     cors_origins: tuple[str, ...] | None
     debug: bool
     db_statement_timeout_seconds: float
@@ -522,6 +529,7 @@ class Settings:
             graphql_cache_bytes=self.graphql_cache_bytes,
             max_batch=self.max_batch,
             apq_cache_bytes=self.apq_cache_bytes,
+            compress_min_bytes=self.compress_min_bytes,
             cors_origins=self.cors_origins or (),
             debug=self.debug,
             db_statement_timeout_seconds=self.db_statement_timeout_seconds,
