@@ -16,7 +16,10 @@ coercion, an unknown operation or hash) has no ``data`` and carries ``extensions
 error has a code of its own) and ``locations``; it is a 400 when the client accepts
 ``application/graphql-response+json``, a 200 in the legacy ``application/json``. A request
 that is not well-formed is a 4xx with a GraphQL JSON body in either. A batch (a JSON array
-body) is answered with an array, one answer per item, each independent of the others.
+body) is answered with an array, one answer per item, each independent of the others, once
+its operations together are within the cost and alias limits (``gql.batch``). A GET query
+reading only what the latest-prices counter covers gets an ``ETag``, and a 304 when the
+client holds it (``gql.httpcache``).
 """
 
 from __future__ import annotations
