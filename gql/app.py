@@ -16,20 +16,26 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 
-from db.latest_cache import PricesCache
-from gql import rest
-from gql.bodylimit import BodyLimitMiddleware
-from gql.config import AppConfig
-from gql.cors import CorsMiddleware
-from gql.engines import Engines
-from gql.errors import RETRY_AFTER_SECONDS, UNREACHABLE, ApiError, Unavailable, database_failure
-from gql.graphiql import ASSETS_PATH, graphiql_assets
-from gql.health import HealthProbe
-from gql.lifespan import EtlLifespan, etl_scheduler
-from gql.middleware import RequestIdMiddleware, request_id_of
-from gql.observability import Observability
-from gql.openapi import openapi_document
-from gql.view import GraphQLApp
+from kasparro.db.latest_cache import PricesCache
+from kasparro.gql import rest
+from kasparro.gql.bodylimit import BodyLimitMiddleware
+from kasparro.gql.config import AppConfig
+from kasparro.gql.cors import CorsMiddleware
+from kasparro.gql.engines import Engines
+from kasparro.gql.errors import (
+    RETRY_AFTER_SECONDS,
+    UNREACHABLE,
+    ApiError,
+    Unavailable,
+    database_failure,
+)
+from kasparro.gql.graphiql import ASSETS_PATH, graphiql_assets
+from kasparro.gql.health import HealthProbe
+from kasparro.gql.lifespan import EtlLifespan, etl_scheduler
+from kasparro.gql.middleware import RequestIdMiddleware, request_id_of
+from kasparro.gql.observability import Observability
+from kasparro.gql.openapi import openapi_document
+from kasparro.gql.view import GraphQLApp
 
 log = logging.getLogger(__name__)
 

@@ -22,9 +22,9 @@ import hashlib
 from collections.abc import Mapping
 from typing import Any
 
-from gql.documents import text_bytes, utf8_length
-from gql.lru import ByteLRU
-from gql.transport import Operation, OperationError, RequestError
+from kasparro.gql.documents import text_bytes, utf8_length
+from kasparro.gql.lru import ByteLRU
+from kasparro.gql.transport import Operation, OperationError, RequestError
 
 NOT_FOUND = "PERSISTED_QUERY_NOT_FOUND"
 NOT_FOUND_MESSAGE = "PersistedQueryNotFound"

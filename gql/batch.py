@@ -14,11 +14,11 @@ from collections.abc import Sequence
 
 from graphql import GraphQLError, GraphQLSchema
 
-from gql.cost import COST_CAP
-from gql.errors import QueryTooCostly
-from gql.schema import Guards
-from gql.shape import aliases_message, operation_shapes
-from gql.transport import Operation, RequestError, select_operation
+from kasparro.gql.cost import COST_CAP
+from kasparro.gql.errors import QueryTooCostly
+from kasparro.gql.schema import Guards
+from kasparro.gql.shape import aliases_message, operation_shapes
+from kasparro.gql.transport import Operation, RequestError, select_operation
 
 
 async def over_limits(

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from graphql import FieldNode, OperationDefinitionNode, OperationType
 
-from db.latest import Version
+from kasparro.db.latest import Version
 
 CACHEABLE_ROOTS = frozenset({"latestPrices", "__typename", "__schema", "__type"})
 CACHE_CONTROL = "public, max-age=0, must-revalidate"

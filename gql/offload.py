@@ -32,9 +32,9 @@ from graphql import (
 )
 from strawberry.http import GraphQLRequestData
 
-from gql.schema import Guards
-from gql.threads import LoopLimiters
-from gql.transport import RequestError, select_operation
+from kasparro.gql.schema import Guards
+from kasparro.gql.threads import LoopLimiters
+from kasparro.gql.transport import RequestError, select_operation
 
 T = TypeVar("T")
 

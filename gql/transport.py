@@ -28,8 +28,8 @@ from graphql import DocumentNode, OperationDefinitionNode
 from starlette.requests import Request
 from strawberry.http import GraphQLRequestData
 
-from gql.errors import ApiError
-from gql.text import load_json
+from kasparro.gql.errors import ApiError
+from kasparro.gql.text import load_json
 
 GRAPHQL_RESPONSE = "application/graphql-response+json"
 """The media type of the GraphQL over HTTP specification."""

@@ -8,11 +8,11 @@ from datetime import datetime
 import strawberry
 from strawberry.types import Info
 
-from db import queries
-from db.queries import DbRow, Keyset, Order, RecordFilters
-from gql.context import Context
-from gql.cursors import encode_cursor
-from gql.dbcall import run_db
+from kasparro.db import queries
+from kasparro.db.queries import DbRow, Keyset, Order, RecordFilters
+from kasparro.gql.context import Context
+from kasparro.gql.cursors import encode_cursor
+from kasparro.gql.dbcall import run_db
 
 
 @strawberry.enum(description="Order of records by (timestamp, source, recordId).")

@@ -42,23 +42,23 @@ from strawberry.schema.exceptions import CannotGetOperationTypeError
 from strawberry.types import ExecutionResult
 from strawberry.types.graphql import OperationType as StrawberryOperationType
 
-from db import latest
-from gql import httpcache
-from gql.apq import PersistedQueries
-from gql.batch import over_limits
-from gql.compiled import CompiledExecution, PlanCache
-from gql.compiled.build import Encoded
-from gql.compiled.fastpath import CachedPlans
-from gql.config import AppConfig
-from gql.context import Context
-from gql.dbcall import run_db
-from gql.graphiql import graphiql_html
-from gql.loaders import build_loaders
-from gql.observability import Observability
-from gql.offload import Offload
-from gql.schema import Guards, build_schema
-from gql.text import load_json
-from gql.transport import (
+from kasparro.db import latest
+from kasparro.gql import httpcache
+from kasparro.gql.apq import PersistedQueries
+from kasparro.gql.batch import over_limits
+from kasparro.gql.compiled import CompiledExecution, PlanCache
+from kasparro.gql.compiled.build import Encoded
+from kasparro.gql.compiled.fastpath import CachedPlans
+from kasparro.gql.config import AppConfig
+from kasparro.gql.context import Context
+from kasparro.gql.dbcall import run_db
+from kasparro.gql.graphiql import graphiql_html
+from kasparro.gql.loaders import build_loaders
+from kasparro.gql.observability import Observability
+from kasparro.gql.offload import Offload
+from kasparro.gql.schema import Guards, build_schema
+from kasparro.gql.text import load_json
+from kasparro.gql.transport import (
     JSON,
     OPERATION_NOT_FOUND,
     Operation,

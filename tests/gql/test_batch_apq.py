@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from starlette.testclient import TestClient
 
-from gql.app import create_app
+from kasparro.gql.app import create_app
 from tests.conftest import make_settings
 from tests.gql.compiled.conftest import graphql_app
 from tests.gql.store import Store

@@ -12,8 +12,8 @@ import pytest
 from sqlalchemy import Engine
 from starlette.testclient import TestClient
 
-from db import latest
-from gql.app import create_app
+from kasparro.db import latest
+from kasparro.gql.app import create_app
 from tests.conftest import make_settings
 from tests.gql.store import Store
 from tests.servers import serve_in_thread

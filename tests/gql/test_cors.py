@@ -13,7 +13,7 @@ from starlette.responses import HTMLResponse
 from starlette.routing import Route
 from starlette.testclient import TestClient
 
-from gql.app import create_app
+from kasparro.gql.app import create_app
 from kasparro.settings import Settings, SettingsError
 from tests.conftest import make_settings
 from tests.gql.store import load_store
