@@ -10,7 +10,6 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-import kasparro.db.types
 from kasparro import db
 
 revision = "0001"
