@@ -9,6 +9,7 @@ built from this object by ``Settings.etl_config`` and ``Settings.app_config``.
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -130,6 +131,27 @@ SETTINGS: tuple[Setting, ...] = (
         "GRAPHQL_CACHE_BYTES",
         "33554432",
         "estimated bytes held by each of the parsed-document and compiled-plan caches",
+    ),
+    Setting(
+        "MAX_BATCH",
+        "10",
+        "most GraphQL operations in one batch (a JSON array body); 0 turns batching off",
+    ),
+    Setting(
+        "APQ_CACHE_BYTES",
+        "8388608",
+        "bytes of query text the automatic persisted query store holds; 0 turns APQ off",
+    ),
+    Setting(
+        "COMPRESS_MIN_BYTES",
+        "1024",
+        "answers at least this long are gzip-compressed for clients that accept it; 0 = never",
+    ),
+    Setting(
+        "CORS_ORIGINS",
+        None,
+        "comma-separated origins (scheme://host[:port]) whose pages may call the API, or *; "
+        "unset = none",
     ),
     Setting("DEBUG", "false", "show unmasked GraphQL errors"),
     Setting(
@@ -285,6 +307,20 @@ def _choice(*allowed: str, upper: bool = False) -> Callable[[str], str]:
     return parse
 
 
+def _origins(value: str) -> tuple[str, ...]:
+    origins = tuple(
+        dict.fromkeys(part.strip().lower() for part in value.split(",") if part.strip())
+    )
+    if "*" in origins and len(origins) > 1:
+        raise ValueError("* allows every origin: give it alone, or list origins without it")
+    for origin in origins:
+        if origin != "*" and not re.fullmatch(r"https?://[a-z0-9.-]+(:[0-9]{1,5})?", origin):
+            raise ValueError(
+                f"{origin!r} is not an origin (scheme://host[:port], no path or trailing /)"
+            )
+    return origins
+
+
 def _text(value: str) -> str:
     return value
 
@@ -339,6 +375,10 @@ _PARSERS: dict[str, Callable[[str], Any]] = {
     "MAX_QUERY_MERGE_BUDGET": _integer(100),
     "GRAPHQL_OFFLOAD_COST": _integer(0),
     "GRAPHQL_CACHE_BYTES": _integer(0),
+    "MAX_BATCH": _integer(0),
+    "APQ_CACHE_BYTES": _integer(0),
+    "COMPRESS_MIN_BYTES": _integer(0),
+    "CORS_ORIGINS": _origins,
     "DEBUG": _boolean,
     "DB_STATEMENT_TIMEOUT_SECONDS": _seconds,
     "DB_LOCK_TIMEOUT_SECONDS": _seconds,
@@ -403,6 +443,10 @@ class Settings:
     max_query_merge_budget: int
     graphql_offload_cost: int
     graphql_cache_bytes: int
+    max_batch: int
+    apq_cache_bytes: int
+    compress_min_bytes: int
+    cors_origins: tuple[str, ...] | None
     debug: bool
     db_statement_timeout_seconds: float
     db_lock_timeout_seconds: float
@@ -499,6 +543,10 @@ class Settings:
             max_query_merge_budget=self.max_query_merge_budget,
             graphql_offload_cost=self.graphql_offload_cost,
             graphql_cache_bytes=self.graphql_cache_bytes,
+            max_batch=self.max_batch,
+            apq_cache_bytes=self.apq_cache_bytes,
+            compress_min_bytes=self.compress_min_bytes,
+            cors_origins=self.cors_origins or (),
             debug=self.debug,
             db_statement_timeout_seconds=self.db_statement_timeout_seconds,
             db_lock_timeout_seconds=self.db_lock_timeout_seconds,
