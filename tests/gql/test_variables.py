@@ -41,9 +41,10 @@ def refused(client: TestClient, query: str, variables: dict[str, Any], *, get: b
     else:
         response = client.post("/graphql", json={"query": query, "variables": variables})
     assert response.status_code == 400, response.text
-    body = response.json()
-    assert set(body) == {"error", "request_id"}
-    message: str = body["error"]
+    [error] = response.json()["errors"]  # a request error: no data, nothing ran
+    assert set(response.json()) == {"errors"}
+    assert error["extensions"] == {"code": "BAD_USER_INPUT"}
+    message: str = error["message"]
     return message
 
 
