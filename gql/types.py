@@ -13,6 +13,7 @@ from db.queries import DbRow, Keyset, Order, RecordFilters
 from gql.context import Context
 from gql.cursors import encode_cursor
 from gql.dbcall import run_db
+from gql.identity import price_id, record_id, source_run_id
 
 
 @strawberry.enum(description="Order of records by (timestamp, source, recordId).")
@@ -83,6 +84,13 @@ class Record:
     volume_24h: float | None = strawberry.field(name="volume24h")
     asset_id: strawberry.Private[str]
 
+    @strawberry.field(
+        description="Stable, opaque id of this record (from source, recordId and timestamp): "
+        "the same in every query, order and page, unique among records."
+    )
+    def id(self) -> strawberry.ID:
+        return strawberry.ID(record_id(self.source, self.record_id, self.timestamp))
+
     @strawberry.field(description="The canonical asset this record is about.")
     async def asset(self, info: Info[Context, None]) -> Asset:
         row = await info.context.loaders.asset.load(self.asset_id)
@@ -151,6 +159,13 @@ class AssetPrice:
     value: float
     timestamp: datetime
 
+    @strawberry.field(
+        description="Stable, opaque id of the newest price of this asset from this source "
+        "(the same while the price moves)."
+    )
+    def id(self) -> strawberry.ID:
+        return strawberry.ID(price_id(self.asset.id, self.source))
+
 
 @strawberry.type(description="One source within an ETL run and what it did.")
 class SourceRun:
@@ -171,10 +186,16 @@ class SourceRun:
     finished_at: datetime | None
     checkpoint_before: datetime | None
     checkpoint_after: datetime | None
+    run_id: strawberry.Private[int]
+
+    @strawberry.field(description="Stable, opaque id of this source's part of this run.")
+    def id(self) -> strawberry.ID:
+        return strawberry.ID(source_run_id(self.run_id, self.source))
 
     @classmethod
     def from_row(cls, row: DbRow) -> SourceRun:
         return cls(
+            run_id=row.run_id,
             source=row.source,
             status=row.status,
             rows_read=row.rows_read,
