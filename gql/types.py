@@ -9,10 +9,11 @@ import strawberry
 from strawberry.types import Info
 
 from db import queries
-from db.queries import DbRow, Keyset, Order, RecordFilters
+from db.queries import DbRow, Keyset, Order, RecordFilters, RecordPage
 from gql.context import Context
 from gql.cursors import encode_cursor
 from gql.dbcall import run_db
+from gql.filters import RecordsRequest
 from gql.identity import price_id, record_id, source_run_id
 
 
@@ -91,6 +92,10 @@ class Record:
     def id(self) -> strawberry.ID:
         return strawberry.ID(record_id(self.source, self.record_id, self.timestamp))
 
+    def cursor(self, order: Order) -> str:
+        """This record's cursor when read in ``order``."""
+        return encode_cursor(Keyset(self.timestamp, self.source, self.record_id), order)
+
     @strawberry.field(description="The canonical asset this record is about.")
     async def asset(self, info: Info[Context, None]) -> Asset:
         row = await info.context.loaders.asset.load(self.asset_id)
@@ -113,22 +118,36 @@ class Record:
         )
 
 
-@strawberry.type
+@strawberry.type(description="A record and its position in the connection.")
 class RecordEdge:
     node: Record
     order: strawberry.Private[Order]
 
-    @strawberry.field(description="Opaque cursor: pass it as `after` to continue after this row.")
+    @strawberry.field(
+        description="Opaque cursor of this row: pass it as `after` to continue after it, or "
+        "as `before` to page back from it (same arguments, same order)."
+    )
     def cursor(self) -> str:
-        node = self.node
-        return encode_cursor(Keyset(node.timestamp, node.source, node.record_id), self.order)
+        return self.node.cursor(self.order)
 
 
-@strawberry.type
+@strawberry.type(description="Where a page lies in the connection (Relay Cursor Connections).")
 class PageInfo:
-    has_next_page: bool
+    has_next_page: bool = strawberry.field(
+        description="More rows follow this page: paging forward (`first`), exactly; paging "
+        "backward (`last` with `before`), whether any row lies at or after `before`."
+    )
+    has_previous_page: bool = strawberry.field(
+        description="Rows come before this page: paging backward (`last`), exactly; paging "
+        "forward (`first` with `after`), whether any row lies at or before `after`."
+    )
+    start_cursor: str | None = strawberry.field(
+        description="Cursor of the first row of the page (null when it is empty); pass it as "
+        "`before` with `last` for the page before."
+    )
     end_cursor: str | None = strawberry.field(
-        description="Cursor of the last row; pass it as `after` for the next page."
+        description="Cursor of the last row of the page (null when it is empty); pass it as "
+        "`after` for the next page, also on the last page, to poll for rows that arrive."
     )
 
 
@@ -138,6 +157,22 @@ class RecordConnection:
     page_info: PageInfo
     filters: strawberry.Private[RecordFilters]
     order: strawberry.Private[Order]
+
+    @classmethod
+    def of(cls, nodes: list[Record], page: RecordPage, request: RecordsRequest) -> RecordConnection:
+        """The connection of ``page``, read for ``request``."""
+        order = request.order
+        return cls(
+            nodes=nodes,
+            page_info=PageInfo(
+                has_next_page=page.has_next,
+                has_previous_page=page.has_previous,
+                start_cursor=nodes[0].cursor(order) if nodes else None,
+                end_cursor=nodes[-1].cursor(order) if nodes else None,
+            ),
+            filters=request.filters,
+            order=order,
+        )
 
     @strawberry.field
     def edges(self) -> list[RecordEdge]:

@@ -2,9 +2,9 @@
 
 A plan says, for every object in the response, its keys in response order and where
 each value comes from: a column of the rows read (``Leaf``), a constant
-(``__typename``), the row's cursor, a nested object (``One``), one object per row
+(``__typename``), the row's cursor or ``id``, a nested object (``One``), one object per row
 (``Rows``: ``edges``, ``nodes``, an edge's ``node``, the ``latestPrices`` list and each
-price's ``asset``), ``pageInfo``'s two values or ``totalCount``. Compiling follows the
+price's ``asset``), ``pageInfo``'s four values or ``totalCount``. Compiling follows the
 executor's rules (field collection in ``gql.compiled.collect``, the schema's types and
 names); whatever a plan cannot describe raises ``Unsupported`` and the operation is
 executed normally.
@@ -71,8 +71,25 @@ class Cursor:
 
 
 @dataclass(frozen=True, slots=True)
+class Identity:
+    """The row's ``id`` (``gql.identity``): of a ``Record`` or of an ``AssetPrice``."""
+
+    of: Literal["Record", "AssetPrice"]
+
+
+@dataclass(frozen=True, slots=True)
 class HasNext:
     """``PageInfo.hasNextPage``."""
+
+
+@dataclass(frozen=True, slots=True)
+class HasPrevious:
+    """``PageInfo.hasPreviousPage``."""
+
+
+@dataclass(frozen=True, slots=True)
+class StartCursor:
+    """``PageInfo.startCursor``."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,9 +124,29 @@ class Rows:
     shape: Shape
 
 
-Part: TypeAlias = Const | Leaf | Cursor | HasNext | EndCursor | TotalCount | One | Rows
+Part: TypeAlias = (
+    Const
+    | Leaf
+    | Cursor
+    | Identity
+    | HasNext
+    | HasPrevious
+    | StartCursor
+    | EndCursor
+    | TotalCount
+    | One
+    | Rows
+)
 _PartOf: TypeAlias = Callable[[str, list[FieldNode]], Part]
 """What a field (its name and the nodes merged under one response key) becomes."""
+
+
+_PAGE_INFO: dict[str, Part] = {
+    "hasNextPage": HasNext(),
+    "hasPreviousPage": HasPrevious(),
+    "startCursor": StartCursor(),
+    "endCursor": EndCursor(),
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -231,21 +268,24 @@ class _Compiler:
 
     @staticmethod
     def _page_info_part(name: str, nodes: list[FieldNode]) -> Part:
-        if name == "hasNextPage":
-            return HasNext()
-        if name == "endCursor":
-            return EndCursor()
-        raise Unsupported(f"PageInfo.{name}")
+        part = _PAGE_INFO.get(name)
+        if part is None:
+            raise Unsupported(f"PageInfo.{name}")
+        return part
 
     def _record_part(self, name: str, nodes: list[FieldNode]) -> Part:
         record = get_named_type(self._type_of("records").fields["nodes"].type)
         assert isinstance(record, GraphQLObjectType)
+        if name == "id":
+            return Identity("Record")
         return self._leaf(record, name, _RECORD_COLUMNS)
 
     def _price_part(self, name: str, nodes: list[FieldNode]) -> Part:
         price = self._type_of("latestPrices")
         if name == "asset":
             return Rows(self._shape(nodes, price.fields[name], self._asset_part))
+        if name == "id":
+            return Identity("AssetPrice")
         return self._leaf(price, name, _PRICE_COLUMNS)
 
     def _asset_part(self, name: str, nodes: list[FieldNode]) -> Part:
