@@ -168,8 +168,7 @@ def records(
     reading: Order = _REVERSE[order] if from_end else order
     rows = conn.execute(_ordered(query, reading).limit(limit + 1)).all()
     more = len(rows) > limit
-    start = before if from_end else after
-    behind = look_beyond and start is not None and _exists(conn, filters, start, reading)
+    behind = look_beyond and rows_beyond(conn, filters, after, before, order, from_end=from_end)
     if from_end:
         return RecordPage(rows[:limit][::-1], has_next=behind, has_previous=more)
     return RecordPage(rows[:limit], has_next=more, has_previous=behind)
@@ -193,11 +192,23 @@ def _ordered(query: Select[Any], order: Order) -> Select[Any]:
     return query.order_by(*_KEY)
 
 
-def _exists(conn: Connection, filters: RecordFilters, start: Keyset, reading: Order) -> bool:
-    """Whether a row matching ``filters`` lies at ``start`` or behind it, seen from a page
-    read from ``start`` in ``reading`` order. Read nearest first, so the row at the cursor
+def rows_beyond(
+    conn: Connection,
+    filters: RecordFilters,
+    after: Keyset | None,
+    before: Keyset | None,
+    order: Order,
+    *,
+    from_end: bool,
+) -> bool:
+    """Whether a row matching ``filters`` lies on the far side of the cursor a page of
+    ``records`` started from: at or before ``after``, or with ``from_end`` at or after
+    ``before``; False without that cursor. Read nearest first, so the row at the cursor
     (still there in the common case) answers at the first index entry."""
-    behind = _REVERSE[reading]
+    start = before if from_end else after
+    if start is None:
+        return False
+    behind = order if from_end else _REVERSE[order]
     query = _filtered(select(*_KEY), filters).where(_beyond(start, behind, inclusive=True))
     return conn.execute(_ordered(query, behind).limit(1)).first() is not None
 

@@ -155,9 +155,9 @@ class RecordsRequest:
     before: Keyset | None = None
     from_end: bool = False
 
-    def read(self, conn: Connection) -> RecordPage:
-        """The page asked for, knowing whether rows lie on either side of it (what
-        ``pageInfo`` reports); the resolver and the compiled path both read it here."""
+    def read(self, conn: Connection, *, look_beyond: bool) -> RecordPage:
+        """The page asked for (the resolver and the compiled path both read it here); with
+        ``look_beyond`` it also knows ``beyond``, else that flag of the page is False."""
         return queries.records(
             conn,
             self.filters,
@@ -166,8 +166,26 @@ class RecordsRequest:
             self.order,
             before=self.before,
             from_end=self.from_end,
-            look_beyond=True,
+            look_beyond=look_beyond,
         )
+
+    def beyond(self, conn: Connection) -> bool:
+        """Whether rows lie on the far side of the cursor the page starts from: what
+        ``hasPreviousPage`` says paging forward, ``hasNextPage`` paging backward (one
+        indexed probe, made only when that flag is asked for)."""
+        return queries.rows_beyond(
+            conn, self.filters, self.after, self.before, self.order, from_end=self.from_end
+        )
+
+    @property
+    def start(self) -> Keyset | None:
+        """The cursor the page starts from: ``before`` paging backward, else ``after``."""
+        return self.before if self.from_end else self.after
+
+    @property
+    def far_flag(self) -> str:
+        """The ``PageInfo`` field that ``beyond`` answers."""
+        return "hasNextPage" if self.from_end else "hasPreviousPage"
 
 
 def records_request(

@@ -33,7 +33,7 @@ def _record_page(
     conn: Connection, request: filters.RecordsRequest
 ) -> tuple[list[Record], queries.RecordPage]:
     """One page and its Record objects, built in the worker thread (off the event loop)."""
-    page = request.read(conn)
+    page = request.read(conn, look_beyond=False)  # pageInfo looks when asked (PageInfo)
     return [Record.from_row(row) for row in page.rows], page
 
 

@@ -133,14 +133,25 @@ class RecordEdge:
 
 @strawberry.type(description="Where a page lies in the connection (Relay Cursor Connections).")
 class PageInfo:
-    has_next_page: bool = strawberry.field(
+    more: strawberry.Private[bool]
+    """Rows follow the page on the side it was read towards (the end, or paging backward
+    the start): the exact flag."""
+    request: strawberry.Private[RecordsRequest]
+
+    @strawberry.field(
         description="More rows follow this page: paging forward (`first`), exactly; paging "
         "backward (`last` with `before`), whether any row lies at or after `before`."
     )
-    has_previous_page: bool = strawberry.field(
+    async def has_next_page(self, info: Info[Context, None]) -> bool:
+        return await self._flag(info, "hasNextPage")
+
+    @strawberry.field(
         description="Rows come before this page: paging backward (`last`), exactly; paging "
         "forward (`first` with `after`), whether any row lies at or before `after`."
     )
+    async def has_previous_page(self, info: Info[Context, None]) -> bool:
+        return await self._flag(info, "hasPreviousPage")
+
     start_cursor: str | None = strawberry.field(
         description="Cursor of the first row of the page (null when it is empty); pass it as "
         "`before` with `last` for the page before."
@@ -149,6 +160,15 @@ class PageInfo:
         description="Cursor of the last row of the page (null when it is empty); pass it as "
         "`after` for the next page, also on the last page, to poll for rows that arrive."
     )
+
+    async def _flag(self, info: Info[Context, None], name: str) -> bool:
+        request = self.request
+        if name != request.far_flag:
+            return self.more
+        if request.start is None:
+            return False
+        # The far side is probed only when asked for (one indexed query).
+        return await run_db(info.context.read_engine, request.beyond)
 
 
 @strawberry.type(description="A page of records, with cursors to continue.")
@@ -160,13 +180,13 @@ class RecordConnection:
 
     @classmethod
     def of(cls, nodes: list[Record], page: RecordPage, request: RecordsRequest) -> RecordConnection:
-        """The connection of ``page``, read for ``request``."""
+        """The connection of ``page``, read for ``request`` (without looking beyond it)."""
         order = request.order
         return cls(
             nodes=nodes,
             page_info=PageInfo(
-                has_next_page=page.has_next,
-                has_previous_page=page.has_previous,
+                more=page.has_previous if request.from_end else page.has_next,
+                request=request,
                 start_cursor=nodes[0].cursor(order) if nodes else None,
                 end_cursor=nodes[-1].cursor(order) if nodes else None,
             ),

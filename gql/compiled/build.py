@@ -111,7 +111,7 @@ def _prices_page(page_type: type[_P], rows: list[LatestPrice]) -> _P:
 
 
 def _read(conn: Connection, plan: Plan, request: RecordsRequest, page_type: type[_P]) -> _P:
-    page = request.read(conn)
+    page = request.read(conn, look_beyond=request.far_flag in plan.page_info)
     total = queries.count_records(conn, request.filters) if plan.counts else None
     if total is not None and (type(total) is not int or total not in INT_RANGE):
         raise Mismatch("totalCount")

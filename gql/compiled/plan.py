@@ -163,6 +163,9 @@ class Plan:
     root: Shape
     counts: bool
     """Whether ``totalCount`` is selected (the count query runs only then)."""
+    page_info: frozenset[str]
+    """The ``pageInfo`` fields selected (the probe beyond the starting cursor, for the
+    flag on that side, runs only when it is among them)."""
 
 
 def compile_plan(
@@ -206,6 +209,7 @@ class _Compiler:
         self._schema: GraphQLSchema = schema._schema
         self._fragments = fragments
         self._counts = False
+        self._page_info: set[str] = set()
 
     def plan(self, document: DocumentNode, operation: OperationDefinitionNode) -> Plan:
         query = self._schema.query_type
@@ -230,7 +234,16 @@ class _Compiler:
             return Rows(self._shape(nodes, field_def, self._price_part))
 
         root = self._object(grouped, query, root_part)
-        return Plan(document, operation, root_field, roots[0][0], field_def, root, self._counts)
+        return Plan(
+            document,
+            operation,
+            root_field,
+            roots[0][0],
+            field_def,
+            root,
+            self._counts,
+            frozenset(self._page_info),
+        )
 
     def _object(self, grouped: Fields, type_: GraphQLObjectType, part_of: _PartOf) -> Shape:
         parts: list[Part] = []
@@ -266,11 +279,11 @@ class _Compiler:
             return Rows(self._shape(nodes, edge.fields[name], self._record_part))
         raise Unsupported(f"RecordEdge.{name}")
 
-    @staticmethod
-    def _page_info_part(name: str, nodes: list[FieldNode]) -> Part:
+    def _page_info_part(self, name: str, nodes: list[FieldNode]) -> Part:
         part = _PAGE_INFO.get(name)
         if part is None:
             raise Unsupported(f"PageInfo.{name}")
+        self._page_info.add(name)
         return part
 
     def _record_part(self, name: str, nodes: list[FieldNode]) -> Part:

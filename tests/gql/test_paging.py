@@ -140,3 +140,24 @@ def test_a_cursor_keeps_its_order_as_before(client: TestClient, store: Store) ->
     assert body["errors"][0]["message"].startswith(  # type: ignore[index]
         "cursor was issued for order DESC but this request asks for ASC"
     )
+
+
+FLAGS = (
+    "query($after: String) { records(first: 2, after: $after) { pageInfo { %s } nodes { %s } } }"
+)
+
+
+def test_the_far_side_is_probed_only_when_asked(
+    client: TestClient, store: Store, app_statements: list[str]
+) -> None:
+    after = page(client, first=3)["pageInfo"]["endCursor"]
+    # The compiled path, then normal execution (a record's asset is not compiled).
+    for node in ("source", "source asset { id }"):
+        for flags, probes in (("hasNextPage endCursor", 0), ("hasPreviousPage", 1)):
+            app_statements.clear()
+            body = graphql(client, FLAGS % (flags, node), after=after)
+            assert "errors" not in body, body
+            info = body["data"]["records"]["pageInfo"]  # type: ignore[index]
+            assert all(info[name] is True for name in info if name.startswith("has")), info
+            reads = [s for s in app_statements if "FROM records" in s]
+            assert len(reads) == 1 + probes, reads
