@@ -17,6 +17,7 @@ Clients must treat ids as opaque.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import UTC, datetime
 
 from gql.tokens import encode_token
@@ -25,6 +26,19 @@ from gql.tokens import encode_token
 def record_id(source: str, record_id: str, timestamp: datetime) -> str:
     """The id of the record with this primary key."""
     return encode_token(["Record", source, record_id, timestamp.astimezone(UTC).isoformat()])
+
+
+def record_ids(keys: Iterable[tuple[str, str, datetime]]) -> list[str]:
+    """``record_id`` of each ``(source, record_id, timestamp)``, a page at a time: rows
+    share few timestamps, and each is put in UTC text once."""
+    stamps: dict[datetime, str] = {}
+    ids = []
+    for source, key, timestamp in keys:
+        text = stamps.get(timestamp)
+        if text is None:
+            text = stamps[timestamp] = timestamp.astimezone(UTC).isoformat()
+        ids.append(encode_token(["Record", source, key, text]))
+    return ids
 
 
 def price_id(asset_id: str, source: str) -> str:

@@ -13,10 +13,14 @@ from collections.abc import Sequence
 
 from gql.text import has_lone_surrogate
 
+_COMPACT = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
+"""``json.dumps(…, separators=(",", ":"), ensure_ascii=False)`` without building an encoder
+per call (a third of the cost of a token, and pages make one per row)."""
+
 
 def encode_token(parts: Sequence[str]) -> str:
     """The token holding ``parts``."""
-    payload = json.dumps(list(parts), separators=(",", ":"), ensure_ascii=False)
+    payload = _COMPACT(list(parts))
     return base64.urlsafe_b64encode(payload.encode()).rstrip(b"=").decode("ascii")
 
 

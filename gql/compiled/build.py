@@ -52,7 +52,7 @@ from gql.compiled.plan import (
 )
 from gql.cursors import encode_cursor
 from gql.filters import PricesRequest, RecordsRequest
-from gql.identity import price_id, record_id
+from gql.identity import price_id, record_ids
 
 INT_RANGE = range(-(2**31), 2**31)
 """GraphQL's Int: what ``totalCount`` may hold (graphql-core refuses anything else)."""
@@ -213,7 +213,7 @@ class _Page:
     def _record_ids(self) -> list[str]:
         timestamp, source, key = _KEY
         rows: Sequence[Any] = self._rows  # records rows
-        return [record_id(row[source], row[key], row[timestamp]) for row in rows]
+        return record_ids((row[source], row[key], row[timestamp]) for row in rows)
 
     def _cursors(self) -> list[str]:
         timestamp, source, record_id = _KEY
