@@ -23,8 +23,8 @@ from typing import Any
 
 from sqlalchemy import Connection, event
 
-from db import queries as q
-from db.engine import create_db_engine
+from kasparro.db import queries as q
+from kasparro.db.engine import create_db_engine
 
 F = q.RecordFilters
 CURSOR = datetime(2026, 10, 28, tzinfo=UTC)

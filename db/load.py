@@ -25,8 +25,15 @@ from sqlalchemy import Connection, delete, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
-from db.tables import asset_aliases, assets, checkpoints, latest_records, raw_payloads, rejects
-from db.types import storable_text
+from kasparro.db.tables import (
+    asset_aliases,
+    assets,
+    checkpoints,
+    latest_records,
+    raw_payloads,
+    rejects,
+)
+from kasparro.db.types import storable_text
 
 StagedRow = tuple[str, str, str, str, str, float, float | None, float | None]
 """(record_id, timestamp text, asset_id, symbol, name, value, market_cap, volume_24h)."""

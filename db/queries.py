@@ -32,8 +32,8 @@ from sqlalchemy import (
     type_coerce,
 )
 
-from db.tables import asset_aliases, assets, etl_run_sources, etl_runs, latest_records
-from db.tables import records as record_table
+from kasparro.db.tables import asset_aliases, assets, etl_run_sources, etl_runs, latest_records
+from kasparro.db.tables import records as record_table
 
 RUN_STATUSES = ("running", "success", "partial", "failed", "skipped")
 

@@ -21,9 +21,9 @@ from typing import NamedTuple
 
 from sqlalchemy import Connection, func, insert, select, update
 
-from db.load import forget_position
-from db.tables import etl_run_sources, etl_runs
-from db.types import storable_text
+from kasparro.db.load import forget_position
+from kasparro.db.tables import etl_run_sources, etl_runs
+from kasparro.db.types import storable_text
 
 COUNTERS = ("rows_read", "inserted", "updated", "unchanged", "skipped", "rejected")
 

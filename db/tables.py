@@ -32,7 +32,7 @@ from sqlalchemy import (
     Text,
 )
 
-from db.types import UTCDateTime
+from kasparro.db.types import UTCDateTime
 
 NAMING = {
     "ix": "ix_%(table_name)s_%(column_0_N_name)s",

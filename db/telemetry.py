@@ -17,7 +17,7 @@ from datetime import datetime
 
 from sqlalchemy import Connection, and_, func, select
 
-from db.tables import etl_run_sources, etl_runs
+from kasparro.db.tables import etl_run_sources, etl_runs
 
 SOURCE_STATUSES = ("running", "success", "failed", "skipped")
 """Statuses a source run can have; ``latest_status`` may also return others found in the table."""

@@ -29,9 +29,9 @@ from datetime import UTC, datetime
 from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import SQLAlchemyError
 
-from db import runs
-from db.engine import bounded_transaction, is_unavailable
-from db.runs import RunFinal, SourceFinal
+from kasparro.db import runs
+from kasparro.db.engine import bounded_transaction, is_unavailable
+from kasparro.db.runs import RunFinal, SourceFinal
 
 log = logging.getLogger(__name__)
 

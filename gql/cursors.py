@@ -12,9 +12,9 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from db.queries import Keyset, Order
-from gql.errors import BadInput
-from gql.tokens import decode_token, encode_token
+from kasparro.db.queries import Keyset, Order
+from kasparro.gql.errors import BadInput
+from kasparro.gql.tokens import decode_token, encode_token
 
 _VERSION = "k1"
 CURSOR_MAX_LENGTH = 1024

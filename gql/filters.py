@@ -15,11 +15,11 @@ from datetime import UTC, datetime
 
 from sqlalchemy import Connection
 
-from db import queries
-from db.queries import Keyset, Order, RecordFilters, RecordPage
-from etl.config import KNOWN_SOURCES
-from gql.cursors import decode_cursor
-from gql.errors import BadInput
+from kasparro.db import queries
+from kasparro.db.queries import Keyset, Order, RecordFilters, RecordPage
+from kasparro.etl.config import KNOWN_SOURCES
+from kasparro.gql.cursors import decode_cursor
+from kasparro.gql.errors import BadInput
 
 MAX_FILTER_VALUES = 100
 MAX_VALUE_LENGTH = 200

@@ -20,7 +20,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import UTC, datetime
 
-from gql.tokens import encode_token
+from kasparro.gql.tokens import encode_token
 
 
 def record_id(source: str, record_id: str, timestamp: datetime) -> str:

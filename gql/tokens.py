@@ -11,7 +11,7 @@ import binascii
 import json
 from collections.abc import Sequence
 
-from gql.text import has_lone_surrogate
+from kasparro.gql.text import has_lone_surrogate
 
 _COMPACT = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
 """``json.dumps(…, separators=(",", ":"), ensure_ascii=False)`` without building an encoder

@@ -8,13 +8,13 @@ from datetime import datetime
 import strawberry
 from strawberry.types import Info
 
-from db import queries
-from db.queries import DbRow, Keyset, Order, RecordFilters, RecordPage
-from gql.context import Context
-from gql.cursors import encode_cursor
-from gql.dbcall import run_db
-from gql.filters import RecordsRequest
-from gql.identity import price_id, record_id, source_run_id
+from kasparro.db import queries
+from kasparro.db.queries import DbRow, Keyset, Order, RecordFilters, RecordPage
+from kasparro.gql.context import Context
+from kasparro.gql.cursors import encode_cursor
+from kasparro.gql.dbcall import run_db
+from kasparro.gql.filters import RecordsRequest
+from kasparro.gql.identity import price_id, record_id, source_run_id
 
 
 @strawberry.enum(description="Order of records by (timestamp, source, recordId).")

@@ -21,6 +21,6 @@ introspection, and any request normal execution would answer with an error (bad
 variables or arguments, values it cannot serialize, a database failure).
 """
 
-from gql.compiled.extension import CompiledExecution, PlanCache
+from kasparro.gql.compiled.extension import CompiledExecution, PlanCache
 
 __all__ = ["CompiledExecution", "PlanCache"]

@@ -30,10 +30,10 @@ from typing import Any, TypeVar
 
 from sqlalchemy import Connection
 
-from db import queries
-from db.latest_cache import PricesCache
-from db.queries import DbRow, Keyset, LatestPrice, Order, RecordPage
-from gql.compiled.plan import (
+from kasparro.db import queries
+from kasparro.db.latest_cache import PricesCache
+from kasparro.db.queries import DbRow, Keyset, LatestPrice, Order, RecordPage
+from kasparro.gql.compiled.plan import (
     COLUMNS,
     Const,
     Cursor,
@@ -50,9 +50,9 @@ from gql.compiled.plan import (
     StartCursor,
     TotalCount,
 )
-from gql.cursors import encode_cursor
-from gql.filters import PricesRequest, RecordsRequest
-from gql.identity import price_id, record_ids
+from kasparro.gql.cursors import encode_cursor
+from kasparro.gql.filters import PricesRequest, RecordsRequest
+from kasparro.gql.identity import price_id, record_ids
 
 INT_RANGE = range(-(2**31), 2**31)
 """GraphQL's Int: what ``totalCount`` may hold (graphql-core refuses anything else)."""

@@ -30,8 +30,8 @@ from graphql import (
     get_named_type,
 )
 
-from db.queries import RECORD_COLUMNS
-from gql.compiled.collect import Fields, Unsupported, collect, subfields
+from kasparro.db.queries import RECORD_COLUMNS
+from kasparro.gql.compiled.collect import Fields, Unsupported, collect, subfields
 
 COLUMNS = tuple(column.name for column in RECORD_COLUMNS)
 """Column names of a record page row, by position (``db.queries.RECORD_COLUMNS``)."""

@@ -27,7 +27,7 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.pool import QueuePool
 
-from db.telemetry import OUTCOMES, SOURCE_STATUSES, EtlSnapshot, etl_snapshot
+from kasparro.db.telemetry import OUTCOMES, SOURCE_STATUSES, EtlSnapshot, etl_snapshot
 
 log = logging.getLogger(__name__)
 

@@ -11,9 +11,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import Connection, Engine, delete, insert
 
-from db import queries
-from db.queries import Keyset, Order, RecordFilters, RecordPage
-from db.tables import records
+from kasparro.db import queries
+from kasparro.db.queries import Keyset, Order, RecordFilters, RecordPage
+from kasparro.db.tables import records
 from tests.conftest import ON_POSTGRESQL
 
 T0 = datetime(2024, 5, 1, tzinfo=UTC)

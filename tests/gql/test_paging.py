@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import Engine, insert
 from starlette.testclient import TestClient
 
-from db.tables import records
+from kasparro.db.tables import records
 from tests.gql.conftest import graphql
 from tests.gql.store import T0, Store
 
