@@ -116,7 +116,8 @@ def test_introspection_and_graphiql_switches(database_url: str) -> None:
         assert "introspection" in messages(body)[0].lower()
         assert graphql(client, "{ health { db } }")["data"] == {"health": {"db": "ok"}}
         page = client.get("/graphql", headers={"accept": "text/html"})
-        assert page.status_code == 404
+        assert page.status_code == 400  # no GraphiQL: a GET without a query is refused
+        assert "no GraphQL document" in page.json()["errors"][0]["message"]
         assert client.get("/graphiql-assets/graphiql.min.js").status_code == 404
 
 
