@@ -214,6 +214,8 @@ def _request(
             until=arguments.get("until"),
             first=arguments.get("first"),
             after=arguments.get("after"),
+            last=arguments.get("last"),
+            before=arguments.get("before"),
             order=SortOrder(order).value if order is not None else None,
             default_size=config.default_page_size,
             max_size=config.max_page_size,
