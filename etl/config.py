@@ -100,6 +100,13 @@ class EtlConfig:
         Integer(0),
         "redirects followed per attempt (0: none); API keys never go to another origin",
     )
+    http_max_content_codings: int = setting(
+        "HTTP_MAX_CONTENT_CODINGS",
+        2,
+        Integer(1, 16),
+        "content codings decoded per upstream response (`gzip, gzip` is two); a response "
+        "listing more fails the source",
+    )
     lookback_seconds: int = setting(
         "ETL_LOOKBACK_SECONDS",
         86400,
@@ -130,6 +137,13 @@ class EtlConfig:
         Integer(0),
         "rejects stored per source and run; the rest are counted, and the source run's "
         "`note` says how many",
+    )
+    csv_max_row_bytes: int = setting(
+        "CSV_MAX_ROW_BYTES",
+        1 << 20,
+        Integer(1024),
+        "longest CSV row (bytes, over all its lines); a longer one is a reject with its "
+        "size, read past in blocks and never held whole",
     )
     rejects_retention_days: int = setting(
         "REJECTS_RETENTION_DAYS",

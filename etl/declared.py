@@ -10,6 +10,7 @@ and write docs/settings.md; nothing else lists the settings.
 
 from __future__ import annotations
 
+import re
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -254,6 +255,31 @@ class NameList(Parser[tuple[str, ...]]):
                 f"unknown {self.what} {', '.join(map(repr, unknown))} (known: {known})"
             )
         return tuple(dict.fromkeys(names))
+
+    def render(self, value: tuple[str, ...]) -> str:
+        return ",".join(value)
+
+
+@dataclass(frozen=True, slots=True)
+class Origins(Parser[tuple[str, ...]]):
+    """Comma-separated web origins (``scheme://host[:port]``), or ``*`` alone."""
+
+    @property
+    def accepts(self) -> str:
+        return "comma-separated origins (`scheme://host[:port]`, no path), or `*` alone"
+
+    def __call__(self, text: str) -> tuple[str, ...]:
+        origins = tuple(
+            dict.fromkeys(part.strip().lower() for part in text.split(",") if part.strip())
+        )
+        if "*" in origins and len(origins) > 1:
+            raise ValueError("* allows every origin: give it alone, or list origins without it")
+        for origin in origins:
+            if origin != "*" and not re.fullmatch(r"https?://[a-z0-9.-]+(:[0-9]{1,5})?", origin):
+                raise ValueError(
+                    f"{origin!r} is not an origin (scheme://host[:port], no path or trailing /)"
+                )
+        return origins
 
     def render(self, value: tuple[str, ...]) -> str:
         return ",".join(value)

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from kasparro.etl.config import EtlConfig
-from kasparro.etl.declared import Boolean, DatabaseUrl, Integer, Seconds, Text, setting
+from kasparro.etl.declared import Boolean, DatabaseUrl, Integer, Origins, Seconds, Text, setting
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,8 +124,57 @@ class AppConfig:
         "GRAPHQL_CACHE_BYTES",
         33_554_432,
         Integer(0),
-        "estimated memory each of the parsed-document cache and the compiled-plan cache may "
-        "hold (32 MiB); 0 caches nothing",
+        "estimated memory each of the parsed-document cache (a quarter of it for the map "
+        "from texts as sent to their normalized form) and the compiled-plan cache may hold "
+        "(32 MiB); 0 caches nothing",
+    )
+    max_variable_values: int = setting(
+        "MAX_VARIABLE_VALUES",
+        1000,
+        Integer(1),
+        "most values (list items, object fields, the variables themselves) in a GraphQL "
+        "request's `variables`; more is a 400 before anything coerces them",
+    )
+    max_variable_depth: int = setting(
+        "MAX_VARIABLE_DEPTH",
+        8,
+        Integer(1),
+        "deepest nesting of lists and objects in a GraphQL variable (its own value is depth "
+        "1); deeper is a 400",
+    )
+    max_variable_string_chars: int = setting(
+        "MAX_VARIABLE_STRING_CHARS",
+        4096,
+        Integer(1),
+        "longest string (or object key) in GraphQL variables; longer is a 400",
+    )
+    max_batch: int = setting(
+        "MAX_BATCH",
+        10,
+        Integer(0),
+        "most operations in one GraphQL batch (a JSON array body); more is a 400; 0 turns "
+        "batching off",
+    )
+    apq_cache_bytes: int = setting(
+        "APQ_CACHE_BYTES",
+        8_388_608,
+        Integer(0),
+        "query text the automatic persisted query store holds (8 MiB, least recently used "
+        "out first); 0 turns APQ off (every hash is then `PERSISTED_QUERY_NOT_FOUND`)",
+    )
+    compress_min_bytes: int = setting(
+        "COMPRESS_MIN_BYTES",
+        1024,
+        Integer(0),
+        "answers (GraphQL and REST) at least this long are gzip-compressed for clients that "
+        "send `Accept-Encoding: gzip`; 0 = never",
+    )
+    cors_origins: tuple[str, ...] = setting(
+        "CORS_ORIGINS",
+        (),
+        Origins(),
+        "comma-separated origins (`scheme://host[:port]`) whose pages may call the API, or "
+        "`*` for any; unset = none",
     )
     debug: bool = setting("DEBUG", False, Boolean(), "show unmasked GraphQL errors")
     db_statement_timeout_seconds: float = setting(

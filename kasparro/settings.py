@@ -67,6 +67,13 @@ class Settings:
     log_level: str = setting(
         "LOG_LEVEL", "INFO", Choice(_LOG_LEVELS, upper=True), "least severe level logged"
     )
+    log_max_value_chars: int = setting(
+        "LOG_MAX_VALUE_CHARS",
+        1000,
+        Integer(100),
+        "longest message, context value or traceback line written to the log; longer ones "
+        "are cut, marked `...[N more chars]`",
+    )
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> Settings:
