@@ -175,6 +175,7 @@ class AppConfig:
         Origins(),
         "comma-separated origins (`scheme://host[:port]`) whose pages may call the API, or "
         "`*` for any; unset = none",
+        shown_default="unset (no origin)",
     )
     debug: bool = setting("DEBUG", False, Boolean(), "show unmasked GraphQL errors")
     db_statement_timeout_seconds: float = setting(
