@@ -22,6 +22,7 @@ from kasparro.etl.declared import (
     HttpUrl,
     Integer,
     NameList,
+    Origins,
     Parser,
     Ratio,
     Seconds,
@@ -57,6 +58,8 @@ def other_value(parse: Parser[Any], default: Any) -> str:
         return "postgresql://u@db.internal/elsewhere"
     if isinstance(parse, Text):
         return "t0ken"
+    if isinstance(parse, Origins):
+        return "https://app.example"
     raise AssertionError(f"no sample value for {type(parse).__name__}: add one here")
 
 
