@@ -19,7 +19,7 @@ import operator
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import Connection, delete, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -28,8 +28,20 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from db.tables import asset_aliases, assets, checkpoints, latest_records, raw_payloads, rejects
 from db.types import storable_text
 
-StagedRow = tuple[str, str, str, str, str, float, float | None, float | None]
-"""(record_id, timestamp text, asset_id, symbol, name, value, market_cap, volume_24h)."""
+
+class StagedRow(NamedTuple):
+    """A row ready for ``records``, its fields in the staging table's column order; the
+    timestamp is naive-UTC text."""
+
+    record_id: str
+    timestamp: str
+    asset_id: str
+    symbol: str
+    name: str
+    value: float
+    market_cap: float | None
+    volume_24h: float | None
+
 
 SQLITE_CACHE_KIB = 65_536
 """Page cache of a loading SQLite connection: index maintenance stays in memory."""
@@ -44,10 +56,10 @@ REASON_LIMIT = 1000
 _ROWS_PER_STATEMENT = 1000
 """Rows per multi-row INSERT (well inside SQLite's limit of bound parameters)."""
 
-_KEY = operator.itemgetter(0, 1)
-"""A staged row's (record_id, timestamp): its key within one source."""
-_VALUES = ("asset_id", "symbol", "name", "value", "market_cap", "volume_24h")
-_COLUMNS = "record_id, timestamp, asset_id, symbol, name, value, market_cap, volume_24h"
+_KEY = operator.attrgetter("record_id", "timestamp")
+"""A staged row's key within one source."""
+_VALUES = StagedRow._fields[2:]
+_COLUMNS = ", ".join(StagedRow._fields)
 
 
 @dataclass(frozen=True, slots=True)
@@ -200,7 +212,7 @@ def _sqlite_insert_unclashing(
     failure here is a broken row (say a NULL value), raised to fail the whole transaction.
     """
     _sqlite_pragmas(cursor)
-    oldest = min(row[1] for row in rows)
+    oldest = min(row.timestamp for row in rows)
     newer = cursor.execute(
         "SELECT 1 FROM records WHERE source = ? AND timestamp >= ? LIMIT 1", (source, oldest)
     ).fetchone()

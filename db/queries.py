@@ -237,7 +237,7 @@ def latest_prices(
             latest_records.c.source,
             latest_records.c.record_id,
             latest_records.c.value,
-            _utc_text(conn, latest_records.c.timestamp),
+            _utc_text(conn, latest_records.c.timestamp).label("stamp"),
             assets.c.symbol,
             assets.c.name,
         )
@@ -262,21 +262,25 @@ def latest_prices(
     order: list[ColumnElement[str]] = [asset_aliases.c.asset_id, latest_records.c.source]
     if conn.dialect.name == "postgresql":
         order = [column.collate("C") for column in order]
-    newest: list[Any] = []
+    newest: list[DbRow] = []
     last = None
     for row in conn.execute(query.order_by(*order)).all():
-        if (key := (row[0], row[1])) != last:
+        if (key := (row.asset_id, row.source)) != last:
             newest.append(row)
             last = key
-        elif (row[4], newest[-1][2]) > (newest[-1][4], row[2]):
+        elif (row.stamp, newest[-1].record_id) > (newest[-1].stamp, row.record_id):
             newest[-1] = row
     stamps: dict[str, datetime] = {}
     prices = []
-    for asset_id, source, record_id, value, stamp, symbol, name in newest:
-        moment = stamps.get(stamp)
+    for row in newest:
+        moment = stamps.get(row.stamp)
         if moment is None:
-            moment = stamps[stamp] = datetime.fromisoformat(stamp).replace(tzinfo=UTC)
-        prices.append(LatestPrice(asset_id, source, record_id, value, moment, symbol, name))
+            moment = stamps[row.stamp] = datetime.fromisoformat(row.stamp).replace(tzinfo=UTC)
+        prices.append(
+            LatestPrice(
+                row.asset_id, row.source, row.record_id, row.value, moment, row.symbol, row.name
+            )
+        )
     return prices
 
 

@@ -55,7 +55,7 @@ def _market_row(
     price, cap, volume = keys
     value = json_number(quote.get(price), prefix + price, required=True)
     assert value is not None
-    return (
+    return Row(
         record_id_text(item.get("id")),
         parse_time(stamp),
         symbol_text(item.get("symbol")),
@@ -134,10 +134,10 @@ def validated_chunks(
             where = f"{label} item {index}"
             try:
                 row = validate(_object(item), parse_time)
-                seen = first_seen.setdefault(row[0], where)
+                seen = first_seen.setdefault(row.record_id, where)
                 if seen != where:
                     raise RecordRejected(
-                        f"duplicate id {row[0]!r}: the first one read (at {seen}) is kept",
+                        f"duplicate id {row.record_id!r}: the first one read (at {seen}) is kept",
                         "duplicate id in the response",
                     )
                 chunk.rows.append(row)

@@ -134,7 +134,7 @@ def row_validator(
             coins[key] = known
         value = csv_number(fields[i_price].strip(), price, required=True)
         assert value is not None
-        return (
+        return Row(
             known[0],
             parse_time(fields[i_stamp]),
             known[0],
@@ -162,7 +162,7 @@ def row_validator(
             and (cap is None or 0.0 <= cap < math.inf)
             and (vol is None or 0.0 <= vol < math.inf)
         ):
-            return (symbol, moment, symbol, name, value, cap, vol)
+            return Row(symbol, moment, symbol, name, value, cap, vol)
         return careful(fields)
 
     return validate

@@ -318,21 +318,25 @@ class SourceJob:
         already equal), so each is offered to ``heads``.
         """
         rows, cutoffs = chunk.rows, self._cutoffs
-        kept = [row for row in rows if row[1] >= cutoffs.get(row[0], "")] if cutoffs else rows
-        unique = {(row[0], row[1]): row for row in kept}
+        kept = (
+            [row for row in rows if row.timestamp >= cutoffs.get(row.record_id, "")]
+            if cutoffs
+            else rows
+        )
+        unique = {(row.record_id, row.timestamp): row for row in kept}
         same = changed = 0
         if len(unique) != len(kept):
             for row in kept:
-                winner = unique[(row[0], row[1])]
+                winner = unique[(row.record_id, row.timestamp)]
                 if row is not winner:
                     same, changed = (same + 1, changed) if row == winner else (same, changed + 1)
-        resolve = resolver.resolve
+        resolve, staged_row = resolver.resolve, load.StagedRow
         staged = [
-            (r[0], r[1], resolve(r[0], r[2], r[3]), r[2], r[3], r[4], r[5], r[6])
-            for r in unique.values()
+            staged_row(id_, stamp, resolve(id_, symbol, name), symbol, name, value, cap, volume)
+            for id_, stamp, symbol, name, value, cap, volume in unique.values()
         ]
         if kept:
-            newest = max(row[1] for row in kept)
+            newest = max(row.timestamp for row in kept)
             if self._high is None or newest > self._high:
                 self._high = newest
         now = datetime.now(UTC)
@@ -396,10 +400,10 @@ class SourceJob:
         fresh: list[load.StagedRow] = []
         rest: list[load.StagedRow] = []
         for row in staged:
-            (fresh if row[1] > heads.get(row[0], "") else rest).append(row)
+            (fresh if row.timestamp > heads.get(row.record_id, "") else rest).append(row)
         for row in fresh:
-            if row[1] > heads.get(row[0], ""):
-                heads[row[0]] = row[1]
+            if row.timestamp > heads.get(row.record_id, ""):
+                heads[row.record_id] = row.timestamp
         if not fresh or not self._fast_path:
             return load.upsert_records(conn, self.source, staged, self.run_id, now)
         if not load.insert_fresh_records(conn, self.source, fresh, self.run_id, now):

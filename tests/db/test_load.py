@@ -14,7 +14,7 @@ NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
 
 
 def staged(value: float, stamp: str = "2021-07-06 23:59:59.000000") -> load.StagedRow:
-    return ("BTC", stamp, "bitcoin", "BTC", "Bitcoin", value, 1.0, None)
+    return load.StagedRow("BTC", stamp, "bitcoin", "BTC", "Bitcoin", value, 1.0, None)
 
 
 def test_upsert_counts_inserted_updated_unchanged(engine: Engine) -> None:
