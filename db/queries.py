@@ -30,10 +30,9 @@ from sqlalchemy import (
     type_coerce,
 )
 
+from db.outcomes import RunStatus
 from db.tables import asset_aliases, assets, etl_run_sources, etl_runs, latest_records
 from db.tables import records as record_table
-
-RUN_STATUSES = ("running", "success", "partial", "failed", "skipped")
 
 Order = Literal["asc", "desc"]
 
@@ -110,7 +109,7 @@ def etl_last_run_status(conn: Connection) -> str:
     """
     status = conn.execute(
         select(etl_runs.c.status)
-        .where(etl_runs.c.status != "skipped")
+        .where(etl_runs.c.status != RunStatus.SKIPPED)
         .order_by(etl_runs.c.started_at.desc(), etl_runs.c.id.desc())
         .limit(1)
     ).scalar_one_or_none()
@@ -379,7 +378,7 @@ def store_stats(conn: Connection) -> StoreStats:
     rows = {name: int(sums._mapping[name]) for name in ROW_COUNTERS}
     last_run = conn.execute(
         select(*_RUN_COLUMNS)
-        .where(etl_runs.c.status != "skipped")
+        .where(etl_runs.c.status != RunStatus.SKIPPED)
         .order_by(etl_runs.c.started_at.desc(), etl_runs.c.id.desc())
         .limit(1)
     ).one_or_none()

@@ -35,6 +35,7 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
 from db import runs
+from db.outcomes import RunStatus
 from db.prune import prune
 from db.runs import RunFinal
 from etl.assets import load_seed
@@ -117,13 +118,15 @@ def run_etl(
             reason = _not_due(engine, held, started, every)
             if reason is not None:
                 log.info("scheduled ETL run not needed: %s", reason, extra={"trigger": trigger})
-                return RunSummary(None, "skipped", (), trigger, started, started, 0, reason)
+                return RunSummary(None, RunStatus.SKIPPED, (), trigger, started, started, 0, reason)
         if not held:
             with engine.begin() as conn:
-                run_id = runs.start_run(conn, trigger, started, status="skipped")
-                runs.finish_run(conn, run_id, "skipped", datetime.now(UTC), LOCKED_ERROR)
+                run_id = runs.start_run(conn, trigger, started, status=RunStatus.SKIPPED)
+                runs.finish_run(conn, run_id, RunStatus.SKIPPED, datetime.now(UTC), LOCKED_ERROR)
             log.warning("ETL run skipped: %s", LOCKED_ERROR, extra={"run_id": run_id})
-            return RunSummary(run_id, "skipped", (), trigger, started, started, 0, LOCKED_ERROR)
+            return RunSummary(
+                run_id, RunStatus.SKIPPED, (), trigger, started, started, 0, LOCKED_ERROR
+            )
         # This process's runs that ended unrecorded get their true end, not "interrupted".
         ledger.settle(engine, config.bookkeeping_timeout_seconds)
         with engine.begin() as conn:
@@ -144,7 +147,11 @@ def run_etl(
                 engine, config, run_id, names, client, policy, progress or _ignore, stop, book
             )
         except BaseException as exc:
-            _finish(book, ledger, RunFinal(run_id, "failed", f"aborted: {exc}", datetime.now(UTC)))
+            _finish(
+                book,
+                ledger,
+                RunFinal(run_id, RunStatus.FAILED, f"aborted: {exc}", datetime.now(UTC)),
+            )
             raise
         finally:
             if http_client is None:
@@ -224,7 +231,7 @@ def _run_sources(
     for name in names:
         if stop.is_set() or database_failed:
             why = "stopped before it started" if stop.is_set() else DATABASE_FAILED_ERROR
-            summaries.append(SourceSummary(name, "skipped", 0, 0, 0, 0, 0, 0, why, 0))
+            summaries.append(SourceSummary(name, RunStatus.SKIPPED, 0, 0, 0, 0, 0, 0, why, 0))
             continue
         job = SourceJob(
             engine,
@@ -243,12 +250,14 @@ def _run_sources(
     return tuple(summaries)
 
 
-def _outcome(summaries: tuple[SourceSummary, ...], stop: threading.Event) -> tuple[str, str | None]:
-    if stop.is_set() and any(s.status != "success" for s in summaries):
-        return "failed", STOPPED_ERROR
-    failed = [s.source for s in summaries if s.status != "success"]
+def _outcome(
+    summaries: tuple[SourceSummary, ...], stop: threading.Event
+) -> tuple[RunStatus, str | None]:
+    if stop.is_set() and any(s.status != RunStatus.SUCCESS for s in summaries):
+        return RunStatus.FAILED, STOPPED_ERROR
+    failed = [s.source for s in summaries if s.status != RunStatus.SUCCESS]
     if not failed:
-        return "success", None
+        return RunStatus.SUCCESS, None
     if len(failed) == len(summaries):
-        return "failed", "every source failed"
-    return "partial", f"failed: {', '.join(failed)}"
+        return RunStatus.FAILED, "every source failed"
+    return RunStatus.PARTIAL, f"failed: {', '.join(failed)}"

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
+from db.outcomes import RunStatus
+
 
 @dataclass(frozen=True, slots=True)
 class Counters:
@@ -34,7 +36,7 @@ class ProgressEvent:
     source: str
     kind: str
     counters: Counters = Counters()
-    status: str | None = None
+    status: RunStatus | None = None
     error: str | None = None
     note: str | None = None
 
@@ -49,7 +51,7 @@ class SourceSummary:
     """
 
     source: str
-    status: str
+    status: RunStatus
     rows_read: int
     inserted: int
     updated: int
@@ -72,7 +74,7 @@ class RunSummary:
     ``running`` meanwhile."""
 
     run_id: int | None
-    status: str
+    status: RunStatus
     sources: tuple[SourceSummary, ...]
     trigger: str = "manual"
     started_at: datetime | None = None

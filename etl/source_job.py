@@ -39,6 +39,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from db import latest, load, runs
 from db.engine import is_postgresql, is_unavailable
+from db.outcomes import RunStatus
 from db.runs import SourceFinal
 from etl.api_sources import (
     coingecko_item,
@@ -129,7 +130,7 @@ class SourceJob:
             why = f"database: could not start the source: {first_line(exc)}"
             log.warning("source %s failed: %s", self.source, why, extra=self._log_context)
             duration = int((time.monotonic() - clock) * 1000)
-            return SourceSummary(self.source, "failed", 0, 0, 0, 0, 0, 0, why, duration)
+            return SourceSummary(self.source, RunStatus.FAILED, 0, 0, 0, 0, 0, 0, why, duration)
         if high_water is not None:
             self._before = self._high = stamp_text(high_water)
             self._state = Committed(Counters(), self._before, 0)
@@ -137,7 +138,7 @@ class SourceJob:
         self._heads = {key: stamp_text(head) for key, head in heads.items()}
         self._cutoffs = {key: stamp_text(head - lookback) for key, head in heads.items()}
         self._progress(ProgressEvent(self.source, "source_started"))
-        status, error, note = "success", None, None
+        status, error, note = RunStatus.SUCCESS, None, None
         drifted = False
         max_future = timedelta(seconds=self.config.max_future_seconds)
         try:
@@ -151,14 +152,14 @@ class SourceJob:
                 if drift is not None:
                     raise SchemaDriftError(self.source, drift)
         except SchemaDriftError as exc:
-            status, error = "failed", str(exc)
+            status, error = RunStatus.FAILED, str(exc)
             log.warning("source %s failed: %s", self.source, error, extra=self._log_context)
             drifted = True
         except SourceError as exc:
-            status, error = "failed", str(exc)
+            status, error = RunStatus.FAILED, str(exc)
             log.warning("source %s failed: %s", self.source, error, extra=self._log_context)
         except Exception as exc:  # the source boundary: log it, run the others
-            status, error = "failed", self._database_failure(exc)
+            status, error = RunStatus.FAILED, self._database_failure(exc)
             if error is None:
                 error = f"internal error: {type(exc).__name__}: {exc}"
                 log.exception("source %s failed unexpectedly", self.source, extra=self._log_context)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from db.outcomes import SOURCE_STATUSES, RunStatus
 from etl.config import KNOWN_SOURCES
 from gql.config import AppConfig
 from gql.cursors import CURSOR_MAX_LENGTH
@@ -60,7 +61,7 @@ def openapi_document(config: AppConfig) -> dict[str, Any]:
     source_run = _object(
         {
             "source": {"type": "string"},
-            "status": {"type": "string"},
+            "status": {"enum": [status.value for status in SOURCE_STATUSES]},
             **{
                 name: _COUNT
                 for name in ("rows_read", "inserted", "updated", "unchanged", "skipped", "rejected")
@@ -76,7 +77,7 @@ def openapi_document(config: AppConfig) -> dict[str, Any]:
     run = _object(
         {
             "id": {"type": "integer"},
-            "status": {"enum": ["running", "success", "partial", "failed", "skipped"]},
+            "status": {"enum": [status.value for status in RunStatus]},
             "trigger": {"type": "string"},
             "started_at": _STAMP,
             "finished_at": _NULLABLE_STAMP,

@@ -9,6 +9,7 @@ from sqlalchemy import Connection
 from strawberry.types import Info
 
 from db import queries
+from db.outcomes import RunStatus
 from db.queries import Keyset, RecordFilters
 from gql import filters
 from gql.admin import authorize, run_etl_now
@@ -24,7 +25,6 @@ from gql.types import (
     Record,
     RecordConnection,
     RowTotals,
-    RunStatus,
     SortOrder,
     Stats,
 )

@@ -16,6 +16,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 
 from db import queries
+from db.outcomes import RunStatus
 from db.queries import DbRow, Keyset, RecordFilters
 from gql import filters
 from gql.admin import authorize, run_etl_now
@@ -53,7 +54,7 @@ def run_json(run: DbRow, sources: list[DbRow]) -> dict[str, Any]:
     finished = run.finished_at
     return {
         "id": run.id,
-        "status": run.status,
+        "status": RunStatus(run.status).value,
         "trigger": run.trigger,
         "started_at": run.started_at.isoformat(),
         "finished_at": _iso(finished),
@@ -64,7 +65,7 @@ def run_json(run: DbRow, sources: list[DbRow]) -> dict[str, Any]:
         "sources": [
             {
                 "source": row.source,
-                "status": row.status,
+                "status": RunStatus(row.status).value,
                 "rows_read": row.rows_read,
                 "inserted": row.inserted,
                 "updated": row.updated,

@@ -9,6 +9,7 @@ import strawberry
 from strawberry.types import Info
 
 from db import queries
+from db.outcomes import RunStatus
 from db.queries import DbRow, Keyset, Order, RecordFilters
 from gql.context import Context
 from gql.cursors import encode_cursor
@@ -21,13 +22,10 @@ class SortOrder(enum.Enum):
     DESC = "desc"
 
 
-@strawberry.enum(description="Outcome of an ETL run.")
-class RunStatus(enum.Enum):
-    RUNNING = "running"
-    SUCCESS = "success"
-    PARTIAL = "partial"
-    FAILED = "failed"
-    SKIPPED = "skipped"
+strawberry.enum(
+    RunStatus,
+    description="Outcome of an ETL run, or of one source in it (never PARTIAL).",
+)
 
 
 @strawberry.type(description="Service health: database reachability and the last ETL run.")
@@ -155,7 +153,7 @@ class AssetPrice:
 @strawberry.type(description="One source within an ETL run and what it did.")
 class SourceRun:
     source: str
-    status: str
+    status: RunStatus
     rows_read: int
     inserted: int
     updated: int
@@ -176,7 +174,7 @@ class SourceRun:
     def from_row(cls, row: DbRow) -> SourceRun:
         return cls(
             source=row.source,
-            status=row.status,
+            status=RunStatus(row.status),
             rows_read=row.rows_read,
             inserted=row.inserted,
             updated=row.updated,

@@ -16,12 +16,19 @@ from typing import Any, TextIO
 
 from db.engine import create_db_engine
 from db.migrate import upgrade
+from db.outcomes import RunStatus
 from etl.bookkeeping import RunLedger
 from etl.config import KNOWN_SOURCES
 from etl.pipeline import ProgressEvent, RunSummary, run_etl
 from kasparro.settings import Settings
 
-EXIT_CODES = {"success": 0, "partial": 2, "failed": 1, "skipped": 1}
+EXIT_CODES = {
+    RunStatus.SUCCESS: 0,
+    RunStatus.PARTIAL: 2,
+    RunStatus.FAILED: 1,
+    RunStatus.SKIPPED: 1,
+}
+"""The exit code of a run that ended with each final status."""
 COLUMNS = (
     "source",
     "status",
