@@ -1,13 +1,17 @@
-"""The run log's vocabulary: the statuses a run and each of its sources take.
+"""The run log's vocabulary: the statuses a run and each of its sources take, and the
+counters of what a source did with the rows it read.
 
-Declared once here; the run log (``db.runs``), the ETL's summaries, the CLI's exit codes,
-the GraphQL ``RunStatus`` enum, the REST bodies, the OpenAPI document and the metrics all
-take their values from these declarations.
+Declared once here; the run log (``db.tables``, ``db.runs``), the store's figures
+(``db.queries``), the ETL's progress and summaries, the CLI's table and exit codes, the
+GraphQL types, the REST bodies, the OpenAPI document and the metrics all take their names
+from these declarations.
 """
 
 from __future__ import annotations
 
 import enum
+import operator
+from typing import NamedTuple
 
 
 class RunStatus(enum.StrEnum):
@@ -35,3 +39,27 @@ SOURCE_STATUSES = tuple(status for status in RunStatus if status is not RunStatu
 
 FINAL_STATUSES = tuple(status for status in RunStatus if status is not RunStatus.RUNNING)
 """The statuses a run ends with."""
+
+
+class Counters(NamedTuple):
+    """What a source run did with the rows it read; ``etl_run_sources`` has a column of
+    each name. ``rows_read`` is every row or item read: valid plus ``rejected``."""
+
+    rows_read: int = 0
+    inserted: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    skipped: int = 0
+    rejected: int = 0
+
+    def plus(self, other: Counters) -> Counters:
+        return Counters(*map(operator.add, self, other))
+
+
+COUNTERS = Counters._fields
+"""The counters' names, in order."""
+
+
+def counter_label(name: str) -> str:
+    """A counter's short label in tables, progress lines and metrics (``read``)."""
+    return name.removeprefix("rows_")

@@ -30,7 +30,8 @@ from sqlalchemy import (
     type_coerce,
 )
 
-from db.outcomes import RunStatus
+from db.outcomes import COUNTERS, Counters, RunStatus
+from db.record import RECORD_COLUMNS, RecordRow
 from db.tables import asset_aliases, assets, etl_run_sources, etl_runs, latest_records
 from db.tables import records as record_table
 
@@ -39,20 +40,7 @@ Order = Literal["asc", "desc"]
 DbRow: TypeAlias = "Row[*tuple[Any, ...]]"
 """A result row of any width; columns are read by attribute (``row.source``)."""
 
-RECORD_COLUMNS = (
-    record_table.c.source,
-    record_table.c.record_id,
-    record_table.c.timestamp,
-    record_table.c.asset_id,
-    record_table.c.symbol,
-    record_table.c.name,
-    record_table.c.value,
-    record_table.c.market_cap,
-    record_table.c.volume_24h,
-)
-"""The columns of a record page, in this order (callers may unpack rows positionally;
-``run_id`` and ``ingested_at`` stay internal)."""
-
+_record_row = RecordRow._make
 _KEY = (record_table.c.timestamp, record_table.c.source, record_table.c.record_id)
 
 
@@ -85,7 +73,7 @@ class Keyset:
 class RecordPage:
     """One page of records and whether more follow in the same order."""
 
-    rows: Sequence[DbRow]
+    rows: Sequence[RecordRow]
     has_next: bool
 
     @property
@@ -155,7 +143,7 @@ def records(
     else:
         query = query.order_by(*_KEY)
     rows = conn.execute(query.limit(limit + 1)).all()
-    return RecordPage(rows[:limit], len(rows) > limit)
+    return RecordPage(list(map(_record_row, rows[:limit])), len(rows) > limit)
 
 
 def count_records(conn: Connection, filters: RecordFilters) -> int:
@@ -345,8 +333,7 @@ class StoreStats:
     - ``records_processed``: rows the ETL has written, summed over every source run of
       every run: ``inserted + updated`` (new observations plus corrections). Unchanged
       duplicates, skipped and rejected rows are counted in ``rows`` but not here.
-    - ``rows``: the per-source-run counters summed over all runs (read, inserted, updated,
-      unchanged, skipped, rejected).
+    - ``rows``: the per-source-run counters (``db.outcomes.Counters``) summed over all runs.
     - ``runs_total``: ETL runs recorded, including skipped ones.
     - ``assets_total``: canonical assets.
     - ``sources``: the sources that have been run at least once, sorted.
@@ -355,27 +342,19 @@ class StoreStats:
 
     records_total: int
     records_processed: int
-    rows: dict[str, int]
+    rows: Counters
     runs_total: int
     assets_total: int
     sources: list[str]
     last_run: DbRow | None
 
 
-ROW_COUNTERS = ("rows_read", "inserted", "updated", "unchanged", "skipped", "rejected")
-
-
 def store_stats(conn: Connection) -> StoreStats:
     """The figures of ``/stats`` and GraphQL ``stats``, straight from the tables."""
     sums = conn.execute(
-        select(
-            *(
-                func.coalesce(func.sum(etl_run_sources.c[name]), 0).label(name)
-                for name in ROW_COUNTERS
-            )
-        )
+        select(*(func.coalesce(func.sum(etl_run_sources.c[name]), 0) for name in COUNTERS))
     ).one()
-    rows = {name: int(sums._mapping[name]) for name in ROW_COUNTERS}
+    rows = Counters(*map(int, sums))
     last_run = conn.execute(
         select(*_RUN_COLUMNS)
         .where(etl_runs.c.status != RunStatus.SKIPPED)
@@ -389,7 +368,7 @@ def store_stats(conn: Connection) -> StoreStats:
         records_total=int(
             conn.execute(select(func.count()).select_from(record_table)).scalar_one()
         ),
-        records_processed=rows["inserted"] + rows["updated"],
+        records_processed=rows.inserted + rows.updated,
         rows=rows,
         runs_total=int(conn.execute(select(func.count()).select_from(etl_runs)).scalar_one()),
         assets_total=int(conn.execute(select(func.count()).select_from(assets)).scalar_one()),

@@ -22,11 +22,9 @@ from typing import NamedTuple
 from sqlalchemy import Connection, func, insert, select, update
 
 from db.load import forget_position
-from db.outcomes import RunStatus
+from db.outcomes import COUNTERS, RunStatus
 from db.tables import etl_run_sources, etl_runs
 from db.types import storable_text
-
-COUNTERS = ("rows_read", "inserted", "updated", "unchanged", "skipped", "rejected")
 
 
 def start_run(

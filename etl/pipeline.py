@@ -231,7 +231,7 @@ def _run_sources(
     for name in names:
         if stop.is_set() or database_failed:
             why = "stopped before it started" if stop.is_set() else DATABASE_FAILED_ERROR
-            summaries.append(SourceSummary(name, RunStatus.SKIPPED, 0, 0, 0, 0, 0, 0, why, 0))
+            summaries.append(SourceSummary(name, RunStatus.SKIPPED, Counters(), why, 0))
             continue
         job = SourceJob(
             engine,

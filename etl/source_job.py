@@ -24,7 +24,6 @@ stopping) and sets ``database_failed``. Its end is written through the run's
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 import logging
 import threading
@@ -130,7 +129,7 @@ class SourceJob:
             why = f"database: could not start the source: {first_line(exc)}"
             log.warning("source %s failed: %s", self.source, why, extra=self._log_context)
             duration = int((time.monotonic() - clock) * 1000)
-            return SourceSummary(self.source, RunStatus.FAILED, 0, 0, 0, 0, 0, 0, why, duration)
+            return SourceSummary(self.source, RunStatus.FAILED, Counters(), why, duration)
         if high_water is not None:
             self._before = self._high = stamp_text(high_water)
             self._state = Committed(Counters(), self._before, 0)
@@ -168,7 +167,7 @@ class SourceJob:
         checkpoint = stamp_datetime(committed) if committed else None
         end = SourceFinal(
             self.source,
-            dataclasses.asdict(c),
+            c._asdict(),
             checkpoint,
             status,
             error,
@@ -179,7 +178,7 @@ class SourceJob:
         record = functools.partial(runs.record_source_end, run_id=self.run_id, end=end)
         if not self._book.write(f"the end of source {self.source}", record):
             self._book.owe_source(end)
-        outcome = {**self._log_context, "status": status, **dataclasses.asdict(c)}
+        outcome = {**self._log_context, "status": status, **c._asdict()}
         if c.rejected:
             outcome["reject_kinds"] = dict(self._rejects.commonest(5))
         log.info("source %s finished: %s", self.source, status, extra=outcome)
@@ -187,12 +186,7 @@ class SourceJob:
         return SourceSummary(
             self.source,
             status,
-            c.rows_read,
-            c.inserted,
-            c.updated,
-            c.unchanged,
-            c.skipped,
-            c.rejected,
+            c,
             error,
             int((time.monotonic() - clock) * 1000),
             stamp_datetime(self._before) if self._before else None,
@@ -379,7 +373,7 @@ class SourceJob:
             conn,
             self.run_id,
             self.source,
-            dataclasses.asdict(counters),
+            counters._asdict(),
             checkpoint=stamp_datetime(high) if high else None,
         )
         self._progress(ProgressEvent(self.source, "batch", counters))

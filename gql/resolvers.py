@@ -159,7 +159,7 @@ class Query:
         return Stats(
             records_total=figures.records_total,
             records_processed=figures.records_processed,
-            rows=RowTotals(**figures.rows),
+            rows=RowTotals(**figures.rows._asdict()),
             runs_total=figures.runs_total,
             assets_total=figures.assets_total,
             sources=figures.sources,

@@ -3,17 +3,22 @@
 from __future__ import annotations
 
 import enum
+import inspect
 from datetime import datetime
+from typing import TypeVar
 
 import strawberry
 from strawberry.types import Info
 
 from db import queries
-from db.outcomes import RunStatus
+from db.outcomes import COUNTERS, RunStatus
 from db.queries import DbRow, Keyset, Order, RecordFilters
+from db.record import RECORD_FIELDS, RecordRow
 from gql.context import Context
 from gql.cursors import encode_cursor
 from gql.dbcall import run_db
+
+T = TypeVar("T")
 
 
 @strawberry.enum(description="Order of records by (timestamp, source, recordId).")
@@ -67,19 +72,39 @@ class Asset:
         return cls(id=row.id, symbol=row.symbol, name=row.name)
 
 
+def graphql_name(name: str) -> str:
+    """The GraphQL name of a Python field: ``volume_24h`` is ``volume24h``."""
+    head, *rest = name.split("_")
+    return head + "".join(part[:1].upper() + part[1:] for part in rest)
+
+
+def with_record_fields(cls: type[T]) -> type[T]:
+    """Give ``cls`` a field per declared record field (``db.record.RECORD_FIELDS``), in
+    order, ahead of its own; a field ``cls`` annotates itself (a ``Private``) is kept as
+    it is. Apply it below ``strawberry.type``."""
+    own = inspect.get_annotations(cls)
+    fields: dict[str, object] = {}
+    for field in RECORD_FIELDS:
+        if field.name in own:
+            fields[field.name] = own[field.name]
+            continue
+        fields[field.name] = field.type | None if field.nullable else field.type
+        graphql = strawberry.field(name=graphql_name(field.name), description=field.description)
+        setattr(cls, field.name, graphql)
+    cls.__annotations__ = {**fields, **own}
+    return cls
+
+
 @strawberry.type(
     description="One observation of one asset's USD price at one time from one source."
 )
+@with_record_fields
 class Record:
-    source: str = strawberry.field(description="Source name, lower-case.")
-    record_id: str = strawberry.field(description="The source's own id for the coin.")
-    value: float = strawberry.field(description="Price in USD.")
-    timestamp: datetime = strawberry.field(description="When the price was observed (UTC).")
-    symbol: str
-    name: str
-    market_cap: float | None
-    volume_24h: float | None = strawberry.field(name="volume24h")
+    """The declared record fields (``with_record_fields``) but the id of its asset, which
+    GraphQL shows as the asset itself; ``row`` is the row it was read as."""
+
     asset_id: strawberry.Private[str]
+    row: strawberry.Private[RecordRow]
 
     @strawberry.field(description="The canonical asset this record is about.")
     async def asset(self, info: Info[Context, None]) -> Asset:
@@ -89,18 +114,8 @@ class Record:
         return Asset.from_row(row)
 
     @classmethod
-    def from_row(cls, row: DbRow) -> Record:
-        return cls(
-            source=row.source,
-            record_id=row.record_id,
-            value=row.value,
-            timestamp=row.timestamp,
-            symbol=row.symbol,
-            name=row.name,
-            market_cap=row.market_cap,
-            volume_24h=row.volume_24h,
-            asset_id=row.asset_id,
-        )
+    def from_row(cls, row: RecordRow) -> Record:
+        return cls(row=row, **row._asdict())
 
 
 @strawberry.type
@@ -110,8 +125,8 @@ class RecordEdge:
 
     @strawberry.field(description="Opaque cursor: pass it as `after` to continue after this row.")
     def cursor(self) -> str:
-        node = self.node
-        return encode_cursor(Keyset(node.timestamp, node.source, node.record_id), self.order)
+        row = self.node.row
+        return encode_cursor(Keyset(row.timestamp, row.source, row.record_id), self.order)
 
 
 @strawberry.type
@@ -150,16 +165,27 @@ class AssetPrice:
     timestamp: datetime
 
 
+def with_counters(cls: type[T]) -> type[T]:
+    """Give ``cls`` an ``Int!`` field per declared counter (``db.outcomes.COUNTERS``), after
+    its ``status`` (first when it has none); apply it below ``strawberry.type``."""
+    fields = inspect.get_annotations(cls)
+    counters = dict.fromkeys(COUNTERS, "int")
+    at = list(fields).index("status") + 1 if "status" in fields else 0
+    items = list(fields.items())
+    cls.__annotations__ = dict([*items[:at], *counters.items(), *items[at:]])
+    return cls
+
+
+def counter_values(row: DbRow) -> dict[str, int]:
+    """The counters of a run log row, by name."""
+    return {name: row._mapping[name] for name in COUNTERS}
+
+
 @strawberry.type(description="One source within an ETL run and what it did.")
+@with_counters
 class SourceRun:
     source: str
     status: RunStatus
-    rows_read: int
-    inserted: int
-    updated: int
-    unchanged: int
-    skipped: int
-    rejected: int
     error: str | None
     note: str | None = strawberry.field(
         description="What else the run has to say: a file unchanged and not read, rejects "
@@ -175,18 +201,13 @@ class SourceRun:
         return cls(
             source=row.source,
             status=RunStatus(row.status),
-            rows_read=row.rows_read,
-            inserted=row.inserted,
-            updated=row.updated,
-            unchanged=row.unchanged,
-            skipped=row.skipped,
-            rejected=row.rejected,
             error=row.error,
             note=row.note,
             started_at=row.started_at,
             finished_at=row.finished_at,
             checkpoint_before=row.checkpoint_before,
             checkpoint_after=row.checkpoint_after,
+            **counter_values(row),
         )
 
 
@@ -226,13 +247,9 @@ class EtlRun:
 
 
 @strawberry.type(description="Row counters summed over every source run of every ETL run.")
+@with_counters
 class RowTotals:
-    rows_read: int
-    inserted: int
-    updated: int
-    unchanged: int
-    skipped: int
-    rejected: int
+    """Only the counters (``with_counters``)."""
 
 
 @strawberry.type(description="Figures about the store and the ETL runs that filled it.")

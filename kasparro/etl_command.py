@@ -16,7 +16,7 @@ from typing import Any, TextIO
 
 from db.engine import create_db_engine
 from db.migrate import upgrade
-from db.outcomes import RunStatus
+from db.outcomes import COUNTERS, RunStatus, counter_label
 from etl.bookkeeping import RunLedger
 from etl.config import KNOWN_SOURCES
 from etl.pipeline import ProgressEvent, RunSummary, run_etl
@@ -29,18 +29,7 @@ EXIT_CODES = {
     RunStatus.SKIPPED: 1,
 }
 """The exit code of a run that ended with each final status."""
-COLUMNS = (
-    "source",
-    "status",
-    "read",
-    "inserted",
-    "updated",
-    "unchanged",
-    "skipped",
-    "rejected",
-    "seconds",
-    "error",
-)
+COLUMNS = ("source", "status", *map(counter_label, COUNTERS), "seconds", "error")
 
 
 def add_etl_parser(commands: Any) -> None:
@@ -68,11 +57,8 @@ class ProgressPrinter:
         if event.kind == "source_started":
             line = f"{event.source}: started"
         elif event.kind == "batch":
-            line = (
-                f"{event.source}: {c.rows_read:,} read, {c.inserted:,} inserted, "
-                f"{c.updated:,} updated, {c.unchanged:,} unchanged, {c.skipped:,} skipped, "
-                f"{c.rejected:,} rejected"
-            )
+            counts = (f"{n:,} {counter_label(name)}" for name, n in zip(COUNTERS, c, strict=True))
+            line = f"{event.source}: {', '.join(counts)}"
         else:
             detail = event.error or event.note or f"{c.rows_read:,} read"
             line = f"{event.source}: {event.status} ({detail})"
@@ -85,12 +71,7 @@ def summary_table(summary: RunSummary) -> str:
         (
             s.source,
             s.status,
-            str(s.rows_read),
-            str(s.inserted),
-            str(s.updated),
-            str(s.unchanged),
-            str(s.skipped),
-            str(s.rejected),
+            *map(str, s.counters),
             f"{s.duration_ms / 1000:.2f}",
             s.error or s.note or "",
         )

@@ -32,7 +32,8 @@ from sqlalchemy import Connection
 
 from db import queries
 from db.latest_cache import PricesCache
-from db.queries import DbRow, Keyset, LatestPrice, Order
+from db.queries import Keyset, LatestPrice, Order
+from db.record import RecordRow
 from gql.compiled.plan import (
     COLUMNS,
     Const,
@@ -119,7 +120,7 @@ class _Page:
 
     def __init__(
         self,
-        rows: Sequence[DbRow] | Sequence[LatestPrice],  # records rows | latest prices
+        rows: Sequence[RecordRow] | Sequence[LatestPrice],
         next_key: Keyset | None,
         order: Order,
         total: int | None,

@@ -30,11 +30,11 @@ from graphql import (
     get_named_type,
 )
 
-from db.queries import RECORD_COLUMNS
+from db.record import RecordRow
 from gql.compiled.collect import Fields, Unsupported, collect, subfields
 
-COLUMNS = tuple(column.name for column in RECORD_COLUMNS)
-"""Column names of a record page row, by position (``db.queries.RECORD_COLUMNS``)."""
+COLUMNS = RecordRow._fields
+"""Column names of a record page row, by position (``db.record.RecordRow``)."""
 
 RootField: TypeAlias = Literal["records", "latestPrices"]
 """The root fields the compiled path answers."""

@@ -13,13 +13,13 @@ import pytest
 from sqlalchemy import Connection, Engine
 
 from db import runs
-from db.outcomes import RunStatus
+from db.outcomes import COUNTERS, RunStatus
 from db.runs import RunFinal, SourceFinal
 from etl.bookkeeping import Bookkeeper, RunLedger
 from tests.dblocks import held_lock
 from tests.etl.conftest import query
 
-COUNTS = dict.fromkeys(runs.COUNTERS, 7)
+COUNTS = dict.fromkeys(COUNTERS, 7)
 
 
 def release_later(seconds: float, engine: Engine) -> tuple[threading.Event, threading.Thread]:
