@@ -61,7 +61,8 @@ class Query:
     @strawberry.field(
         description="Records newest first (or oldest first), filtered by any combination of "
         "arguments; `since` is inclusive, `until` exclusive; symbols ignore case. Page with "
-        "`first` (at most MAX_PAGE_SIZE) and `after` (a cursor from a previous page)."
+        "`first` (DEFAULT_PAGE_SIZE when absent, at most MAX_PAGE_SIZE) and `after` (a "
+        "cursor from a previous page)."
     )
     async def records(
         self,
@@ -72,7 +73,7 @@ class Query:
         symbol: list[str] | None = None,
         since: datetime | None = None,
         until: datetime | None = None,
-        first: int | None = 100,
+        first: int | None = None,
         after: str | None = None,
         order: SortOrder | None = SortOrder.DESC,
     ) -> RecordConnection:
@@ -117,9 +118,12 @@ class Query:
         )
         return [EtlRun.from_row(row) for row in rows]
 
-    @strawberry.field(description="Canonical assets ordered by id, optionally by symbol.")
+    @strawberry.field(
+        description="Canonical assets ordered by id, optionally by symbol; `first` is "
+        "DEFAULT_PAGE_SIZE when absent, at most MAX_PAGE_SIZE."
+    )
     async def assets(
-        self, info: Info[Context, None], symbol: str | None = None, first: int | None = 100
+        self, info: Info[Context, None], symbol: str | None = None, first: int | None = None
     ) -> list[Asset]:
         config = info.context.config
         limit = filters.page_size(
