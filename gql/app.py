@@ -8,7 +8,6 @@ import logging
 from collections.abc import AsyncIterator, Callable, Mapping
 
 import sqlalchemy.exc
-from cross_web import AsyncHTTPRequestAdapter
 from cross_web import HTTPException as StrawberryHTTPException
 from sqlalchemy.exc import OperationalError
 from starlette.applications import Starlette
@@ -19,17 +18,14 @@ from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocket
-from strawberry.asgi import GraphQL
 from strawberry.extensions import SchemaExtension
-from strawberry.http import GraphQLRequestData
-from strawberry.types import ExecutionResult
 
 from db.latest_cache import PricesCache
 from gql import rest
 from gql.bodylimit import BodyLimitMiddleware
-from gql.compiled import CompiledExecution, PlanCache
-from gql.compiled.build import Encoded
+from gql.compiled.extension import CompiledExecution, PlanCache
 from gql.compiled.fastpath import CachedPlans
+from gql.compiled.view import PlannedGraphQL
 from gql.config import AppConfig
 from gql.context import Context
 from gql.engines import Engines
@@ -51,7 +47,7 @@ CLIENT_CLOSED_REQUEST = 499
 """Status logged for a request whose client left before sending all of it (as nginx)."""
 
 
-class GraphQLApp(GraphQL[Context, None]):
+class GraphQLApp(PlannedGraphQL):
     """Strawberry's ASGI app: context with engine, config and fresh DataLoaders.
 
     A request body (or GET ``variables``) that is not UTF-8 JSON free of lone surrogates is
@@ -65,44 +61,18 @@ class GraphQLApp(GraphQL[Context, None]):
         self.plans = PlanCache(config.graphql_cache_bytes) if config.graphql_compiled else None
         """Plans of the compiled path (``gql.compiled``); None when GRAPHQL_COMPILED is off."""
         self.offload = Offload(self.guards, config.graphql_offload_cost)
-        """Runs costly queries on an event loop of their own (``gql.offload``)."""
         extensions: list[Callable[[], SchemaExtension]] = [obs.graphql_extension()]
         if self.plans is not None:
             extensions.append(functools.partial(CompiledExecution, self.plans))
         schema = build_schema(config, extensions, self.guards)
-        self._graphql_schema = schema._schema
         super().__init__(schema, graphql_ide="graphiql" if config.graphiql else None)
         self.shortcut = (
             CachedPlans.for_schema(schema, self.plans, obs.graphql, self.guards.cost)
             if self.plans is not None
             else None
         )
-        """Answers operations that already have a plan (``gql.compiled.fastpath``)."""
         self._config = config
         self._ide_html = graphiql_html() if config.graphiql else ""
-
-    async def execute_single(
-        self,
-        request: Request,
-        request_adapter: AsyncHTTPRequestAdapter,
-        sub_response: Response,
-        context: Context,
-        root_value: None,
-        request_data: GraphQLRequestData,
-    ) -> ExecutionResult:
-        """A query that already has a compiled plan is answered from it, a costly one in a
-        worker thread (``gql.offload``), the others as usual."""
-        if self.shortcut is not None and (
-            request_adapter.method == "POST" or self.allow_queries_via_get
-        ):
-            result = await self.shortcut.execute(request, context, request_data)
-            if result is not None:
-                return result
-        costly = await self.offload.costly(self._graphql_schema, request_data)
-        execution = super().execute_single(
-            request, request_adapter, sub_response, context, root_value, request_data
-        )
-        return await (self.offload.run(execution) if costly else execution)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -117,16 +87,6 @@ class GraphQLApp(GraphQL[Context, None]):
     def decode_json(self, data: str | bytes) -> object:
         """The request's JSON; ``BadInput`` (400) unless it is UTF-8 Unicode text."""
         return load_json(data, "GraphQL request")
-
-    def encode_json(self, data: object) -> str | bytes:
-        """As Strawberry encodes, but a compiled answer's ``data`` is already JSON text."""
-        if type(data) is list:  # a batch (should batching be enabled), item by item
-            return "[" + ",".join(map(self.encode_json_string, data)) + "]"
-        if type(data) is dict and len(data) == 1:
-            answer = data.get("data")
-            if isinstance(answer, Encoded):
-                return '{"data":' + answer.text + "}"
-        return super().encode_json(data)
 
     async def get_context(
         self, request: Request | WebSocket, response: Response | WebSocket

@@ -27,8 +27,8 @@ from dataclasses import dataclass
 from anyio import to_thread
 from graphql import ASTValidationRule, DocumentNode, GraphQLError, GraphQLSchema, parse
 from strawberry.extensions import SchemaExtension
-from strawberry.schema.schema import validate_document
 
+from gql.compiled.seam import graphql_schema, validate_document
 from gql.config import AppConfig
 from gql.errors import QueryTooLarge
 from gql.lru import ByteLRU
@@ -133,7 +133,9 @@ class CachedDocuments(SchemaExtension):
     async def on_parse(self) -> AsyncIterator[None]:
         execution = self.execution_context
         if execution.query and execution.graphql_document is None:
-            self._checked = await self._documents.checked(execution.schema._schema, execution.query)
+            self._checked = await self._documents.checked(
+                graphql_schema(execution.schema), execution.query
+            )
             execution.graphql_document = self._checked.document
         yield
 

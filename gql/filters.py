@@ -8,6 +8,7 @@ page size must lie between 1 and MAX_PAGE_SIZE. Every refusal is a ``BadInput``.
 
 from __future__ import annotations
 
+import enum
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -155,11 +156,13 @@ def records_request(
     until: datetime | None,
     first: int | None,
     after: str | None,
-    order: Order | None,
+    order: enum.Enum | Order | None,
     default_size: int,
     max_size: int,
 ) -> RecordsRequest:
-    """The arguments of ``records`` as the resolver and the compiled path both read them.
+    """The arguments of ``records`` as the resolver and the compiled path both read them:
+    by the resolver's parameter names (``gql.compiled.seam.python_arguments``); ``order``
+    as the ``SortOrder`` member or its value.
 
     Checked in this order: page size, filters, cursor (so the first problem is reported).
     """
@@ -173,7 +176,7 @@ def records_request(
         until=until,
         names=RECORD_ARGUMENTS,
     )
-    direction: Order = order or "desc"
+    direction: Order = (order.value if isinstance(order, enum.Enum) else order) or "desc"
     return RecordsRequest(
         filters=wanted,
         after=decode_cursor(after, direction) if after else None,

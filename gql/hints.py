@@ -25,6 +25,8 @@ from graphql import GraphQLError, GraphQLSchema, is_enum_type
 from strawberry.extensions import SchemaExtension
 from strawberry.types import ExecutionResult
 
+from gql.compiled.seam import graphql_schema
+
 HIDDEN = "<hidden>"
 
 _SUGGESTION = re.compile(r"\s*Did you mean [^?]*\?")
@@ -71,7 +73,7 @@ class HideSchemaHints(SchemaExtension):
         if not isinstance(result, GraphQLExecutionResult | ExecutionResult) or not result.errors:
             return
         written = frozenset(_NAME.findall(execution.query or ""))
-        names = schema_names(execution.schema._schema)
+        names = schema_names(graphql_schema(execution.schema))
         result.errors = [_hidden(error, written, names) for error in result.errors]
 
 

@@ -87,7 +87,7 @@ class Query:
             until=until,
             first=first,
             after=after,
-            order=order.value if order is not None else None,
+            order=order,
             default_size=config.default_page_size,
             max_size=config.max_page_size,
         )

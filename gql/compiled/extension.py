@@ -32,6 +32,7 @@ from gql import filters
 from gql.compiled.build import Mismatch, fetch, fetch_encoded
 from gql.compiled.collect import Unsupported
 from gql.compiled.plan import Plan, compile_plan
+from gql.compiled.seam import graphql_schema, python_arguments
 from gql.config import AppConfig
 from gql.context import Context
 from gql.dbcall import run_db
@@ -39,7 +40,6 @@ from gql.documents import estimated_bytes, text_bytes
 from gql.errors import ApiError, database_failure
 from gql.filters import PricesRequest, RecordsRequest
 from gql.lru import ByteLRU
-from gql.types import SortOrder
 
 log = logging.getLogger(__name__)
 
@@ -181,29 +181,17 @@ def _request(
 ) -> RecordsRequest | PricesRequest | None:
     """What the resolver would read, or None where it would report an error."""
     coerced = get_variable_values(
-        schema._schema, plan.operation.variable_definitions or (), variables or {}
+        graphql_schema(schema), plan.operation.variable_definitions or (), variables or {}
     )
     if isinstance(coerced, list):  # coercion errors
         return None
     try:
-        arguments = get_argument_values(plan.field_def, plan.field, coerced)
+        values = get_argument_values(plan.field_def, plan.field, coerced)
+        arguments = python_arguments(schema, "Query", plan.root_field, values)
         if plan.root_field == "latestPrices":
-            return filters.prices_request(
-                asset=arguments.get("asset"), symbol=arguments.get("symbol")
-            )
-        order = arguments.get("order")
+            return filters.prices_request(**arguments)
         return filters.records_request(
-            source=arguments.get("source"),
-            record_id=arguments.get("recordId"),
-            asset=arguments.get("asset"),
-            symbol=arguments.get("symbol"),
-            since=arguments.get("since"),
-            until=arguments.get("until"),
-            first=arguments.get("first"),
-            after=arguments.get("after"),
-            order=SortOrder(order).value if order is not None else None,
-            default_size=config.default_page_size,
-            max_size=config.max_page_size,
+            **arguments, default_size=config.default_page_size, max_size=config.max_page_size
         )
     except (GraphQLError, ApiError):
         return None

@@ -22,6 +22,7 @@ from strawberry.http import GraphQLRequestData
 from strawberry.types import ExecutionResult
 
 from gql.compiled.extension import CompiledExecution, PlanCache, serve
+from gql.compiled.seam import graphql_schema
 from gql.context import Context
 from gql.cost import CostLimit, QueryCost
 from gql.documents import CachedDocuments
@@ -88,7 +89,9 @@ class CachedPlans:
         plan = self._plans.get(data.query, data.operation_name)
         if plan is None:
             return None
-        over = self._cost.check(self._schema._schema, plan.document, plan.operation, data.variables)
+        over = self._cost.check(
+            graphql_schema(self._schema), plan.document, plan.operation, data.variables
+        )
         if over is not None:
             return None  # normal execution refuses it, with the metric and the log line
         started = time.perf_counter()

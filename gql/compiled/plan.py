@@ -32,6 +32,7 @@ from graphql import (
 
 from db.record import RecordRow
 from gql.compiled.collect import Fields, Unsupported, collect, subfields
+from gql.compiled.seam import graphql_schema
 
 COLUMNS = RecordRow._fields
 """Column names of a record page row, by position (``db.record.RecordRow``)."""
@@ -166,7 +167,7 @@ class _Compiler:
         self, schema: strawberry.Schema, fragments: dict[str, FragmentDefinitionNode]
     ) -> None:
         self._strawberry = schema
-        self._schema: GraphQLSchema = schema._schema
+        self._schema: GraphQLSchema = graphql_schema(schema)
         self._fragments = fragments
         self._counts = False
 

@@ -12,7 +12,7 @@ from starlette.routing import Route
 from starlette.testclient import TestClient
 
 from gql.app import GraphQLApp, create_app
-from gql.compiled import PlanCache
+from gql.compiled.extension import PlanCache
 from gql.compiled.fastpath import CachedPlans
 from tests.conftest import make_settings
 from tests.gql.store import Store

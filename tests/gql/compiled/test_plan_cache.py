@@ -11,7 +11,7 @@ from starlette.testclient import TestClient
 from strawberry.extensions.tracing import ApolloTracingExtension
 
 from gql.app import create_app
-from gql.compiled import PlanCache
+from gql.compiled.extension import PlanCache
 from gql.compiled.fastpath import CachedPlans
 from gql.compiled.plan import Const, Leaf, One, Rows, Shape, TotalCount
 from gql.config import AppConfig
