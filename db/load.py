@@ -1,4 +1,5 @@
-"""Write helpers for the ETL's loads: records (bulk upsert), rejects, checkpoints, assets.
+"""Write helpers for the ETL's loads: records (bulk upsert), rejects, checkpoints, assets
+(what the ETL reads before it loads is in ``db.etl_reads``).
 
 ``upsert_records`` stages a batch in a temporary table and merges it with one
 ``INSERT … SELECT … ON CONFLICT DO UPDATE … WHERE <values differ>``, so an exact duplicate
@@ -25,7 +26,7 @@ from sqlalchemy import Connection, delete, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
-from db.tables import asset_aliases, assets, checkpoints, latest_records, raw_payloads, rejects
+from db.tables import asset_aliases, assets, checkpoints, raw_payloads, rejects
 from db.types import storable_text
 
 
@@ -290,29 +291,9 @@ def insert_rejects(
     return len(values)
 
 
-def _upsert(conn: Connection) -> Any:
+def _dialect_insert(conn: Connection) -> Any:
+    """The ``insert`` constructor of ``conn``'s dialect (it has ``on_conflict_do_…``)."""
     return pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
-
-
-def read_checkpoint(conn: Connection, source: str) -> tuple[datetime | None, str | None]:
-    """(high_water, fingerprint) of ``source``, or (None, None) before its first load."""
-    row = conn.execute(
-        select(checkpoints.c.high_water, checkpoints.c.fingerprint).where(
-            checkpoints.c.source == source
-        )
-    ).first()
-    return (row.high_water, row.fingerprint) if row else (None, None)
-
-
-def read_heads(conn: Connection, source: str) -> dict[str, datetime]:
-    """The newest stored timestamp of each of ``source``'s record ids (``latest_records``,
-    which every writer keeps exact)."""
-    result = conn.execute(
-        select(latest_records.c.record_id, latest_records.c.timestamp).where(
-            latest_records.c.source == source
-        )
-    )
-    return {row.record_id: row.timestamp for row in result}
 
 
 def write_checkpoint(
@@ -330,7 +311,7 @@ def write_checkpoint(
         "run_id": run_id,
         "updated_at": now,
     }
-    statement = _upsert(conn)(checkpoints).values(values)
+    statement = _dialect_insert(conn)(checkpoints).values(values)
     conn.execute(
         statement.on_conflict_do_update(
             index_elements=["source"],
@@ -347,20 +328,6 @@ def forget_position(conn: Connection, source: str) -> None:
     )
 
 
-def read_assets(conn: Connection) -> list[tuple[str, str, str]]:
-    """Every (id, symbol, name) in ``assets``."""
-    result = conn.execute(select(assets.c.id, assets.c.symbol, assets.c.name))
-    return [(row.id, row.symbol, row.name) for row in result]
-
-
-def read_aliases(conn: Connection) -> list[tuple[str, str, str]]:
-    """Every (source, record_id, asset_id) in ``asset_aliases``."""
-    result = conn.execute(
-        select(asset_aliases.c.source, asset_aliases.c.record_id, asset_aliases.c.asset_id)
-    )
-    return [(row.source, row.record_id, row.asset_id) for row in result]
-
-
 def insert_assets(
     conn: Connection,
     source: str,
@@ -374,7 +341,7 @@ def insert_assets(
         {"source": source, "record_id": r, "asset_id": a, "method": m, "created_at": now}
         for r, a, m in new_aliases
     ]
-    insert = _upsert(conn)
+    insert = _dialect_insert(conn)
     for start in range(0, len(asset_rows), _ROWS_PER_STATEMENT):
         part = asset_rows[start : start + _ROWS_PER_STATEMENT]
         conn.execute(insert(assets).values(part).on_conflict_do_nothing(index_elements=["id"]))

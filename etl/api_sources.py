@@ -20,7 +20,7 @@ import json
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from etl.errors import RecordRejected, SchemaDriftError
+from etl.errors import NoUsablePageError, RecordRejected
 from etl.http import Fetcher, Response
 from etl.json_pages import Unparsed, page_items
 from etl.model import Chunk, Reject, Row
@@ -149,7 +149,7 @@ def validated_chunks(
                 chunk = Chunk()
     if usable == 0:
         yield chunk
-        raise SchemaDriftError(source, "no usable page: every response was rejected (see rejects)")
+        raise NoUsablePageError(source)
     chunk.last = True
     yield chunk
 

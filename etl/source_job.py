@@ -36,7 +36,7 @@ import httpx
 from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import SQLAlchemyError
 
-from db import latest, load, runs
+from db import etl_reads, latest, load, runs
 from db.engine import is_postgresql, is_unavailable
 from db.outcomes import RunStatus
 from db.runs import SourceFinal
@@ -71,11 +71,11 @@ transactions load several times faster. Stopping commits at once."""
 Progress = Callable[[ProgressEvent], None]
 
 
-class Committed(NamedTuple):
+class CommittedState(NamedTuple):
     """A source run's state as of its last write: counters, high-water mark, rejects stored."""
 
     counters: Counters
-    high: str | None
+    high_water: str | None
     rejects_stored: int
 
 
@@ -102,12 +102,14 @@ class SourceJob:
         self.database_failed = False
         """True after ``run`` when the database failed the source (locked, unreachable): the
         run's other sources would only wait for it in turn."""
-        self._state = Committed(Counters(), None, 0)
-        self._high: str | None = None
-        self._before: str | None = None
+        self._state = CommittedState(Counters(), None, 0)
+        self._newest_loaded: str | None = None
+        """The newest row timestamp loaded so far: the high-water mark of the final chunk."""
+        self._checkpoint_before: str | None = None
+        """The high-water mark the source had when the run started."""
         self._heads: dict[str, str] = {}
         """Record id → newest timestamp stored (before the run, then as written)."""
-        self._cutoffs: dict[str, str] = {}
+        self._processed_before: dict[str, str] = {}
         """Record id → its rows older than this were processed before the run."""
         self._rejects = RejectLog(config.max_rejects_stored, config.max_reject_ratio)
         self._fast_path = True
@@ -116,12 +118,15 @@ class SourceJob:
         started, clock = datetime.now(UTC), time.monotonic()
         try:
             with self.engine.begin() as conn:
-                high_water, fingerprint = load.read_checkpoint(conn, self.source)
+                high_water, fingerprint = etl_reads.read_checkpoint(conn, self.source)
                 runs.start_source(conn, self.run_id, self.source, started, high_water)
                 resolver = AssetResolver(
-                    self.source, self._seeds, load.read_assets(conn), load.read_aliases(conn)
+                    self.source,
+                    self._seeds,
+                    etl_reads.read_assets(conn),
+                    etl_reads.read_aliases(conn),
                 )
-                heads = load.read_heads(conn, self.source)
+                heads = etl_reads.read_heads(conn, self.source)
         except SQLAlchemyError as exc:
             if not is_unavailable(exc):
                 raise
@@ -131,11 +136,11 @@ class SourceJob:
             duration = int((time.monotonic() - clock) * 1000)
             return SourceSummary(self.source, RunStatus.FAILED, Counters(), why, duration)
         if high_water is not None:
-            self._before = self._high = stamp_text(high_water)
-            self._state = Committed(Counters(), self._before, 0)
+            self._checkpoint_before = self._newest_loaded = stamp_text(high_water)
+            self._state = CommittedState(Counters(), self._checkpoint_before, 0)
         lookback = timedelta(seconds=self.config.lookback_seconds)
         self._heads = {key: stamp_text(head) for key, head in heads.items()}
-        self._cutoffs = {key: stamp_text(head - lookback) for key, head in heads.items()}
+        self._processed_before = {key: stamp_text(head - lookback) for key, head in heads.items()}
         self._progress(ProgressEvent(self.source, "source_started"))
         status, error, note = RunStatus.SUCCESS, None, None
         drifted = False
@@ -162,9 +167,9 @@ class SourceJob:
             if error is None:
                 error = f"internal error: {type(exc).__name__}: {exc}"
                 log.exception("source %s failed unexpectedly", self.source, extra=self._log_context)
-        c, committed, stored = self._state
+        c, committed_high, stored = self._state
         note = note or self._rejects.note(c.rejected, stored)
-        checkpoint = stamp_datetime(committed) if committed else None
+        checkpoint = stamp_datetime(committed_high) if committed_high else None
         end = SourceFinal(
             self.source,
             c._asdict(),
@@ -189,7 +194,7 @@ class SourceJob:
             c,
             error,
             int((time.monotonic() - clock) * 1000),
-            stamp_datetime(self._before) if self._before else None,
+            stamp_datetime(self._checkpoint_before) if self._checkpoint_before else None,
             checkpoint,
             note,
         )
@@ -304,18 +309,18 @@ class SourceJob:
         conn: Connection,
         chunk: Chunk,
         resolver: AssetResolver,
-        state: Committed,
+        state: CommittedState,
         heads: latest.Newest,
-    ) -> Committed:
+    ) -> CommittedState:
         """Write one chunk inside ``conn``'s transaction; return the state after it.
 
         Every staged row is in ``records`` with its values afterwards (inserted, corrected or
         already equal), so each is offered to ``heads``.
         """
-        rows, cutoffs = chunk.rows, self._cutoffs
+        rows, processed_before = chunk.rows, self._processed_before
         kept = (
-            [row for row in rows if row.timestamp >= cutoffs.get(row.record_id, "")]
-            if cutoffs
+            [row for row in rows if row.timestamp >= processed_before.get(row.record_id, "")]
+            if processed_before
             else rows
         )
         unique = {(row.record_id, row.timestamp): row for row in kept}
@@ -332,8 +337,8 @@ class SourceJob:
         ]
         if kept:
             newest = max(row.timestamp for row in kept)
-            if self._high is None or newest > self._high:
-                self._high = newest
+            if self._newest_loaded is None or newest > self._newest_loaded:
+                self._newest_loaded = newest
         now = datetime.now(UTC)
         pending = resolver.take_pending()
         load.insert_assets(
@@ -359,7 +364,7 @@ class SourceJob:
                 len(chunk.rejects),
             )
         )
-        high = self._high if chunk.last else state.high
+        high = self._newest_loaded if chunk.last else state.high_water
         if chunk.last or chunk.position is not None:
             load.write_checkpoint(
                 conn,
@@ -377,7 +382,7 @@ class SourceJob:
             checkpoint=stamp_datetime(high) if high else None,
         )
         self._progress(ProgressEvent(self.source, "batch", counters))
-        return Committed(counters, high, state.rejects_stored + stored)
+        return CommittedState(counters, high, state.rejects_stored + stored)
 
     def _write(
         self, conn: Connection, staged: list[load.StagedRow], now: datetime

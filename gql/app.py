@@ -24,7 +24,7 @@ from db.latest_cache import PricesCache
 from gql import rest
 from gql.bodylimit import BodyLimitMiddleware
 from gql.compiled.extension import CompiledExecution, PlanCache
-from gql.compiled.fastpath import CachedPlans
+from gql.compiled.fastpath import PlanShortcut
 from gql.compiled.view import PlannedGraphQL
 from gql.config import AppConfig
 from gql.context import Context
@@ -67,7 +67,7 @@ class GraphQLApp(PlannedGraphQL):
         schema = build_schema(config, extensions, self.guards)
         super().__init__(schema, graphql_ide="graphiql" if config.graphiql else None)
         self.shortcut = (
-            CachedPlans.for_schema(schema, self.plans, obs.graphql, self.guards.cost)
+            PlanShortcut.for_schema(schema, self.plans, obs.graphql, self.guards.cost)
             if self.plans is not None
             else None
         )

@@ -29,7 +29,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from strawberry.extensions import SchemaExtension
 
 from gql import filters
-from gql.compiled.build import Mismatch, fetch, fetch_encoded
+from gql.compiled.build import Mismatch, read_and_build, read_and_encode
 from gql.compiled.collect import Unsupported
 from gql.compiled.plan import Plan, compile_plan
 from gql.compiled.seam import graphql_schema, python_arguments
@@ -152,7 +152,7 @@ async def serve(
 
     A failing database (``gql.errors.database_failure``: unreachable, or past the request's
     timeouts) is raised: normal execution would only meet it again, after waiting as long.
-    ``encoded``: as an ``Encoded`` JSON text, for a caller that writes the response itself.
+    ``encoded``: as an ``EncodedData`` JSON text, for a caller that writes the response itself.
     """
     if not isinstance(context, Context):
         return None
@@ -160,7 +160,7 @@ async def serve(
     if request is None:
         return None
     try:
-        build = fetch_encoded if encoded else fetch
+        build = read_and_encode if encoded else read_and_build
         return await run_db(context.read_engine, build, plan, request, context.prices)
     except SQLAlchemyError as exc:
         if database_failure(exc) is not None:

@@ -6,7 +6,7 @@ are fixed per application. So when a request names a planned operation, the view
 answer it without Strawberry's per-request extension machinery, recording the operation
 metric exactly as ``GraphQLMetricsExtension`` does. That is only sound while every
 extension of the schema is one whose effect on such a request is known (none, or the
-metric); ``CachedPlans.for_schema`` returns None for a schema with any other extension,
+metric); ``PlanShortcut.for_schema`` returns None for a schema with any other extension,
 and then every request goes through ``schema.execute``.
 """
 
@@ -45,7 +45,7 @@ nothing to a valid query answered without errors, except count it, and ``CostLim
 check the shortcut makes itself (the cost depends on the variables)."""
 
 
-class CachedPlans:
+class PlanShortcut:
     """Answers requests for planned operations; None means: execute normally."""
 
     def __init__(
@@ -69,7 +69,7 @@ class CachedPlans:
         plans: PlanCache,
         metrics: GraphQLMetrics,
         cost: QueryCost,
-    ) -> CachedPlans | None:
+    ) -> PlanShortcut | None:
         """The shortcut, if every extension of ``schema`` is in ``KNOWN_EXTENSIONS``."""
         known = tuple(KNOWN_EXTENSIONS)
         if not all(isinstance(extension, known) for extension in schema.get_extensions()):
@@ -81,8 +81,8 @@ class CachedPlans:
     ) -> ExecutionResult | None:
         """The result of a planned operation, or None when it must run normally.
 
-        Its ``data`` is ``gql.compiled.build.Encoded``: the view's ``encode_json`` writes the
-        text out as is (``gql.app.GraphQLApp``).
+        Its ``data`` is ``gql.compiled.build.EncodedData``: the view's ``encode_json`` writes the
+        text out as is (``gql.compiled.view``).
         """
         if data.query is None:
             return None

@@ -16,8 +16,8 @@ from strawberry.http import GraphQLRequestData
 from strawberry.http.ides import GraphQL_IDE
 from strawberry.types import ExecutionResult
 
-from gql.compiled.build import Encoded
-from gql.compiled.fastpath import CachedPlans
+from gql.compiled.build import EncodedData
+from gql.compiled.fastpath import PlanShortcut
 from gql.compiled.seam import graphql_schema
 from gql.context import Context
 from gql.offload import Offload
@@ -26,7 +26,7 @@ from gql.offload import Offload
 class PlannedGraphQL(GraphQL[Context, None]):
     """The view; a subclass sets ``shortcut`` (None: no compiled path) and ``offload``."""
 
-    shortcut: CachedPlans | None
+    shortcut: PlanShortcut | None
     """Answers operations that already have a plan (``gql.compiled.fastpath``)."""
     offload: Offload
     """Runs costly queries on an event loop of their own (``gql.offload``)."""
@@ -64,6 +64,6 @@ class PlannedGraphQL(GraphQL[Context, None]):
             return "[" + ",".join(map(self.encode_json_string, data)) + "]"
         if type(data) is dict and len(data) == 1:
             answer = data.get("data")
-            if isinstance(answer, Encoded):
+            if isinstance(answer, EncodedData):
                 return '{"data":' + answer.text + "}"
         return super().encode_json(data)

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 
 from sqlalchemy import Engine, select
 
-from db import load
+from db import etl_reads, load
 from db.tables import checkpoints, records
 
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
@@ -75,10 +75,10 @@ def test_a_row_written_through_the_table_type_matches_the_raw_text(engine: Engin
 
 def test_checkpoints_upsert(engine: Engine) -> None:
     with engine.begin() as conn:
-        assert load.read_checkpoint(conn, "csv") == (None, None)
+        assert etl_reads.read_checkpoint(conn, "csv") == (None, None)
         load.write_checkpoint(conn, "csv", None, "v1:1", 1, NOW)
         load.write_checkpoint(conn, "csv", datetime(2021, 1, 1, tzinfo=UTC), "v1:2", 2, NOW)
-        assert load.read_checkpoint(conn, "csv") == (datetime(2021, 1, 1, tzinfo=UTC), "v1:2")
+        assert etl_reads.read_checkpoint(conn, "csv") == (datetime(2021, 1, 1, tzinfo=UTC), "v1:2")
         assert conn.execute(select(checkpoints.c.run_id)).scalar_one() == 2
 
 

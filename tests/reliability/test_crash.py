@@ -36,7 +36,7 @@ from sqlalchemy import Connection, Engine, select, text
 from sqlalchemy.exc import DBAPIError
 
 from db.engine import create_db_engine
-from db.load import read_checkpoint
+from db.etl_reads import read_checkpoint
 from db.migrate import upgrade
 from db.tables import etl_runs, records
 from etl.csv_source import Fingerprint

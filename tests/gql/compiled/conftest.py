@@ -13,7 +13,7 @@ from starlette.testclient import TestClient
 
 from gql.app import GraphQLApp, create_app
 from gql.compiled.extension import PlanCache
-from gql.compiled.fastpath import CachedPlans
+from gql.compiled.fastpath import PlanShortcut
 from tests.conftest import make_settings
 from tests.gql.store import Store
 
@@ -45,7 +45,7 @@ class Pair:
         return plans
 
     @property
-    def shortcut(self) -> CachedPlans:
+    def shortcut(self) -> PlanShortcut:
         shortcut = graphql_app(self.compiled).shortcut
         assert shortcut is not None
         return shortcut

@@ -12,7 +12,7 @@ from strawberry.extensions.tracing import ApolloTracingExtension
 
 from gql.app import create_app
 from gql.compiled.extension import PlanCache
-from gql.compiled.fastpath import CachedPlans
+from gql.compiled.fastpath import PlanShortcut
 from gql.compiled.plan import Const, Leaf, One, Rows, Shape, TotalCount
 from gql.config import AppConfig
 from gql.cost import QueryCost
@@ -143,6 +143,6 @@ def test_the_view_shortcut_needs_every_extension_known(database_url: str) -> Non
     plans = PlanCache(config.graphql_cache_bytes)
     metrics = GraphQLMetrics(CollectorRegistry())
     cost = QueryCost(config)
-    assert CachedPlans.for_schema(build_schema(config), plans, metrics, cost) is not None
+    assert PlanShortcut.for_schema(build_schema(config), plans, metrics, cost) is not None
     tracing = build_schema(config, [ApolloTracingExtension])
-    assert CachedPlans.for_schema(tracing, plans, metrics, cost) is None
+    assert PlanShortcut.for_schema(tracing, plans, metrics, cost) is None
