@@ -57,8 +57,9 @@ REASON_LIMIT = 1000
 _ROWS_PER_STATEMENT = 1000
 """Rows per multi-row INSERT (well inside SQLite's limit of bound parameters)."""
 
-_KEY = operator.attrgetter("record_id", "timestamp")
-"""A staged row's key within one source."""
+_KEY = operator.itemgetter(*map(StagedRow._fields.index, ("record_id", "timestamp")))
+"""A staged row's key within one source (an ``itemgetter``: sorting a chunk by an
+``attrgetter`` cost a fifth of the ETL's own time per row)."""
 _VALUES = StagedRow._fields[2:]
 _COLUMNS = ", ".join(StagedRow._fields)
 

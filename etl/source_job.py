@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import operator
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -54,7 +55,7 @@ from etl.csv_layouts import CSV2_LAYOUT, CSV_LAYOUT
 from etl.csv_source import CsvSource
 from etl.errors import SchemaDriftError, SourceError, StoppedError
 from etl.http import Fetcher, FetchLimits, Response, RetryPolicy
-from etl.model import Chunk
+from etl.model import Chunk, Row
 from etl.prefetch import prefetched
 from etl.progress import Counters, ProgressEvent, SourceSummary
 from etl.reject_log import RejectLog
@@ -69,6 +70,10 @@ and of progress): each commit rewrites every index page the rows touched, so few
 transactions load several times faster. Stopping commits at once."""
 
 Progress = Callable[[ProgressEvent], None]
+
+_row_key = operator.itemgetter(*map(Row._fields.index, ("record_id", "timestamp")))
+"""A row's (record_id, timestamp), its key within the source: an ``itemgetter``, as it
+runs once per row (reading the two attributes cost twice as much)."""
 
 
 class CommittedState(NamedTuple):
@@ -323,17 +328,17 @@ class SourceJob:
             if processed_before
             else rows
         )
-        unique = {(row.record_id, row.timestamp): row for row in kept}
+        unique = {_row_key(row): row for row in kept}
         same = changed = 0
         if len(unique) != len(kept):
             for row in kept:
-                winner = unique[(row.record_id, row.timestamp)]
+                winner = unique[_row_key(row)]
                 if row is not winner:
                     same, changed = (same + 1, changed) if row == winner else (same, changed + 1)
-        resolve, staged_row = resolver.resolve, load.StagedRow
-        staged = [
-            staged_row(id_, stamp, resolve(id_, symbol, name), symbol, name, value, cap, volume)
-            for id_, stamp, symbol, name, value, cap, volume in unique.values()
+        resolve, new, staged_row = resolver.resolve, tuple.__new__, load.StagedRow
+        staged = [  # new(StagedRow, …): StagedRow(…) without its Python-level __new__
+            new(staged_row, (id_, stamp, resolve(id_, symbol, name), symbol, name, value, cap, vol))
+            for id_, stamp, symbol, name, value, cap, vol in unique.values()
         ]
         if kept:
             newest = max(row.timestamp for row in kept)
