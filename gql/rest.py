@@ -145,19 +145,20 @@ def _records_json(
     return record_items(page.rows), page.next_key
 
 
-_RECORD_KEYS = tuple(field.name for field in RECORD_FIELDS)
-_STAMP_COLUMNS = tuple(i for i, field in enumerate(RECORD_FIELDS) if field.type is datetime)
+_STAMP_KEYS = tuple(field.name for field in RECORD_FIELDS if field.type is datetime)
 
 
 def record_items(rows: Sequence[RecordRow]) -> list[dict[str, Any]]:
     """Records as REST shows them: every declared field (``db.record``), timestamps in
-    ISO 8601. Built column by column, so no Python code runs per field and row."""
-    if not rows:
-        return []
-    columns: list[Sequence[Any]] = list(zip(*rows, strict=True))
-    for index in _STAMP_COLUMNS:
-        columns[index] = [_iso(value) for value in columns[index]]
-    return list(map(dict, map(zip, repeat(_RECORD_KEYS), zip(*columns, strict=True))))
+    ISO 8601. Rows of one page share few timestamps (all UTC, as ``UTCDateTime`` reads
+    them), so each distinct one is formatted once."""
+    items: list[dict[str, Any]] = list(map(dict, map(zip, repeat(RecordRow._fields), rows)))
+    for key in _STAMP_KEYS:
+        values = [item[key] for item in items]
+        text = {value: _iso(value) for value in set(values)}
+        for item, value in zip(items, values, strict=True):
+            item[key] = text[value]
+    return items
 
 
 async def data(request: Request) -> JSONResponse:
