@@ -28,9 +28,9 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from etl.errors import RecordRejected
-from etl.json_pages import page_items
-from etl.validate import TimestampParser, json_number, name_text, symbol_text
+from kasparro.etl.errors import RecordRejected
+from kasparro.etl.json_pages import page_items
+from kasparro.etl.validate import TimestampParser, json_number, name_text, symbol_text
 
 HERE = Path(__file__).resolve().parent
 OUT = HERE / "out"

@@ -39,8 +39,8 @@ from typing import Any
 
 import httpx
 
-from db.engine import create_db_engine
-from db.latest import bump
+from kasparro.db.engine import create_db_engine
+from kasparro.db.latest import bump
 
 HERE = Path(__file__).resolve().parent
 OUT = HERE / "out"

@@ -26,10 +26,10 @@ from pathlib import Path
 
 from sqlalchemy import Connection, Engine, func, select
 
-from db import queries
-from db.engine import Timeouts, create_db_engine
-from db.queries import RecordFilters
-from db.tables import records
+from kasparro.db import queries
+from kasparro.db.engine import Timeouts, create_db_engine
+from kasparro.db.queries import RecordFilters
+from kasparro.db.tables import records
 
 HERE = Path(__file__).resolve().parent
 OUT = HERE / "out"

@@ -38,8 +38,8 @@ from typing import Any
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from etl.errors import FetchError, StoppedError  # noqa: E402
-from etl.http import Fetcher, FetchLimits, RetryPolicy, upstream_client  # noqa: E402
+from kasparro.etl.errors import FetchError, StoppedError  # noqa: E402
+from kasparro.etl.http import Fetcher, FetchLimits, RetryPolicy, upstream_client  # noqa: E402
 from tests.hostile_upstream import (  # noqa: E402
     Dripping,
     dripping,

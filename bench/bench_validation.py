@@ -49,10 +49,10 @@ from bench_serve import free_port, server
 from graphql import DocumentNode, OperationDefinitionNode, get_introspection_query, parse
 from strawberry.schema.schema import validate_document
 
-from gql.config import AppConfig
-from gql.cost import QueryCost
-from gql.rules import explained, validation_rules
-from gql.schema import build_schema
+from kasparro.gql.config import AppConfig
+from kasparro.gql.cost import QueryCost
+from kasparro.gql.rules import explained, validation_rules
+from kasparro.gql.schema import build_schema
 from tests.gql.adversarial import AMPLIFIED, FULL_PAGE, Case, worst_cases
 
 ROOT = Path(__file__).resolve().parent.parent

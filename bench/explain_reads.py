@@ -22,8 +22,8 @@ from typing import Any
 
 from sqlalchemy import Connection, event
 
-from db import queries as q
-from db.engine import create_db_engine
+from kasparro.db import queries as q
+from kasparro.db.engine import create_db_engine
 
 F = q.RecordFilters
 CASES: dict[str, Callable[[Connection], object]] = {

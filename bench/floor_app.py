@@ -23,8 +23,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from db.engine import create_db_engine
-from db.tables import records
+from kasparro.db.engine import create_db_engine
+from kasparro.db.tables import records
 
 
 def page(engine: Engine, limit: int) -> list[dict[str, Any]]:

@@ -21,10 +21,17 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import Engine, func, insert, select
 
-from db import latest
-from db.engine import create_db_engine
-from db.migrate import upgrade
-from db.tables import asset_aliases, assets, etl_run_sources, etl_runs, latest_records, records
+from kasparro.db import latest
+from kasparro.db.engine import create_db_engine
+from kasparro.db.migrate import upgrade
+from kasparro.db.tables import (
+    asset_aliases,
+    assets,
+    etl_run_sources,
+    etl_runs,
+    latest_records,
+    records,
+)
 
 SOURCES = ("coinpaprika", "coingecko", "csv", "csv2")
 END = datetime(2026, 11, 1, tzinfo=UTC)

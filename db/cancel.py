@@ -18,7 +18,7 @@ from typing import Any
 
 from sqlalchemy import Engine, event
 
-from db.engine import SPARED
+from kasparro.db.engine import SPARED
 
 
 class StatementCanceller:

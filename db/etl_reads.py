@@ -7,7 +7,7 @@ from datetime import datetime
 
 from sqlalchemy import Connection, select
 
-from db.tables import asset_aliases, assets, checkpoints, latest_records
+from kasparro.db.tables import asset_aliases, assets, checkpoints, latest_records
 
 
 def read_checkpoint(conn: Connection, source: str) -> tuple[datetime | None, str | None]:

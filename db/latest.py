@@ -28,8 +28,8 @@ from typing import TypeAlias
 
 from sqlalchemy import Connection, delete, exists, insert, select, text, update
 
-from db.load import StagedRow
-from db.tables import latest_records, latest_version, records
+from kasparro.db.load import StagedRow
+from kasparro.db.tables import latest_records, latest_version, records
 
 FILL_SQL = (
     "INSERT INTO latest_records (source, record_id, timestamp, value) "

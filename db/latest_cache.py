@@ -33,9 +33,9 @@ from dataclasses import dataclass, field
 from sqlalchemy import Connection
 from sqlalchemy.exc import OperationalError, ProgrammingError
 
-from db import latest, queries
-from db.latest import Version
-from db.queries import LatestPrice
+from kasparro.db import latest, queries
+from kasparro.db.latest import Version
+from kasparro.db.queries import LatestPrice
 
 MEMO_ENTRIES = 16
 """At most this many built answers per kept answer (one per selection shape)."""

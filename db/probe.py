@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from sqlalchemy import Connection, literal, select
 
-from db.tables import (
+from kasparro.db.tables import (
     asset_aliases,
     assets,
     etl_run_sources,

@@ -20,8 +20,8 @@ from typing import Any
 
 from sqlalchemy import ColumnElement, Connection, Engine, Table, delete, select, tuple_
 
-from db.latest import forget_pruned
-from db.tables import raw_payloads, records, rejects
+from kasparro.db.latest import forget_pruned
+from kasparro.db.tables import raw_payloads, records, rejects
 
 log = logging.getLogger(__name__)
 

@@ -30,10 +30,10 @@ from sqlalchemy import (
     type_coerce,
 )
 
-from db.outcomes import COUNTERS, Counters, RunStatus
-from db.record import RECORD_COLUMNS, RecordRow
-from db.tables import asset_aliases, assets, etl_run_sources, etl_runs, latest_records
-from db.tables import records as record_table
+from kasparro.db.outcomes import COUNTERS, Counters, RunStatus
+from kasparro.db.record import RECORD_COLUMNS, RecordRow
+from kasparro.db.tables import asset_aliases, assets, etl_run_sources, etl_runs, latest_records
+from kasparro.db.tables import records as record_table
 
 Order = Literal["asc", "desc"]
 

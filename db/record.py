@@ -14,7 +14,7 @@ import types
 from datetime import datetime
 from typing import Annotated, Any, NamedTuple, get_args, get_origin, get_type_hints
 
-from db.tables import records
+from kasparro.db.tables import records
 
 
 class RecordRow(NamedTuple):

@@ -21,10 +21,10 @@ from typing import NamedTuple
 
 from sqlalchemy import Connection, func, insert, select, update
 
-from db.load import forget_position
-from db.outcomes import COUNTERS, RunStatus
-from db.tables import etl_run_sources, etl_runs
-from db.types import storable_text
+from kasparro.db.load import forget_position
+from kasparro.db.outcomes import COUNTERS, RunStatus
+from kasparro.db.tables import etl_run_sources, etl_runs
+from kasparro.db.types import storable_text
 
 
 def start_run(

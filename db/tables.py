@@ -32,8 +32,8 @@ from sqlalchemy import (
     Text,
 )
 
-from db.outcomes import COUNTERS
-from db.types import UTCDateTime
+from kasparro.db.outcomes import COUNTERS
+from kasparro.db.types import UTCDateTime
 
 NAMING = {
     "ix": "ix_%(table_name)s_%(column_0_N_name)s",

@@ -17,8 +17,8 @@ from datetime import datetime
 
 from sqlalchemy import Connection, and_, func, select
 
-from db.outcomes import COUNTERS, RunStatus, counter_label
-from db.tables import etl_run_sources, etl_runs
+from kasparro.db.outcomes import COUNTERS, RunStatus, counter_label
+from kasparro.db.tables import etl_run_sources, etl_runs
 
 OUTCOMES: Mapping[str, str] = {counter_label(name): name for name in COUNTERS}
 """Row outcome label → the ``etl_run_sources`` column that counts it."""

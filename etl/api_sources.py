@@ -20,11 +20,11 @@ import json
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from etl.errors import NoUsablePageError, RecordRejected
-from etl.http import Fetcher, Response
-from etl.json_pages import Unparsed, page_items
-from etl.model import Chunk, Reject, Row
-from etl.validate import (
+from kasparro.etl.errors import NoUsablePageError, RecordRejected
+from kasparro.etl.http import Fetcher, Response
+from kasparro.etl.json_pages import Unparsed, page_items
+from kasparro.etl.model import Chunk, Reject, Row
+from kasparro.etl.validate import (
     TimestampParser,
     as_reject,
     json_number,

@@ -24,7 +24,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from etl.errors import EtlError
+from kasparro.etl.errors import EtlError
 
 SEED_COLUMNS = ("id", "symbol", "name", "coinpaprika_id", "coingecko_id", "aliases")
 _NOT_ALNUM = re.compile(r"[^0-9a-z]+")

@@ -29,10 +29,10 @@ from datetime import UTC, datetime
 from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import SQLAlchemyError
 
-from db import runs
-from db.engine import bounded_transaction, is_unavailable
-from db.outcomes import RunStatus
-from db.runs import RunFinal, SourceFinal
+from kasparro.db import runs
+from kasparro.db.engine import bounded_transaction, is_unavailable
+from kasparro.db.outcomes import RunStatus
+from kasparro.db.runs import RunFinal, SourceFinal
 
 log = logging.getLogger(__name__)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from db.engine import Timeouts
+from kasparro.db.engine import Timeouts
 
 KNOWN_SOURCES: tuple[str, ...] = ("coinpaprika", "coingecko", "csv", "csv2")
 """Every source the ETL knows, in the order a run processes them."""

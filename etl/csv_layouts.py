@@ -13,9 +13,9 @@ import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from etl.errors import RecordRejected, SchemaDriftError
-from etl.model import Row
-from etl.validate import TimestampParser, csv_number, name_text, symbol_text
+from kasparro.etl.errors import RecordRejected, SchemaDriftError
+from kasparro.etl.model import Row
+from kasparro.etl.validate import TimestampParser, csv_number, name_text, symbol_text
 
 RowValidator = Callable[[Sequence[str]], Row]
 

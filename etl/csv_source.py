@@ -24,10 +24,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
-from etl.csv_layouts import Layout, validator_for
-from etl.errors import InputMissingError, RecordRejected, SchemaDriftError
-from etl.model import Chunk, Reject
-from etl.validate import TimestampParser, as_reject
+from kasparro.etl.csv_layouts import Layout, validator_for
+from kasparro.etl.errors import InputMissingError, RecordRejected, SchemaDriftError
+from kasparro.etl.model import Chunk, Reject
+from kasparro.etl.validate import TimestampParser, as_reject
 
 _HASH_BLOCK = 1 << 20
 _TAIL = 4096

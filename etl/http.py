@@ -33,10 +33,10 @@ from typing import NamedTuple
 
 import httpx
 
-from etl.config import EtlConfig
-from etl.deadline import ExchangeCut, Watch, run_with_deadline
-from etl.errors import FetchError, StoppedError
-from etl.http_body import BodyRefused, read_body
+from kasparro.etl.config import EtlConfig
+from kasparro.etl.deadline import ExchangeCut, Watch, run_with_deadline
+from kasparro.etl.errors import FetchError, StoppedError
+from kasparro.etl.http_body import BodyRefused, read_body
 
 log = logging.getLogger(__name__)
 

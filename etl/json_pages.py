@@ -16,7 +16,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from etl.errors import RecordRejected
+from kasparro.etl.errors import RecordRejected
 
 _DIGIT_LIMIT = 4300
 """Python's default limit on the digits of an ``int`` parsed from text."""

@@ -34,18 +34,18 @@ import httpx
 from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
-from db import runs
-from db.outcomes import RunStatus
-from db.prune import prune
-from db.runs import RunFinal
-from etl.assets import load_seed
-from etl.bookkeeping import Bookkeeper, RunLedger
-from etl.config import KNOWN_SOURCES, EtlConfig
-from etl.errors import UnknownSourceError
-from etl.http import FetchLimits, RetryPolicy, upstream_client
-from etl.lock import EtlLock
-from etl.progress import Counters, ProgressEvent, RunSummary, SourceSummary
-from etl.source_job import SourceJob
+from kasparro.db import runs
+from kasparro.db.outcomes import RunStatus
+from kasparro.db.prune import prune
+from kasparro.db.runs import RunFinal
+from kasparro.etl.assets import load_seed
+from kasparro.etl.bookkeeping import Bookkeeper, RunLedger
+from kasparro.etl.config import KNOWN_SOURCES, EtlConfig
+from kasparro.etl.errors import UnknownSourceError
+from kasparro.etl.http import FetchLimits, RetryPolicy, upstream_client
+from kasparro.etl.lock import EtlLock
+from kasparro.etl.progress import Counters, ProgressEvent, RunSummary, SourceSummary
+from kasparro.etl.source_job import SourceJob
 
 __all__ = [
     "Counters",

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from db.outcomes import COUNTERS, Counters, RunStatus
+from kasparro.db.outcomes import COUNTERS, Counters, RunStatus
 
 __all__ = ["Counters", "ProgressEvent", "RunSummary", "SourceSummary"]
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Sequence
 
-from etl.model import Reject
+from kasparro.etl.model import Reject
 
 KINDS_KEPT = 100
 """Distinct kinds tallied; kinds carry no values, so real inputs have a handful."""

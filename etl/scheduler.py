@@ -36,12 +36,12 @@ import httpx
 from anyio import CapacityLimiter
 from sqlalchemy import Engine
 
-from db.cancel import StatementCanceller
-from etl.bookkeeping import RunLedger
-from etl.config import EtlConfig
-from etl.http import RetryPolicy
-from etl.pipeline import RunSummary, run_etl
-from etl.watchdog import StopWatchdog
+from kasparro.db.cancel import StatementCanceller
+from kasparro.etl.bookkeeping import RunLedger
+from kasparro.etl.config import EtlConfig
+from kasparro.etl.http import RetryPolicy
+from kasparro.etl.pipeline import RunSummary, run_etl
+from kasparro.etl.watchdog import StopWatchdog
 
 log = logging.getLogger(__name__)
 

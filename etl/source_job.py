@@ -37,29 +37,29 @@ import httpx
 from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import SQLAlchemyError
 
-from db import etl_reads, latest, load, runs
-from db.engine import is_postgresql, is_unavailable
-from db.outcomes import RunStatus
-from db.runs import SourceFinal
-from etl.api_sources import (
+from kasparro.db import etl_reads, latest, load, runs
+from kasparro.db.engine import is_postgresql, is_unavailable
+from kasparro.db.outcomes import RunStatus
+from kasparro.db.runs import SourceFinal
+from kasparro.etl.api_sources import (
     coingecko_item,
     coingecko_pages,
     coinpaprika_item,
     coinpaprika_pages,
     validated_chunks,
 )
-from etl.assets import AssetResolver, SeedAsset
-from etl.bookkeeping import Bookkeeper, first_line
-from etl.config import EtlConfig
-from etl.csv_layouts import CSV2_LAYOUT, CSV_LAYOUT
-from etl.csv_source import CsvSource
-from etl.errors import SchemaDriftError, SourceError, StoppedError
-from etl.http import Fetcher, FetchLimits, Response, RetryPolicy
-from etl.model import Chunk, Row
-from etl.prefetch import prefetched
-from etl.progress import Counters, ProgressEvent, SourceSummary
-from etl.reject_log import RejectLog
-from etl.validate import TimestampParser, stamp_datetime, stamp_text
+from kasparro.etl.assets import AssetResolver, SeedAsset
+from kasparro.etl.bookkeeping import Bookkeeper, first_line
+from kasparro.etl.config import EtlConfig
+from kasparro.etl.csv_layouts import CSV2_LAYOUT, CSV_LAYOUT
+from kasparro.etl.csv_source import CsvSource
+from kasparro.etl.errors import SchemaDriftError, SourceError, StoppedError
+from kasparro.etl.http import Fetcher, FetchLimits, Response, RetryPolicy
+from kasparro.etl.model import Chunk, Row
+from kasparro.etl.prefetch import prefetched
+from kasparro.etl.progress import Counters, ProgressEvent, SourceSummary
+from kasparro.etl.reject_log import RejectLog
+from kasparro.etl.validate import TimestampParser, stamp_datetime, stamp_text
 
 log = logging.getLogger(__name__)
 

@@ -23,9 +23,9 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import Column, String
 
-from db.tables import asset_aliases, assets, latest_records, records
-from etl.errors import RecordRejected
-from etl.text_rules import forbidden_character
+from kasparro.db.tables import asset_aliases, assets, latest_records, records
+from kasparro.etl.errors import RecordRejected
+from kasparro.etl.text_rules import forbidden_character
 
 log = logging.getLogger(__name__)
 

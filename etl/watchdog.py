@@ -16,7 +16,7 @@ import logging
 import threading
 from collections.abc import Callable
 
-from db.cancel import StatementCanceller
+from kasparro.db.cancel import StatementCanceller
 
 log = logging.getLogger(__name__)
 

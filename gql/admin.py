@@ -13,11 +13,11 @@ from typing import Protocol
 
 from sqlalchemy import Engine
 
-from db import queries
-from db.queries import DbRow
-from etl.pipeline import STOPPED_ERROR
-from gql.dbcall import run_db
-from gql.errors import Conflict, Forbidden, Unauthorized, Unavailable
+from kasparro.db import queries
+from kasparro.db.queries import DbRow
+from kasparro.etl.pipeline import STOPPED_ERROR
+from kasparro.gql.dbcall import run_db
+from kasparro.gql.errors import Conflict, Forbidden, Unauthorized, Unavailable
 
 
 class RunResult(Protocol):

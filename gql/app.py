@@ -20,26 +20,32 @@ from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocket
 from strawberry.extensions import SchemaExtension
 
-from db.latest_cache import PricesCache
-from gql import rest
-from gql.bodylimit import BodyLimitMiddleware
-from gql.compiled.extension import CompiledExecution, PlanCache
-from gql.compiled.fastpath import PlanShortcut
-from gql.compiled.view import PlannedGraphQL
-from gql.config import AppConfig
-from gql.context import Context
-from gql.engines import Engines
-from gql.errors import RETRY_AFTER_SECONDS, UNREACHABLE, ApiError, Unavailable, database_failure
-from gql.graphiql import ASSETS_PATH, graphiql_assets, graphiql_html
-from gql.health import HealthProbe
-from gql.lifespan import EtlLifespan, etl_scheduler
-from gql.loaders import build_loaders
-from gql.middleware import RequestIdMiddleware, request_id_of
-from gql.observability import Observability
-from gql.offload import Offload
-from gql.openapi import openapi_document
-from gql.schema import Guards, build_schema
-from gql.text import load_json
+from kasparro.db.latest_cache import PricesCache
+from kasparro.gql import rest
+from kasparro.gql.bodylimit import BodyLimitMiddleware
+from kasparro.gql.compiled.extension import CompiledExecution, PlanCache
+from kasparro.gql.compiled.fastpath import PlanShortcut
+from kasparro.gql.compiled.view import PlannedGraphQL
+from kasparro.gql.config import AppConfig
+from kasparro.gql.context import Context
+from kasparro.gql.engines import Engines
+from kasparro.gql.errors import (
+    RETRY_AFTER_SECONDS,
+    UNREACHABLE,
+    ApiError,
+    Unavailable,
+    database_failure,
+)
+from kasparro.gql.graphiql import ASSETS_PATH, graphiql_assets, graphiql_html
+from kasparro.gql.health import HealthProbe
+from kasparro.gql.lifespan import EtlLifespan, etl_scheduler
+from kasparro.gql.loaders import build_loaders
+from kasparro.gql.middleware import RequestIdMiddleware, request_id_of
+from kasparro.gql.observability import Observability
+from kasparro.gql.offload import Offload
+from kasparro.gql.openapi import openapi_document
+from kasparro.gql.schema import Guards, build_schema
+from kasparro.gql.text import load_json
 
 log = logging.getLogger(__name__)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from etl.config import EtlConfig
+from kasparro.etl.config import EtlConfig
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,11 +10,11 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.websockets import WebSocket
 
-from db.latest_cache import PricesCache
-from gql.admin import EtlRunner
-from gql.config import AppConfig
-from gql.health import HealthProbe
-from gql.loaders import Loaders
+from kasparro.db.latest_cache import PricesCache
+from kasparro.gql.admin import EtlRunner
+from kasparro.gql.config import AppConfig
+from kasparro.gql.health import HealthProbe
+from kasparro.gql.loaders import Loaders
 
 
 @dataclass

@@ -64,12 +64,12 @@ from graphql.execution.values import VariableValues
 from graphql.type.introspection import SchemaMetaFieldDef, TypeMetaFieldDef
 from strawberry.extensions import SchemaExtension
 
-from etl.config import KNOWN_SOURCES
-from gql.compiled.seam import graphql_schema
-from gql.config import AppConfig
-from gql.errors import QueryTooCostly
-from gql.fragments import by_fragment, fragments_of
-from gql.resolvers import RUNS_MAXIMUM
+from kasparro.etl.config import KNOWN_SOURCES
+from kasparro.gql.compiled.seam import graphql_schema
+from kasparro.gql.config import AppConfig
+from kasparro.gql.errors import QueryTooCostly
+from kasparro.gql.fragments import by_fragment, fragments_of
+from kasparro.gql.resolvers import RUNS_MAXIMUM
 
 COST_CAP = 10**12
 LATEST_PRICES_ROWS = 3000

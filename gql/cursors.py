@@ -15,9 +15,9 @@ import binascii
 import json
 from datetime import UTC, datetime
 
-from db.queries import Keyset, Order
-from gql.errors import BadInput
-from gql.text import has_lone_surrogate
+from kasparro.db.queries import Keyset, Order
+from kasparro.gql.errors import BadInput
+from kasparro.gql.text import has_lone_surrogate
 
 _VERSION = "k1"
 CURSOR_MAX_LENGTH = 1024

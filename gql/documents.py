@@ -28,12 +28,12 @@ from anyio import to_thread
 from graphql import ASTValidationRule, DocumentNode, GraphQLError, GraphQLSchema, parse
 from strawberry.extensions import SchemaExtension
 
-from gql.compiled.seam import graphql_schema, validate_document
-from gql.config import AppConfig
-from gql.errors import QueryTooLarge
-from gql.lru import ByteLRU
-from gql.rules import explained
-from gql.threads import LoopLimiters
+from kasparro.gql.compiled.seam import graphql_schema, validate_document
+from kasparro.gql.config import AppConfig
+from kasparro.gql.errors import QueryTooLarge
+from kasparro.gql.lru import ByteLRU
+from kasparro.gql.rules import explained
+from kasparro.gql.threads import LoopLimiters
 
 INLINE_BYTES = 2048
 """Documents up to this size are parsed and validated on the event loop."""

@@ -22,8 +22,8 @@ from dataclasses import dataclass
 
 from sqlalchemy import Engine
 
-from db.engine import Timeouts, create_db_engine
-from gql.config import AppConfig
+from kasparro.db.engine import Timeouts, create_db_engine
+from kasparro.gql.config import AppConfig
 
 READ_APPLICATION_NAME = "kasparro-read"
 """PostgreSQL ``application_name`` of the read engine's connections (``pg_stat_activity``)."""

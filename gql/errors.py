@@ -26,7 +26,7 @@ from __future__ import annotations
 
 from typing import ClassVar, NamedTuple
 
-from db.engine import is_timeout, is_unavailable
+from kasparro.db.engine import is_timeout, is_unavailable
 
 DATABASE_UNAVAILABLE = "database unavailable; try again later"
 DATABASE_TIMEOUT = "database did not answer in time; try again later"

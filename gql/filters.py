@@ -13,10 +13,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from db.queries import Keyset, Order, RecordFilters
-from etl.config import KNOWN_SOURCES
-from gql.cursors import decode_cursor
-from gql.errors import BadInput
+from kasparro.db.queries import Keyset, Order, RecordFilters
+from kasparro.etl.config import KNOWN_SOURCES
+from kasparro.gql.cursors import decode_cursor
+from kasparro.gql.errors import BadInput
 
 MAX_FILTER_VALUES = 100
 MAX_VALUE_LENGTH = 200

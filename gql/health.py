@@ -26,9 +26,9 @@ from anyio import CapacityLimiter, to_thread
 from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import SQLAlchemyError
 
-from db import queries
-from db.engine import is_timeout
-from db.probe import touch_served_tables
+from kasparro.db import queries
+from kasparro.db.engine import is_timeout
+from kasparro.db.probe import touch_served_tables
 
 log = logging.getLogger(__name__)
 

@@ -25,7 +25,7 @@ from graphql import GraphQLError, GraphQLSchema, is_enum_type
 from strawberry.extensions import SchemaExtension
 from strawberry.types import ExecutionResult
 
-from gql.compiled.seam import graphql_schema
+from kasparro.gql.compiled.seam import graphql_schema
 
 HIDDEN = "<hidden>"
 

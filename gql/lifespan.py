@@ -8,9 +8,9 @@ from contextlib import AbstractAsyncContextManager
 
 from sqlalchemy import Engine
 
-from etl.scheduler import EtlScheduler
-from gql.admin import EtlRunner
-from gql.config import AppConfig
+from kasparro.etl.scheduler import EtlScheduler
+from kasparro.gql.admin import EtlRunner
+from kasparro.gql.config import AppConfig
 
 EtlLifespan = Callable[[Engine, AppConfig], AbstractAsyncContextManager["EtlRunner | None"]]
 """Starts what runs the ETL for the lifetime of the app and yields it (or None)."""

@@ -10,9 +10,9 @@ from dataclasses import dataclass
 from sqlalchemy import Engine
 from strawberry.dataloader import DataLoader
 
-from db import queries
-from db.queries import DbRow
-from gql.dbcall import run_db
+from kasparro.db import queries
+from kasparro.db.queries import DbRow
+from kasparro.gql.dbcall import run_db
 
 
 @dataclass(frozen=True, slots=True)

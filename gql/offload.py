@@ -34,8 +34,8 @@ from graphql import (
 )
 from strawberry.http import GraphQLRequestData
 
-from gql.schema import Guards
-from gql.threads import LoopLimiters
+from kasparro.gql.schema import Guards
+from kasparro.gql.threads import LoopLimiters
 
 T = TypeVar("T")
 

@@ -9,12 +9,12 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from db.outcomes import COUNTERS, SOURCE_STATUSES, RunStatus
-from db.record import RECORD_FIELDS, RecordField
-from etl.config import KNOWN_SOURCES
-from gql.config import AppConfig
-from gql.cursors import CURSOR_MAX_LENGTH
-from gql.filters import MAX_FILTER_VALUES, MAX_VALUE_LENGTH
+from kasparro.db.outcomes import COUNTERS, SOURCE_STATUSES, RunStatus
+from kasparro.db.record import RECORD_FIELDS, RecordField
+from kasparro.etl.config import KNOWN_SOURCES
+from kasparro.gql.config import AppConfig
+from kasparro.gql.cursors import CURSOR_MAX_LENGTH
+from kasparro.gql.filters import MAX_FILTER_VALUES, MAX_VALUE_LENGTH
 
 _STAMP = {"type": "string", "format": "date-time"}
 _NULLABLE_STAMP = {"type": ["string", "null"], "format": "date-time"}

@@ -8,15 +8,15 @@ import strawberry
 from sqlalchemy import Connection
 from strawberry.types import Info
 
-from db import queries
-from db.outcomes import RunStatus
-from db.queries import Keyset, RecordFilters
-from gql import filters
-from gql.admin import authorize, run_etl_now
-from gql.context import Context
-from gql.cursors import encode_cursor
-from gql.dbcall import run_db
-from gql.types import (
+from kasparro.db import queries
+from kasparro.db.outcomes import RunStatus
+from kasparro.db.queries import Keyset, RecordFilters
+from kasparro.gql import filters
+from kasparro.gql.admin import authorize, run_etl_now
+from kasparro.gql.context import Context
+from kasparro.gql.cursors import encode_cursor
+from kasparro.gql.dbcall import run_db
+from kasparro.gql.types import (
     Asset,
     AssetPrice,
     EtlRun,

@@ -16,19 +16,19 @@ from sqlalchemy import Connection
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
-from db import queries
-from db.outcomes import RunStatus
-from db.queries import DbRow, Keyset, RecordFilters
-from db.record import RECORD_FIELDS, RecordRow
-from gql import filters
-from gql.admin import authorize, run_etl_now
-from gql.config import AppConfig
-from gql.cursors import decode_cursor, encode_cursor
-from gql.dbcall import run_db
-from gql.errors import BadInput
-from gql.middleware import request_id_of, started_at
-from gql.text import load_json
-from gql.types import counter_values
+from kasparro.db import queries
+from kasparro.db.outcomes import RunStatus
+from kasparro.db.queries import DbRow, Keyset, RecordFilters
+from kasparro.db.record import RECORD_FIELDS, RecordRow
+from kasparro.gql import filters
+from kasparro.gql.admin import authorize, run_etl_now
+from kasparro.gql.config import AppConfig
+from kasparro.gql.cursors import decode_cursor, encode_cursor
+from kasparro.gql.dbcall import run_db
+from kasparro.gql.errors import BadInput
+from kasparro.gql.middleware import request_id_of, started_at
+from kasparro.gql.text import load_json
+from kasparro.gql.types import counter_values
 
 DATA_PARAMETERS = (
     "source",

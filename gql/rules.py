@@ -21,8 +21,8 @@ from graphql.validation import (
     OverlappingFieldsCanBeMergedRule,
 )
 
-from gql.config import AppConfig
-from gql.shape import shape_rule
+from kasparro.gql.config import AppConfig
+from kasparro.gql.shape import shape_rule
 
 ABORTED = (
     "Validation aborted: the document is too complex to check (fields sharing a response "

@@ -37,13 +37,13 @@ from graphql import GraphQLError
 from strawberry.extensions import MaskErrors, SchemaExtension
 from strawberry.types import ExecutionContext
 
-from gql.config import AppConfig
-from gql.cost import CostLimit, QueryCost
-from gql.documents import CachedDocuments, DocumentCache
-from gql.errors import RETRY_AFTER_SECONDS, ApiError, database_failure
-from gql.hints import HideSchemaHints
-from gql.resolvers import Mutation, Query
-from gql.rules import validation_rules
+from kasparro.gql.config import AppConfig
+from kasparro.gql.cost import CostLimit, QueryCost
+from kasparro.gql.documents import CachedDocuments, DocumentCache
+from kasparro.gql.errors import RETRY_AFTER_SECONDS, ApiError, database_failure
+from kasparro.gql.hints import HideSchemaHints
+from kasparro.gql.resolvers import Mutation, Query
+from kasparro.gql.rules import validation_rules
 
 log = logging.getLogger(__name__)
 

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from gql.config import AppConfig
-from gql.schema import build_schema
+from kasparro.gql.config import AppConfig
+from kasparro.gql.schema import build_schema
 
 
 def export_sdl() -> str:

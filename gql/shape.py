@@ -29,7 +29,7 @@ from graphql import (
     ValidationRule,
 )
 
-from gql.fragments import by_fragment, fragments_of
+from kasparro.gql.fragments import by_fragment, fragments_of
 
 SHOWN = 1_000_000
 """Larger alias counts (fragments doubling each other reach 2^1000) are said as "over"."""

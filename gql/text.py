@@ -22,7 +22,7 @@ import json
 import re
 from typing import Any
 
-from gql.errors import BadInput
+from kasparro.gql.errors import BadInput
 
 _SURROGATE = re.compile("[\ud800-\udfff]")
 

@@ -10,13 +10,13 @@ from typing import TypeVar
 import strawberry
 from strawberry.types import Info
 
-from db import queries
-from db.outcomes import COUNTERS, RunStatus
-from db.queries import DbRow, Keyset, Order, RecordFilters
-from db.record import RECORD_FIELDS, RecordRow
-from gql.context import Context
-from gql.cursors import encode_cursor
-from gql.dbcall import run_db
+from kasparro.db import queries
+from kasparro.db.outcomes import COUNTERS, RunStatus
+from kasparro.db.queries import DbRow, Keyset, Order, RecordFilters
+from kasparro.db.record import RECORD_FIELDS, RecordRow
+from kasparro.gql.context import Context
+from kasparro.gql.cursors import encode_cursor
+from kasparro.gql.dbcall import run_db
 
 T = TypeVar("T")
 

@@ -10,9 +10,9 @@ from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from db.engine import create_db_engine
-from db.migrate import upgrade
-from db.prune import DEFAULT_BATCH_SIZE, parse_age, prune
+from kasparro.db.engine import create_db_engine
+from kasparro.db.migrate import upgrade
+from kasparro.db.prune import DEFAULT_BATCH_SIZE, parse_age, prune
 from kasparro.etl_command import add_etl_parser
 from kasparro.logs import configure_logging
 from kasparro.settings import Settings, SettingsError
@@ -45,8 +45,8 @@ def cmd_migrate(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     # The web stack (Strawberry, Starlette, uvicorn) is imported only by the commands that
     # use it: `kasparro etl` on an unchanged file then starts in a fraction of the time.
-    from gql.app import create_app
     from kasparro.connections import ConnectionLimits
+    from kasparro.gql.app import create_app
     from kasparro.serve import serve
 
     _migrate(settings)
@@ -61,7 +61,7 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_export_schema(args: argparse.Namespace, settings: Settings) -> int:
-    from gql.sdl import export_sdl  # the web stack only when needed, see cmd_serve
+    from kasparro.gql.sdl import export_sdl  # the web stack only when needed, see cmd_serve
 
     sdl = export_sdl()
     if args.output == "-":

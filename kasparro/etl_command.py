@@ -14,12 +14,12 @@ import argparse
 import sys
 from typing import Any, TextIO
 
-from db.engine import create_db_engine
-from db.migrate import upgrade
-from db.outcomes import COUNTERS, RunStatus, counter_label
-from etl.bookkeeping import RunLedger
-from etl.config import KNOWN_SOURCES
-from etl.pipeline import ProgressEvent, RunSummary, run_etl
+from kasparro.db.engine import create_db_engine
+from kasparro.db.migrate import upgrade
+from kasparro.db.outcomes import COUNTERS, RunStatus, counter_label
+from kasparro.etl.bookkeeping import RunLedger
+from kasparro.etl.config import KNOWN_SOURCES
+from kasparro.etl.pipeline import ProgressEvent, RunSummary, run_etl
 from kasparro.settings import Settings
 
 EXIT_CODES = {

@@ -27,13 +27,13 @@ from typing import NamedTuple
 import uvicorn
 from starlette.applications import Starlette
 
-from etl.scheduler import EtlScheduler
 from kasparro.connections import (
     ConnectionLimits,
     ConnectionTable,
     GuardedH11Protocol,
     GuardedServerState,
 )
+from kasparro.etl.scheduler import EtlScheduler
 from kasparro.loop_errors import throttled_exception_handler
 from kasparro.throttle import Throttle
 

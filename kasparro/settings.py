@@ -18,8 +18,8 @@ from urllib.parse import urlsplit
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
-from etl.config import BUNDLED_DATA, KNOWN_SOURCES, EtlConfig
-from gql.config import AppConfig
+from kasparro.etl.config import BUNDLED_DATA, KNOWN_SOURCES, EtlConfig
+from kasparro.gql.config import AppConfig
 
 
 class SettingsError(ValueError):

@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine, insert, text
 
-from db.engine import create_db_engine
-from db.migrate import upgrade
-from db.tables import latest_version, metadata
+from kasparro.db.engine import create_db_engine
+from kasparro.db.migrate import upgrade
+from kasparro.db.tables import latest_version, metadata
 from kasparro.settings import Settings
 
 REPO = Path(__file__).resolve().parent.parent

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from alembic import context
 
-from db.tables import metadata
+from kasparro.db.tables import metadata
 
 connection = context.config.attributes["connection"]
 context.configure(

@@ -30,11 +30,11 @@ from typing import Any, TypeVar
 
 from sqlalchemy import Connection
 
-from db import queries
-from db.latest_cache import PricesCache
-from db.queries import Keyset, LatestPrice, Order
-from db.record import RecordRow
-from gql.compiled.plan import (
+from kasparro.db import queries
+from kasparro.db.latest_cache import PricesCache
+from kasparro.db.queries import Keyset, LatestPrice, Order
+from kasparro.db.record import RecordRow
+from kasparro.gql.compiled.plan import (
     COLUMNS,
     Const,
     Cursor,
@@ -48,8 +48,8 @@ from gql.compiled.plan import (
     Shape,
     TotalCount,
 )
-from gql.cursors import encode_cursor
-from gql.filters import PricesRequest, RecordsRequest
+from kasparro.gql.cursors import encode_cursor
+from kasparro.gql.filters import PricesRequest, RecordsRequest
 
 INT_RANGE = range(-(2**31), 2**31)
 """GraphQL's Int: what ``totalCount`` may hold (graphql-core refuses anything else)."""

@@ -28,18 +28,18 @@ from graphql import ExecutionResult as GraphQLExecutionResult
 from sqlalchemy.exc import SQLAlchemyError
 from strawberry.extensions import SchemaExtension
 
-from gql import filters
-from gql.compiled.build import Mismatch, read_and_build, read_and_encode
-from gql.compiled.collect import Unsupported
-from gql.compiled.plan import Plan, compile_plan
-from gql.compiled.seam import graphql_schema, python_arguments
-from gql.config import AppConfig
-from gql.context import Context
-from gql.dbcall import run_db
-from gql.documents import estimated_bytes, text_bytes
-from gql.errors import ApiError, database_failure
-from gql.filters import PricesRequest, RecordsRequest
-from gql.lru import ByteLRU
+from kasparro.gql import filters
+from kasparro.gql.compiled.build import Mismatch, read_and_build, read_and_encode
+from kasparro.gql.compiled.collect import Unsupported
+from kasparro.gql.compiled.plan import Plan, compile_plan
+from kasparro.gql.compiled.seam import graphql_schema, python_arguments
+from kasparro.gql.config import AppConfig
+from kasparro.gql.context import Context
+from kasparro.gql.dbcall import run_db
+from kasparro.gql.documents import estimated_bytes, text_bytes
+from kasparro.gql.errors import ApiError, database_failure
+from kasparro.gql.filters import PricesRequest, RecordsRequest
+from kasparro.gql.lru import ByteLRU
 
 log = logging.getLogger(__name__)
 

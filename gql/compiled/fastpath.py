@@ -21,14 +21,14 @@ from strawberry.extensions import MaskErrors
 from strawberry.http import GraphQLRequestData
 from strawberry.types import ExecutionResult
 
-from gql.compiled.extension import CompiledExecution, PlanCache, serve
-from gql.compiled.seam import graphql_schema
-from gql.context import Context
-from gql.cost import CostLimit, QueryCost
-from gql.documents import CachedDocuments
-from gql.hints import HideSchemaHints
-from gql.observability.graphql import STATE_KEY, GraphQLMetricsExtension
-from gql.observability.instruments import GraphQLMetrics
+from kasparro.gql.compiled.extension import CompiledExecution, PlanCache, serve
+from kasparro.gql.compiled.seam import graphql_schema
+from kasparro.gql.context import Context
+from kasparro.gql.cost import CostLimit, QueryCost
+from kasparro.gql.documents import CachedDocuments
+from kasparro.gql.hints import HideSchemaHints
+from kasparro.gql.observability.graphql import STATE_KEY, GraphQLMetricsExtension
+from kasparro.gql.observability.instruments import GraphQLMetrics
 
 KNOWN_EXTENSIONS = frozenset(
     {

@@ -30,9 +30,9 @@ from graphql import (
     get_named_type,
 )
 
-from db.record import RecordRow
-from gql.compiled.collect import Fields, Unsupported, collect, subfields
-from gql.compiled.seam import graphql_schema
+from kasparro.db.record import RecordRow
+from kasparro.gql.compiled.collect import Fields, Unsupported, collect, subfields
+from kasparro.gql.compiled.seam import graphql_schema
 
 COLUMNS = RecordRow._fields
 """Column names of a record page row, by position (``db.record.RecordRow``)."""

@@ -16,11 +16,11 @@ from strawberry.http import GraphQLRequestData
 from strawberry.http.ides import GraphQL_IDE
 from strawberry.types import ExecutionResult
 
-from gql.compiled.build import EncodedData
-from gql.compiled.fastpath import PlanShortcut
-from gql.compiled.seam import graphql_schema
-from gql.context import Context
-from gql.offload import Offload
+from kasparro.gql.compiled.build import EncodedData
+from kasparro.gql.compiled.fastpath import PlanShortcut
+from kasparro.gql.compiled.seam import graphql_schema
+from kasparro.gql.context import Context
+from kasparro.gql.offload import Offload
 
 
 class PlannedGraphQL(GraphQL[Context, None]):

@@ -36,10 +36,10 @@ from starlette.routing import Route
 from starlette.types import ASGIApp
 from strawberry.extensions import SchemaExtension
 
-from gql.observability.graphql import GraphQLMetricsExtension
-from gql.observability.instruments import GraphQLMetrics, HttpMetrics
-from gql.observability.middleware import RequestObserver
-from gql.observability.scrape import render
+from kasparro.gql.observability.graphql import GraphQLMetricsExtension
+from kasparro.gql.observability.instruments import GraphQLMetrics, HttpMetrics
+from kasparro.gql.observability.middleware import RequestObserver
+from kasparro.gql.observability.scrape import render
 
 EngineOf = Callable[[Request], Engine | None]
 

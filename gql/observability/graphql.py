@@ -16,7 +16,7 @@ from starlette.requests import HTTPConnection
 from strawberry.extensions import SchemaExtension
 from strawberry.types import ExecutionContext
 
-from gql.observability.instruments import GraphQLMetrics
+from kasparro.gql.observability.instruments import GraphQLMetrics
 
 STATE_KEY = "graphql_operation"
 

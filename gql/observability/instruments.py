@@ -13,7 +13,7 @@ import contextlib
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
 
-from gql.observability.labels import OperationLabels
+from kasparro.gql.observability.labels import OperationLabels
 
 METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 MAX_OPERATIONS = 200

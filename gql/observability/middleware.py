@@ -19,9 +19,9 @@ from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from gql.observability.graphql import STATE_KEY
-from gql.observability.instruments import HttpMetrics
-from gql.observability.routes import route_template
+from kasparro.gql.observability.graphql import STATE_KEY
+from kasparro.gql.observability.instruments import HttpMetrics
+from kasparro.gql.observability.routes import route_template
 
 ACCESS_LOGGER = "kasparro.access"
 REQUEST_ID_HEADER = b"x-request-id"

@@ -27,8 +27,8 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.pool import QueuePool
 
-from db.outcomes import SOURCE_STATUSES
-from db.telemetry import OUTCOMES, EtlSnapshot, etl_snapshot
+from kasparro.db.outcomes import SOURCE_STATUSES
+from kasparro.db.telemetry import OUTCOMES, EtlSnapshot, etl_snapshot
 
 log = logging.getLogger(__name__)
 

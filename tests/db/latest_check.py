@@ -6,7 +6,7 @@ from datetime import datetime
 
 from sqlalchemy import Engine, select
 
-from db.tables import latest_records, records
+from kasparro.db.tables import latest_records, records
 
 Heads = dict[tuple[str, str], tuple[datetime, float]]
 

@@ -16,8 +16,8 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import Engine, insert
 
-from db.outcomes import Counters
-from db.tables import etl_run_sources, etl_runs
+from kasparro.db.outcomes import Counters
+from kasparro.db.tables import etl_run_sources, etl_runs
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 

@@ -6,7 +6,7 @@ import pytest
 from sqlalchemy import Engine, text
 from sqlalchemy.exc import OperationalError
 
-from db.engine import Timeouts, create_db_engine, is_timeout
+from kasparro.db.engine import Timeouts, create_db_engine, is_timeout
 
 
 def test_sqlite_pragmas(engine: Engine) -> None:

@@ -9,11 +9,11 @@ import pytest
 from alembic import command
 from sqlalchemy import Engine, delete, insert, inspect
 
-from db import latest
-from db.load import StagedRow
-from db.migrate import HEAD, alembic_config, current_revision, upgrade
-from db.prune import prune
-from db.tables import records
+from kasparro.db import latest
+from kasparro.db.load import StagedRow
+from kasparro.db.migrate import HEAD, alembic_config, current_revision, upgrade
+from kasparro.db.prune import prune
+from kasparro.db.tables import records
 from tests.db.latest_check import assert_consistent, stored_heads
 
 T0 = datetime(2024, 5, 1, tzinfo=UTC)

@@ -12,11 +12,11 @@ from alembic import command
 from sqlalchemy import Engine, delete, event, insert, inspect, select, update
 from sqlalchemy.exc import IntegrityError
 
-from db import latest, queries
-from db.latest_cache import MEMO_ENTRIES, Prices, PricesCache
-from db.migrate import HEAD, alembic_config, upgrade
-from db.prune import prune
-from db.tables import asset_aliases, assets, latest_records, latest_version, records
+from kasparro.db import latest, queries
+from kasparro.db.latest_cache import MEMO_ENTRIES, Prices, PricesCache
+from kasparro.db.migrate import HEAD, alembic_config, upgrade
+from kasparro.db.prune import prune
+from kasparro.db.tables import asset_aliases, assets, latest_records, latest_version, records
 
 T0 = datetime(2024, 5, 1, tzinfo=UTC)
 COINS = (("bitcoin", "BTC", "Bitcoin"), ("ethereum", "ETH", "Ethereum"), ("tether", "USDT", "T"))

@@ -7,8 +7,8 @@ from datetime import UTC, datetime
 
 from sqlalchemy import Engine, select
 
-from db import etl_reads, load
-from db.tables import checkpoints, records
+from kasparro.db import etl_reads, load
+from kasparro.db.tables import checkpoints, records
 
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
 

@@ -9,7 +9,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import Engine, inspect, select
 
-from db.migrate import (
+from kasparro.db.migrate import (
     HEAD,
     alembic_config,
     current_revision,
@@ -17,7 +17,7 @@ from db.migrate import (
     stored_revision,
     upgrade,
 )
-from db.tables import assets, metadata, records
+from kasparro.db.tables import assets, metadata, records
 
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
 

@@ -6,8 +6,8 @@ from datetime import UTC, datetime, timedelta, timezone
 import pytest
 from sqlalchemy import Engine, insert, select
 
-from db.prune import TARGETS, parse_age, prune, prune_table
-from db.tables import assets, etl_runs, raw_payloads, records, rejects
+from kasparro.db.prune import TARGETS, parse_age, prune, prune_table
+from kasparro.db.tables import assets, etl_runs, raw_payloads, records, rejects
 
 NOW = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
 CUTOFF = NOW - timedelta(days=90)
@@ -115,7 +115,7 @@ def test_every_table_in_batches_of_any_size(
     engine: Engine, batch_size: int, caplog: pytest.LogCaptureFixture
 ) -> None:
     seed(engine)
-    caplog.set_level(logging.DEBUG, logger="db.prune")
+    caplog.set_level(logging.DEBUG, logger="kasparro.db.prune")
     counts = prune(
         engine, CUTOFF, tables=("rejects", "records", "raw_payloads"), batch_size=batch_size
     )

@@ -6,10 +6,10 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import Engine, insert
 
-from db import latest, queries
-from db.outcomes import Counters
-from db.queries import Keyset, RecordFilters
-from db.tables import asset_aliases, assets, records
+from kasparro.db import latest, queries
+from kasparro.db.outcomes import Counters
+from kasparro.db.queries import Keyset, RecordFilters
+from kasparro.db.tables import asset_aliases, assets, records
 from tests.gql.store import T0, load_store
 
 

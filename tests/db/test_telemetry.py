@@ -4,7 +4,7 @@ from datetime import timedelta
 
 from sqlalchemy import Engine, event
 
-from db.telemetry import (
+from kasparro.db.telemetry import (
     RunCount,
     etl_snapshot,
     last_success,

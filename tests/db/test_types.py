@@ -6,7 +6,7 @@ import pytest
 from sqlalchemy import Engine, insert, select
 from sqlalchemy.exc import StatementError
 
-from db.tables import checkpoints
+from kasparro.db.tables import checkpoints
 
 
 def test_timestamps_round_trip_as_aware_utc(engine: Engine) -> None:

@@ -10,10 +10,10 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine, Row, select, text
 
-from db.tables import records
-from etl.config import EtlConfig
-from etl.http import RetryPolicy
-from etl.pipeline import RunSummary, SourceSummary
+from kasparro.db.tables import records
+from kasparro.etl.config import EtlConfig
+from kasparro.etl.http import RetryPolicy
+from kasparro.etl.pipeline import RunSummary, SourceSummary
 from tests.conftest import REPO
 from tests.upstream import FakeUpstream, fake_upstream
 

@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 
 from sqlalchemy import Engine
 
-from etl.pipeline import run_etl
+from kasparro.etl.pipeline import run_etl
 from tests.etl.conftest import FAST, by_source, make_config, query, record
 from tests.upstream import (
     GECKO,

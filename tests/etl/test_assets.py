@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from etl.assets import AssetResolver, load_seed, normalize_name
+from kasparro.etl.assets import AssetResolver, load_seed, normalize_name
 from tests.conftest import REPO
 
 SEEDS = load_seed(REPO / "data" / "assets.csv")

@@ -12,10 +12,10 @@ from datetime import UTC, datetime
 import pytest
 from sqlalchemy import Connection, Engine
 
-from db import runs
-from db.outcomes import COUNTERS, RunStatus
-from db.runs import RunFinal, SourceFinal
-from etl.bookkeeping import Bookkeeper, RunLedger
+from kasparro.db import runs
+from kasparro.db.outcomes import COUNTERS, RunStatus
+from kasparro.db.runs import RunFinal, SourceFinal
+from kasparro.etl.bookkeeping import Bookkeeper, RunLedger
 from tests.dblocks import held_lock
 from tests.etl.conftest import query
 
@@ -126,9 +126,9 @@ def test_once_stopping_each_attempt_waits_at_most_a_second(
     _, holder = release_later(4.0, engine)
     book = Bookkeeper(engine, 2.5, stop)
     started = time.monotonic()
-    with caplog.at_level(logging.WARNING, logger="etl.bookkeeping"):
+    with caplog.at_level(logging.WARNING, logger="kasparro.etl.bookkeeping"):
         assert not book.write("the end", write_final(finish(run_id)))
     took = time.monotonic() - started
     holder.join()
     assert took < 3.5  # never much past the budget, however each attempt waits
-    assert len([r for r in caplog.records if r.name == "etl.bookkeeping"]) == attempts
+    assert len([r for r in caplog.records if r.name == "kasparro.etl.bookkeeping"]) == attempts

@@ -11,8 +11,8 @@ from pathlib import Path
 
 from sqlalchemy import Engine
 
-from etl.lock import ADVISORY_KEY
-from etl.pipeline import run_etl
+from kasparro.etl.lock import ADVISORY_KEY
+from kasparro.etl.pipeline import run_etl
 from tests.etl.conftest import by_source, make_config, query
 
 ROWS = 120_000

@@ -10,8 +10,8 @@ from pathlib import Path
 
 from sqlalchemy import Engine
 
-from etl.pipeline import ProgressEvent, run_etl
-from etl.progress import RunSummary
+from kasparro.etl.pipeline import ProgressEvent, run_etl
+from kasparro.etl.progress import RunSummary
 from tests.etl.conftest import FAST, by_source, make_config, query, record, write
 
 HEADER = "symbol,name,price_usd,market_cap,volume_24h,timestamp\n"

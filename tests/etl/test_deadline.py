@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from etl.deadline import ExchangeCut, Watch, run_with_deadline
+from kasparro.etl.deadline import ExchangeCut, Watch, run_with_deadline
 
 
 class _Stream:

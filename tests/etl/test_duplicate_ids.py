@@ -8,7 +8,7 @@ import json
 
 from sqlalchemy import Engine
 
-from etl.pipeline import run_etl
+from kasparro.etl.pipeline import run_etl
 from tests.etl.conftest import FAST, by_source, make_config, query, record
 from tests.upstream import GECKO, MARKETS, PAPRIKA, TICKERS, FakeUpstream, json_reply, sample
 

@@ -10,8 +10,8 @@ from pathlib import Path
 
 from sqlalchemy import Engine, update
 
-from db.tables import latest_records
-from etl.pipeline import SourceSummary, run_etl
+from kasparro.db.tables import latest_records
+from kasparro.etl.pipeline import SourceSummary, run_etl
 from tests.etl.conftest import FAST, by_source, make_config, query, write
 
 HEADER = "symbol,name,price_usd,market_cap,volume_24h,timestamp\n"

@@ -10,8 +10,8 @@ from pathlib import Path
 
 from sqlalchemy import Engine
 
-from db import load
-from etl.pipeline import run_etl
+from kasparro.db import load
+from kasparro.etl.pipeline import run_etl
 from tests.etl.conftest import FAST, by_source, make_config, query, write
 
 HEADER = "symbol,name,price_usd,market_cap,volume_24h,timestamp\n"

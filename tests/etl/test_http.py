@@ -9,8 +9,14 @@ from datetime import UTC, datetime
 import httpx
 import pytest
 
-from etl.errors import FetchError
-from etl.http import Fetcher, FetchLimits, RetryPolicy, retry_after_seconds, upstream_client
+from kasparro.etl.errors import FetchError
+from kasparro.etl.http import (
+    Fetcher,
+    FetchLimits,
+    RetryPolicy,
+    retry_after_seconds,
+    upstream_client,
+)
 from tests.upstream import (
     MARKETS,
     TICKERS,

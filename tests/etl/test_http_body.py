@@ -10,9 +10,9 @@ import tracemalloc
 import pytest
 from sqlalchemy import Engine
 
-from etl.errors import FetchError
-from etl.http import Fetcher, FetchLimits, RetryPolicy, upstream_client
-from etl.pipeline import run_etl
+from kasparro.etl.errors import FetchError
+from kasparro.etl.http import Fetcher, FetchLimits, RetryPolicy, upstream_client
+from kasparro.etl.pipeline import run_etl
 from tests.etl.conftest import FAST, by_source, make_config, query
 from tests.upstream import (
     PAPRIKA,

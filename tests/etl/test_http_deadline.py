@@ -16,8 +16,8 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
-from etl.errors import FetchError, StoppedError
-from etl.http import Fetcher, FetchLimits, RetryPolicy, upstream_client
+from kasparro.etl.errors import FetchError, StoppedError
+from kasparro.etl.http import Fetcher, FetchLimits, RetryPolicy, upstream_client
 from tests.hostile_upstream import (
     dripping,
     header_block,

@@ -11,9 +11,9 @@ from collections.abc import Iterator
 import pytest
 from sqlalchemy import Engine
 
-from etl.errors import FetchError
-from etl.http import Fetcher, FetchLimits, RetryPolicy, upstream_client
-from etl.pipeline import run_etl
+from kasparro.etl.errors import FetchError
+from kasparro.etl.http import Fetcher, FetchLimits, RetryPolicy, upstream_client
+from kasparro.etl.pipeline import run_etl
 from tests.etl.conftest import FAST, by_source, make_config
 from tests.upstream import (
     GECKO,
@@ -91,7 +91,7 @@ def test_a_redirect_within_the_origin_keeps_the_key(upstream: FakeUpstream) -> N
 def test_the_key_goes_back_only_to_its_own_origin(
     upstream: FakeUpstream, other: FakeUpstream, caplog: pytest.LogCaptureFixture
 ) -> None:
-    caplog.set_level(logging.INFO, logger="etl.http")
+    caplog.set_level(logging.INFO, logger="kasparro.etl.http")
     upstream.serve(TICKERS, redirect(f"{other.base_url}/v1/bounce?token=abc"))
     other.serve("/v1/bounce", redirect(f"{upstream.base_url}/v1/home"))
     upstream.serve("/v1/home", recorded(PAPRIKA))

@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from etl.errors import RecordRejected
-from etl.json_pages import Unparsed, page_items, split_array
+from kasparro.etl.errors import RecordRejected
+from kasparro.etl.json_pages import Unparsed, page_items, split_array
 
 
 def test_elements_are_split_at_top_level_commas_only() -> None:

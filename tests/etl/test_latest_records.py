@@ -11,10 +11,10 @@ from pathlib import Path
 
 from sqlalchemy import Engine, func, select
 
-from db import queries
-from db.prune import prune
-from db.tables import asset_aliases, assets, records
-from etl.pipeline import run_etl
+from kasparro.db import queries
+from kasparro.db.prune import prune
+from kasparro.db.tables import asset_aliases, assets, records
+from kasparro.etl.pipeline import run_etl
 from tests.db.latest_check import assert_consistent
 from tests.etl.conftest import FAST, by_source, make_config, query, write
 from tests.etl.test_crash import big_csv, kill_mid_load

@@ -11,11 +11,11 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine
 
-from db import runs
-from etl.errors import UnknownSourceError
-from etl.http import RetryPolicy
-from etl.lock import EtlLock
-from etl.pipeline import run_etl
+from kasparro.db import runs
+from kasparro.etl.errors import UnknownSourceError
+from kasparro.etl.http import RetryPolicy
+from kasparro.etl.lock import EtlLock
+from kasparro.etl.pipeline import run_etl
 from tests.etl.conftest import FAST, by_source, make_config, query
 from tests.upstream import TICKERS, FakeUpstream, server_error, too_many
 

@@ -17,12 +17,12 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine
 
-from db.tables import records
-from etl.api_sources import coingecko_item, validated_chunks
-from etl.http import Response
-from etl.model import Row
-from etl.pipeline import run_etl
-from etl.validate import NAME_LIMIT, SYMBOL_LIMIT, TimestampParser
+from kasparro.db.tables import records
+from kasparro.etl.api_sources import coingecko_item, validated_chunks
+from kasparro.etl.http import Response
+from kasparro.etl.model import Row
+from kasparro.etl.pipeline import run_etl
+from kasparro.etl.validate import NAME_LIMIT, SYMBOL_LIMIT, TimestampParser
 from tests.conftest import REPO
 from tests.etl.conftest import FAST, by_source, make_config, query, write
 from tests.upstream import GECKO, MARKETS, PAPRIKA, TICKERS, FakeUpstream, json_reply, sample

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from etl.prefetch import prefetched
+from kasparro.etl.prefetch import prefetched
 
 
 class Source:

@@ -10,8 +10,8 @@ from pathlib import Path
 
 from sqlalchemy import Engine
 
-from db import load, runs
-from etl.pipeline import run_etl
+from kasparro.db import load, runs
+from kasparro.etl.pipeline import run_etl
 from tests.etl.conftest import FAST, by_source, make_config, query, write
 from tests.upstream import MARKETS, FakeUpstream, json_reply
 

@@ -9,7 +9,7 @@ import anyio
 import pytest
 from sqlalchemy import Engine, Row
 
-from etl.scheduler import EtlScheduler
+from kasparro.etl.scheduler import EtlScheduler
 from tests.etl.conftest import make_config, query
 
 pytestmark = pytest.mark.anyio

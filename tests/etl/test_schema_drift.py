@@ -9,8 +9,8 @@ from pathlib import Path
 from sqlalchemy import Engine
 from starlette.testclient import TestClient
 
-from etl.pipeline import run_etl
-from gql.app import create_app
+from kasparro.etl.pipeline import run_etl
+from kasparro.gql.app import create_app
 from tests.conftest import make_settings
 from tests.etl.conftest import FAST, by_source, make_config, query, write
 from tests.gql.test_metrics import scrape, value

@@ -14,8 +14,8 @@ from typing import Any
 
 from sqlalchemy import Engine
 
-from etl.config import EtlConfig
-from etl.pipeline import SourceSummary, run_etl
+from kasparro.etl.config import EtlConfig
+from kasparro.etl.pipeline import SourceSummary, run_etl
 from tests.etl.conftest import FAST, by_source, make_config, query, record, write
 from tests.upstream import GECKO, MARKETS, FakeUpstream, json_reply, sample
 

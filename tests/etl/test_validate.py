@@ -5,8 +5,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from etl.errors import RecordRejected
-from etl.validate import (
+from kasparro.etl.errors import RecordRejected
+from kasparro.etl.validate import (
     TimestampParser,
     csv_number,
     json_number,

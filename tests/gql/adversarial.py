@@ -24,7 +24,7 @@ from dataclasses import dataclass, replace
 
 from graphql import Lexer, Source, TokenKind
 
-from gql.rules import ABORTED
+from kasparro.gql.rules import ABORTED
 
 RECORD = "source recordId value timestamp symbol name marketCap volume24h"
 EVERY_FIELD = f"{RECORD} asset {{ id symbol name sources }}"

@@ -8,7 +8,7 @@ import pytest
 from sqlalchemy import Engine
 from starlette.testclient import TestClient
 
-from gql.app import create_app
+from kasparro.gql.app import create_app
 from kasparro.settings import Settings
 from tests.conftest import make_settings
 from tests.gql.store import Store, load_store

@@ -21,9 +21,9 @@ from starlette.routing import BaseRoute, Mount, Route
 from starlette.types import Receive, Scope, Send
 from strawberry.asgi import GraphQL
 
-from db.engine import create_db_engine
-from gql.middleware import RequestIdMiddleware
-from gql.observability import Observability
+from kasparro.db.engine import create_db_engine
+from kasparro.gql.middleware import RequestIdMiddleware
+from kasparro.gql.observability import Observability
 
 
 @strawberry.type

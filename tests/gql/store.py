@@ -8,8 +8,8 @@ from typing import Any
 
 from sqlalchemy import Engine, insert
 
-from db import latest
-from db.tables import asset_aliases, assets, etl_run_sources, etl_runs, records
+from kasparro.db import latest
+from kasparro.db.tables import asset_aliases, assets, etl_run_sources, etl_runs, records
 
 T0 = datetime(2024, 5, 1, tzinfo=UTC)
 

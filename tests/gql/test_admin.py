@@ -12,9 +12,9 @@ import pytest
 from sqlalchemy import Engine, insert
 from starlette.testclient import TestClient
 
-from db.tables import etl_run_sources, etl_runs
-from gql.app import create_app
-from gql.config import AppConfig
+from kasparro.db.tables import etl_run_sources, etl_runs
+from kasparro.gql.app import create_app
+from kasparro.gql.config import AppConfig
 from tests.conftest import make_settings
 from tests.gql.conftest import graphql
 from tests.gql.store import T0

@@ -18,9 +18,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from starlette.testclient import TestClient
 
-from gql.config import AppConfig
-from gql.schema import build_schema
-from gql.shape import shape_rule
+from kasparro.gql.config import AppConfig
+from kasparro.gql.schema import build_schema
+from kasparro.gql.shape import shape_rule
 from tests.gql.adversarial import (
     Case,
     aliases_error,

@@ -12,8 +12,8 @@ from urllib.parse import urlsplit
 import pytest
 from sqlalchemy import Engine, func, select
 
-from db.tables import etl_runs
-from gql.app import create_app
+from kasparro.db.tables import etl_runs
+from kasparro.gql.app import create_app
 from tests.conftest import make_settings
 from tests.servers import serve_in_thread
 

@@ -10,7 +10,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from gql.app import create_app
+from kasparro.gql.app import create_app
 from tests.conftest import make_settings
 from tests.servers import serve_in_thread
 

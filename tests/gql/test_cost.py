@@ -19,10 +19,10 @@ from graphql import (
 from sqlalchemy import Engine, event
 from starlette.testclient import TestClient
 
-from gql.app import create_app
-from gql.config import AppConfig
-from gql.cost import LATEST_PRICES_ROWS, QueryCost, estimates
-from gql.schema import build_schema
+from kasparro.gql.app import create_app
+from kasparro.gql.config import AppConfig
+from kasparro.gql.cost import LATEST_PRICES_ROWS, QueryCost, estimates
+from kasparro.gql.schema import build_schema
 from tests.conftest import REPO, make_settings
 from tests.gql.adversarial import AMPLIFIED, FULL_PAGE, RECORD
 from tests.gql.compiled.conftest import graphql_app

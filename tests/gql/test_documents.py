@@ -10,12 +10,12 @@ import pytest
 from graphql import get_introspection_query, parse, validate
 from starlette.testclient import TestClient
 
-from gql.app import create_app
-from gql.config import AppConfig
-from gql.documents import estimated_bytes
-from gql.lru import ENTRY_SHARE, ByteLRU
-from gql.rules import validation_rules
-from gql.schema import build_schema
+from kasparro.gql.app import create_app
+from kasparro.gql.config import AppConfig
+from kasparro.gql.documents import estimated_bytes
+from kasparro.gql.lru import ENTRY_SHARE, ByteLRU
+from kasparro.gql.rules import validation_rules
+from kasparro.gql.schema import build_schema
 from tests.conftest import make_settings
 from tests.gql.compiled.conftest import graphql_app
 from tests.gql.conftest import graphql

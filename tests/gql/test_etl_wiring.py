@@ -6,7 +6,7 @@ import time
 
 from starlette.testclient import TestClient
 
-from gql.app import create_app
+from kasparro.gql.app import create_app
 from tests.conftest import make_settings
 
 TOKEN = "wiring-token"

@@ -1,8 +1,8 @@
 from __future__ import annotations
 
-from db.queries import RecordFilters
-from etl.config import KNOWN_SOURCES
-from gql.filters import record_filters
+from kasparro.db.queries import RecordFilters
+from kasparro.etl.config import KNOWN_SOURCES
+from kasparro.gql.filters import record_filters
 
 NAMES = ("source", "recordId", "asset", "symbol", "since", "until")
 

@@ -8,7 +8,7 @@ from typing import Any
 
 from starlette.testclient import TestClient
 
-from gql.cursors import CURSOR_MAX_LENGTH
+from kasparro.gql.cursors import CURSOR_MAX_LENGTH
 from tests.gql.conftest import graphql
 from tests.gql.store import Store
 

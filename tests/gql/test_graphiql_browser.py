@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine
 
-from gql.app import create_app
+from kasparro.gql.app import create_app
 from kasparro.settings import Settings
 from tests.gql.store import load_store
 from tests.servers import serve_in_thread

@@ -7,8 +7,8 @@ from graphql import get_introspection_query
 from sqlalchemy import Engine, insert
 from starlette.testclient import TestClient
 
-from db.tables import etl_runs
-from gql.app import create_app
+from kasparro.db.tables import etl_runs
+from kasparro.gql.app import create_app
 from tests.conftest import make_settings
 from tests.gql.conftest import graphql
 from tests.gql.store import T0, Store

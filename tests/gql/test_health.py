@@ -8,8 +8,8 @@ import pytest
 from sqlalchemy import Engine, insert
 from starlette.testclient import TestClient
 
-from db.tables import etl_runs
-from gql.app import create_app
+from kasparro.db.tables import etl_runs
+from kasparro.gql.app import create_app
 from kasparro.settings import Settings
 from tests.conftest import ON_POSTGRESQL, make_settings
 

@@ -13,9 +13,9 @@ from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import Engine, event
 from starlette.testclient import TestClient
 
-from db.engine import create_db_engine
-from gql.observability.instruments import MAX_OPERATIONS, GraphQLMetrics
-from gql.observability.scrape import pool_families
+from kasparro.db.engine import create_db_engine
+from kasparro.gql.observability.instruments import MAX_OPERATIONS, GraphQLMetrics
+from kasparro.gql.observability.scrape import pool_families
 from tests.db.runlog import (
     CSV_OK_1,
     CSV_OK_2,

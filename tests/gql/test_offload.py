@@ -11,7 +11,7 @@ from collections.abc import Iterator
 import pytest
 from starlette.testclient import TestClient
 
-from gql.app import create_app
+from kasparro.gql.app import create_app
 from tests.conftest import make_settings
 from tests.gql.adversarial import FULL_PAGE
 from tests.gql.compiled.conftest import graphql_app

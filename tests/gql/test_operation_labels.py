@@ -13,8 +13,8 @@ import string
 
 from starlette.testclient import TestClient
 
-from gql.observability.instruments import MAX_OPERATIONS
-from gql.observability.labels import OTHER, OperationLabels
+from kasparro.gql.observability.instruments import MAX_OPERATIONS
+from kasparro.gql.observability.labels import OTHER, OperationLabels
 from tests.gql.conftest import graphql
 
 REAL = {

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 from starlette.testclient import TestClient
 
-from gql.app import create_app
-from gql.errors import DATABASE_UNAVAILABLE
+from kasparro.gql.app import create_app
+from kasparro.gql.errors import DATABASE_UNAVAILABLE
 from tests.conftest import ON_POSTGRESQL, make_settings
 
 QUERIES = {
@@ -49,6 +49,6 @@ def test_graphql_reports_an_unreachable_database(
         body = client.post("/graphql", json={"query": "{ health { db } }"}).json()
         assert body == {"data": {"health": {"db": "error"}}}
     # Warnings, not errors with a traceback: an outage is not a bug.
-    graphql_logs = [r for r in caplog.records if r.name == "gql.schema"]
+    graphql_logs = [r for r in caplog.records if r.name == "kasparro.gql.schema"]
     assert {r.levelno for r in graphql_logs} == {logging.WARNING}
     assert all(r.exc_info is None for r in graphql_logs)

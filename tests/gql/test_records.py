@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from starlette.testclient import TestClient
 
-from gql.app import create_app
+from kasparro.gql.app import create_app
 from tests.conftest import make_settings
 from tests.gql.conftest import graphql
 from tests.gql.store import HOURS, T0, Store

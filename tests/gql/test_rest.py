@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 from starlette.testclient import TestClient
 
-from gql.app import create_app
-from gql.rest import DATA_PARAMETERS
+from kasparro.gql.app import create_app
+from kasparro.gql.rest import DATA_PARAMETERS
 from kasparro.settings import Settings
 from tests.conftest import ON_POSTGRESQL, make_settings
 from tests.gql.store import HOURS, Store
@@ -200,7 +200,7 @@ def test_a_bug_is_a_json_500_with_the_request_id(
     def broken(conn: object) -> None:
         raise RuntimeError("a bug")
 
-    monkeypatch.setattr("db.queries.store_stats", broken)
+    monkeypatch.setattr("kasparro.db.queries.store_stats", broken)
     with TestClient(create_app(settings.app_config()), raise_server_exceptions=False) as client:
         response = client.get("/stats", headers={"X-Request-ID": "bug-1"})
     assert response.status_code == 500

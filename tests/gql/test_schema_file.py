@@ -4,7 +4,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from gql.sdl import export_sdl
+from kasparro.gql.sdl import export_sdl
 from tests.conftest import REPO
 
 

@@ -14,9 +14,9 @@ from typing import Any
 import pytest
 from starlette.testclient import TestClient
 
-from gql.app import create_app
-from gql.hints import HIDDEN, schema_names
-from gql.schema import build_schema
+from kasparro.gql.app import create_app
+from kasparro.gql.hints import HIDDEN, schema_names
+from kasparro.gql.schema import build_schema
 from tests.conftest import make_settings
 
 TYPOS: list[tuple[str, dict[str, Any] | None, str]] = [

@@ -16,7 +16,7 @@ from collections.abc import Iterator
 import pytest
 from starlette.testclient import TestClient
 
-from gql.app import create_app
+from kasparro.gql.app import create_app
 from tests.conftest import make_settings
 from tests.gql.store import Store
 

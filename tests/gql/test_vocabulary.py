@@ -12,16 +12,16 @@ from typing import Any
 from graphql import parse
 from starlette.testclient import TestClient
 
-from db.outcomes import COUNTERS, FINAL_STATUSES, SOURCE_STATUSES, RunStatus, counter_label
-from db.record import RECORD_FIELDS, RecordRow
-from db.tables import etl_run_sources
-from db.telemetry import OUTCOMES
-from gql.compiled.plan import COLUMNS, Leaf, One, Rows, compile_plan
-from gql.config import AppConfig
-from gql.schema import build_schema
-from gql.types import graphql_name
 from kasparro import etl_command
+from kasparro.db.outcomes import COUNTERS, FINAL_STATUSES, SOURCE_STATUSES, RunStatus, counter_label
+from kasparro.db.record import RECORD_FIELDS, RecordRow
+from kasparro.db.tables import etl_run_sources
+from kasparro.db.telemetry import OUTCOMES
 from kasparro.etl_command import EXIT_CODES
+from kasparro.gql.compiled.plan import COLUMNS, Leaf, One, Rows, compile_plan
+from kasparro.gql.config import AppConfig
+from kasparro.gql.schema import build_schema
+from kasparro.gql.types import graphql_name
 from tests.gql.conftest import graphql
 from tests.gql.store import Store
 

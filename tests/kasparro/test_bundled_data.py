@@ -8,7 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from etl.config import BUNDLED_DATA
+from kasparro.etl.config import BUNDLED_DATA
 from tests.conftest import REPO
 from tests.kasparro.test_etl_cli import table
 

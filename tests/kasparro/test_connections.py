@@ -21,8 +21,8 @@ from starlette.requests import Request
 from starlette.responses import StreamingResponse
 from starlette.routing import Route
 
-from gql.app import create_app
 from kasparro.connections import ConnectionLimits
+from kasparro.gql.app import create_app
 from tests.conftest import make_settings
 from tests.servers import serve_in_thread
 

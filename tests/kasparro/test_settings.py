@@ -6,7 +6,7 @@ import sys
 
 import pytest
 
-from etl.config import BUNDLED_DATA, KNOWN_SOURCES
+from kasparro.etl.config import BUNDLED_DATA, KNOWN_SOURCES
 from kasparro.settings import SETTINGS, Settings, SettingsError
 
 

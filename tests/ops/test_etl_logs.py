@@ -48,7 +48,9 @@ def test_etl_log_lines_carry_run_id_and_source(database_url: str, tmp_path: Path
     assert lines, done.stderr
     assert {line.get("run_id") for line in lines} == {1}
 
-    per_source = [line for line in lines if line["logger"] in ("etl.source_job", "etl.http")]
+    per_source = [
+        line for line in lines if line["logger"] in ("kasparro.etl.source_job", "kasparro.etl.http")
+    ]
     assert all(line["source"] in ("coinpaprika", "coingecko", "csv", "csv2") for line in per_source)
     outcomes = {
         line["source"]: line["status"]
@@ -61,7 +63,7 @@ def test_etl_log_lines_carry_run_id_and_source(database_url: str, tmp_path: Path
         "csv": "success",
         "csv2": "success",
     }
-    retries = {line["source"]: line for line in per_source if line["logger"] == "etl.http"}
+    retries = {line["source"]: line for line in per_source if line["logger"] == "kasparro.etl.http"}
     assert set(retries) == {"coinpaprika", "coingecko"}  # a 503, a refused connection
     retry = retries["coinpaprika"]
     assert retry["attempt"] == 1

@@ -26,9 +26,9 @@ from sqlalchemy import Engine, text
 from sqlalchemy.engine import make_url
 from starlette.testclient import TestClient
 
-from etl.pipeline import run_etl
-from gql.app import create_app
-from gql.engines import HEALTH_APPLICATION_NAME, READ_APPLICATION_NAME
+from kasparro.etl.pipeline import run_etl
+from kasparro.gql.app import create_app
+from kasparro.gql.engines import HEALTH_APPLICATION_NAME, READ_APPLICATION_NAME
 from tests.conftest import ON_POSTGRESQL, make_settings
 from tests.etl.conftest import make_config, query
 from tests.ops.serving import kasparro_serve

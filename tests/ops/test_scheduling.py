@@ -15,8 +15,8 @@ from typing import Any
 import httpx
 from sqlalchemy import Engine, select
 
-from db.tables import etl_runs
-from etl.pipeline import LOCKED_ERROR
+from kasparro.db.tables import etl_runs
+from kasparro.etl.pipeline import LOCKED_ERROR
 from tests.ops.serving import kasparro_serve
 from tests.upstream import PAPRIKA, TICKERS, fake_upstream, recorded, slow
 

@@ -16,7 +16,7 @@ import httpx
 import pytest
 from sqlalchemy import Engine, select
 
-from db.tables import checkpoints, etl_run_sources, etl_runs
+from kasparro.db.tables import checkpoints, etl_run_sources, etl_runs
 from tests.etl.conftest import query
 from tests.ops.serving import BASE_ENV, kasparro_serve, synthetic_csv
 

@@ -25,8 +25,8 @@ import httpx
 import pytest
 from sqlalchemy import Engine, text
 
-from db.engine import create_db_engine
-from gql.engines import READ_APPLICATION_NAME
+from kasparro.db.engine import create_db_engine
+from kasparro.gql.engines import READ_APPLICATION_NAME
 from tests.conftest import ON_POSTGRESQL, REPO
 from tests.ops.serving import Served, kasparro_serve
 from tests.pgcluster import PrivateCluster, private_cluster, streaming_standby

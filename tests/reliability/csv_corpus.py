@@ -13,7 +13,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
-from etl.csv_layouts import CSV2_LAYOUT, CSV_LAYOUT, Layout
+from kasparro.etl.csv_layouts import CSV2_LAYOUT, CSV_LAYOUT, Layout
 
 
 @dataclass(frozen=True)

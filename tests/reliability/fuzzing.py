@@ -30,7 +30,7 @@ from schemathesis.generation.modes import GenerationMode
 from schemathesis.schemas import BaseSchema
 from sqlalchemy import Engine, func, select
 
-from db.tables import asset_aliases, assets, records
+from kasparro.db.tables import asset_aliases, assets, records
 from tests.gql.store import load_store
 from tests.ops.serving import Served, kasparro_serve
 from tests.reliability.figures import report

@@ -13,7 +13,7 @@ from datetime import UTC, datetime, timedelta
 
 from hypothesis import strategies as st
 
-from etl.validate import ID_LIMIT, NAME_LIMIT, SYMBOL_LIMIT
+from kasparro.etl.validate import ID_LIMIT, NAME_LIMIT, SYMBOL_LIMIT
 
 FORBIDDEN = st.one_of(
     st.characters(categories=["Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp"]),

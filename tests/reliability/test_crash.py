@@ -35,12 +35,12 @@ import pytest
 from sqlalchemy import Connection, Engine, select, text
 from sqlalchemy.exc import DBAPIError
 
-from db.engine import create_db_engine
-from db.etl_reads import read_checkpoint
-from db.migrate import upgrade
-from db.tables import etl_runs, records
-from etl.csv_source import Fingerprint
-from etl.pipeline import ProgressEvent, run_etl
+from kasparro.db.engine import create_db_engine
+from kasparro.db.etl_reads import read_checkpoint
+from kasparro.db.migrate import upgrade
+from kasparro.db.tables import etl_runs, records
+from kasparro.etl.csv_source import Fingerprint
+from kasparro.etl.pipeline import ProgressEvent, run_etl
 from tests.conftest import ON_POSTGRESQL, REPO, _truncate_all
 from tests.etl.conftest import by_source, make_config, query
 from tests.reliability.figures import report

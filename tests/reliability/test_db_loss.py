@@ -22,8 +22,8 @@ from typing import Any
 import httpx
 import pytest
 
-from db.engine import create_db_engine
-from db.migrate import upgrade
+from kasparro.db.engine import create_db_engine
+from kasparro.db.migrate import upgrade
 from tests.conftest import ON_POSTGRESQL
 from tests.gql.store import load_store
 from tests.ops.serving import Served, kasparro_serve

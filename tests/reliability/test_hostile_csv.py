@@ -19,9 +19,9 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine
 
-from db import runs
-from db.outcomes import COUNTERS, RunStatus
-from etl.pipeline import run_etl
+from kasparro.db import runs
+from kasparro.db.outcomes import COUNTERS, RunStatus
+from kasparro.etl.pipeline import run_etl
 from tests.etl.conftest import FAST, by_source, make_config, query
 from tests.reliability.csv_corpus import Case, Shape, corpus
 from tests.reliability.figures import report

@@ -29,10 +29,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import Engine, select
 
-from db.tables import latest_version, metadata, records
-from etl.config import EtlConfig
-from etl.pipeline import run_etl
-from etl.validate import SYMBOL_LIMIT
+from kasparro.db.tables import latest_version, metadata, records
+from kasparro.etl.config import EtlConfig
+from kasparro.etl.pipeline import run_etl
+from kasparro.etl.validate import SYMBOL_LIMIT
 from tests.conftest import REPO
 from tests.etl.conftest import FAST, by_source, make_config, query
 from tests.reliability.figures import report

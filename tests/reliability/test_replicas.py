@@ -24,8 +24,8 @@ import httpx
 import pytest
 from sqlalchemy import Engine, text
 
-from db.engine import create_db_engine
-from db.migrate import head_revision, upgrade
+from kasparro.db.engine import create_db_engine
+from kasparro.db.migrate import head_revision, upgrade
 from tests.conftest import ON_POSTGRESQL, REPO
 from tests.etl.conftest import query
 from tests.reliability.figures import report

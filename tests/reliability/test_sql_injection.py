@@ -15,7 +15,7 @@ import httpx
 import pytest
 from sqlalchemy import Engine, inspect
 
-from gql.rest import DATA_PARAMETERS
+from kasparro.gql.rest import DATA_PARAMETERS
 from tests.ops.serving import Served
 from tests.reliability.figures import report
 from tests.reliability.fuzzing import serve_known_store, store_fingerprint

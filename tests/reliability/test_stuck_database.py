@@ -28,7 +28,7 @@ import httpx
 import pytest
 from sqlalchemy import Engine, event
 
-from gql.app import create_app
+from kasparro.gql.app import create_app
 from tests.conftest import make_settings
 from tests.dblocks import held_lock
 from tests.gql.store import load_store

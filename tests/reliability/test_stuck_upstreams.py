@@ -24,7 +24,7 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine
 
-from etl.pipeline import RunSummary, run_etl
+from kasparro.etl.pipeline import RunSummary, run_etl
 from tests.conftest import make_settings
 from tests.etl.conftest import by_source, query
 from tests.hostile_upstream import Dripping, dripping, http_response

@@ -19,8 +19,8 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine
 
-from etl.http import RetryPolicy
-from etl.pipeline import run_etl
+from kasparro.etl.http import RetryPolicy
+from kasparro.etl.pipeline import run_etl
 from tests.conftest import make_settings
 from tests.etl.conftest import by_source, query
 from tests.reliability.figures import report

@@ -10,7 +10,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-import db.types
+import kasparro.db.types
+from kasparro import db
 
 revision = "0001"
 down_revision = None

@@ -16,7 +16,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-import db.types
+import kasparro.db.types
+from kasparro import db
 
 revision = "0003"
 down_revision = "0002"

@@ -11,9 +11,9 @@ import pytest
 from starlette.routing import Route
 from starlette.testclient import TestClient
 
-from gql.app import GraphQLApp, create_app
-from gql.compiled.extension import PlanCache
-from gql.compiled.fastpath import PlanShortcut
+from kasparro.gql.app import GraphQLApp, create_app
+from kasparro.gql.compiled.extension import PlanCache
+from kasparro.gql.compiled.fastpath import PlanShortcut
 from tests.conftest import make_settings
 from tests.gql.store import Store
 

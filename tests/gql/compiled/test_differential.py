@@ -16,8 +16,8 @@ from collections import Counter
 import pytest
 from hypothesis import HealthCheck, given, settings
 
-from db.queries import Keyset
-from gql.cursors import encode_cursor
+from kasparro.db.queries import Keyset
+from kasparro.gql.cursors import encode_cursor
 from tests.conftest import ON_POSTGRESQL
 from tests.gql.compiled.conftest import Pair
 from tests.gql.compiled.operations import Operation, operations
@@ -42,7 +42,7 @@ def store_cursors(store: Store) -> dict[str, tuple[str, ...]]:
 def test_compiled_and_normal_execution_answer_alike(
     pair: Pair, store: Store, caplog: pytest.LogCaptureFixture
 ) -> None:
-    caplog.set_level(logging.ERROR, logger="gql.compiled")
+    caplog.set_level(logging.ERROR, logger="kasparro.gql.compiled")
     outcomes: Counter[str] = Counter()
 
     @settings(

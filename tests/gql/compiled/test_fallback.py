@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy import Engine, insert, text
 from starlette.testclient import TestClient
 
-from db.tables import records
+from kasparro.db.tables import records
 from tests.gql.compiled.conftest import Pair
 from tests.gql.store import HOURS, T0, Store
 from tests.gql.test_metrics import samples, scrape
@@ -230,7 +230,7 @@ def test_compiled_operations_count_in_the_operation_metrics(pair: Pair) -> None:
 def test_debug_logging_says_why_an_operation_runs_normally(
     pair: Pair, caplog: pytest.LogCaptureFixture
 ) -> None:
-    caplog.set_level(logging.DEBUG, logger="gql.compiled")
+    caplog.set_level(logging.DEBUG, logger="kasparro.gql.compiled")
     pair.send(FALLBACKS["asset (a DataLoader)"])
     assert "graphql operation None runs normally: Record.asset is resolved" in caplog.text
 

@@ -10,11 +10,11 @@ from pathlib import Path
 from sqlalchemy import Engine, insert, text
 from starlette.testclient import TestClient
 
-from db import latest
-from db.latest_cache import PricesCache
-from db.prune import prune
-from db.tables import asset_aliases, assets, records
-from etl.pipeline import run_etl
+from kasparro.db import latest
+from kasparro.db.latest_cache import PricesCache
+from kasparro.db.prune import prune
+from kasparro.db.tables import asset_aliases, assets, records
+from kasparro.etl.pipeline import run_etl
 from tests.etl.conftest import make_config, write
 from tests.gql.compiled.conftest import Pair
 from tests.gql.store import ASSETS, T0, Store

@@ -10,16 +10,16 @@ from prometheus_client import CollectorRegistry
 from starlette.testclient import TestClient
 from strawberry.extensions.tracing import ApolloTracingExtension
 
-from gql.app import create_app
-from gql.compiled.extension import PlanCache
-from gql.compiled.fastpath import PlanShortcut
-from gql.compiled.plan import Const, Leaf, One, Rows, Shape, TotalCount
-from gql.config import AppConfig
-from gql.cost import QueryCost
-from gql.documents import estimated_bytes
-from gql.lru import ENTRY_SHARE
-from gql.observability.instruments import GraphQLMetrics
-from gql.schema import build_schema
+from kasparro.gql.app import create_app
+from kasparro.gql.compiled.extension import PlanCache
+from kasparro.gql.compiled.fastpath import PlanShortcut
+from kasparro.gql.compiled.plan import Const, Leaf, One, Rows, Shape, TotalCount
+from kasparro.gql.config import AppConfig
+from kasparro.gql.cost import QueryCost
+from kasparro.gql.documents import estimated_bytes
+from kasparro.gql.lru import ENTRY_SHARE
+from kasparro.gql.observability.instruments import GraphQLMetrics
+from kasparro.gql.schema import build_schema
 from tests.conftest import make_settings
 from tests.gql.compiled.conftest import Pair, plans_of
 from tests.gql.store import Store
