@@ -233,7 +233,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--repeat", type=int, default=10)
     parser.add_argument("--code", type=Path, help="run the processes from this checkout")
     args = parser.parse_args(argv)
-    logging.getLogger("etl").setLevel(logging.ERROR)  # no "retrying after" lines
+    logging.getLogger("kasparro.etl").setLevel(logging.ERROR)  # no "retrying after" lines
     cuts = measure_cuts(args.repeat) if args.code is None else {}
     processes = measure_processes(args.code, max(1, args.repeat // 3))
     bounds = check(cuts, processes, assert_bounds=args.code is None) if cuts else []

@@ -26,7 +26,13 @@ from sqlalchemy import Connection, delete, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
-from kasparro.db.tables import asset_aliases, assets, checkpoints, raw_payloads, rejects
+from kasparro.db.tables import (
+    asset_aliases,
+    assets,
+    checkpoints,
+    raw_payloads,
+    rejects,
+)
 from kasparro.db.types import storable_text
 
 

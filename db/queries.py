@@ -6,7 +6,9 @@ dataclasses; the HTTP layers hold no SQL of their own.
 Records are read page by page with keyset pagination over ``(timestamp, source,
 record_id)``: a page is one query, ``ORDER BY`` the key ``LIMIT limit + 1`` (the extra row
 only tells whether another page follows) after a row-value comparison with the last key
-seen. There is no OFFSET anywhere, so page 10,000 costs what page 1 costs.
+seen. Paging backward (Relay's ``last``/``before``) is the same query read in the reverse
+order, its rows then turned round. There is no OFFSET anywhere, so page 10,000 costs what
+page 1 costs, from either end.
 """
 
 from __future__ import annotations
@@ -71,10 +73,12 @@ class Keyset:
 
 @dataclass(frozen=True, slots=True)
 class RecordPage:
-    """One page of records and whether more follow in the same order."""
+    """One page of records (in the order asked for), whether more follow it in that order
+    (``has_next``) and whether any come before it (``has_previous``)."""
 
     rows: Sequence[RecordRow]
     has_next: bool
+    has_previous: bool = False
 
     @property
     def next_key(self) -> Keyset | None:
@@ -127,23 +131,74 @@ def records(
     after: Keyset | None,
     limit: int,
     order: Order = "desc",
+    *,
+    before: Keyset | None = None,
+    from_end: bool = False,
+    look_beyond: bool = False,
 ) -> RecordPage:
-    """Up to ``limit`` records matching ``filters`` that come after ``after`` in ``order``.
+    """Up to ``limit`` records matching ``filters`` that come after ``after`` (and before
+    ``before``) in ``order``: the first ``limit`` of them, or with ``from_end`` the last.
 
     Newest first for ``desc``; ties on the timestamp are broken by source, then record_id,
-    so the order is total and every row appears on exactly one page.
+    so the order is total and every row appears on exactly one page. ``limit`` may be 0
+    (the page then only says whether rows exist). The page knows whether more rows follow
+    on the side it was read towards (the end, or with ``from_end`` the start); with
+    ``look_beyond`` it also asks whether any lie on the other side of the cursor it started
+    from (at or before ``after``, or with ``from_end`` at or after ``before``): one more
+    indexed query, only when that cursor is given.
     """
     query = _filtered(select(*RECORD_COLUMNS), filters)
-    key = tuple_(*_KEY)
     if after is not None:
-        position = tuple_(after.timestamp, after.source, after.record_id)
-        query = query.where(key < position if order == "desc" else key > position)
+        query = query.where(_beyond(after, order, inclusive=False))
+    if before is not None:
+        query = query.where(_beyond(before, _REVERSE[order], inclusive=False))
+    reading: Order = _REVERSE[order] if from_end else order
+    rows = conn.execute(_ordered(query, reading).limit(limit + 1)).all()
+    more = len(rows) > limit
+    behind = look_beyond and rows_beyond(conn, filters, after, before, order, from_end=from_end)
+    page = list(map(_record_row, rows[:limit]))
+    if from_end:
+        return RecordPage(page[::-1], has_next=behind, has_previous=more)
+    return RecordPage(page, has_next=more, has_previous=behind)
+
+
+_REVERSE: dict[Order, Order] = {"asc": "desc", "desc": "asc"}
+
+
+def _beyond(key: Keyset, order: Order, *, inclusive: bool) -> ColumnElement[bool]:
+    """Rows that come after ``key`` in ``order`` (``key`` itself too when ``inclusive``)."""
+    row = tuple_(*_KEY)
+    position = tuple_(key.timestamp, key.source, key.record_id)
     if order == "desc":
-        query = query.order_by(*(column.desc() for column in _KEY))
-    else:
-        query = query.order_by(*_KEY)
-    rows = conn.execute(query.limit(limit + 1)).all()
-    return RecordPage(list(map(_record_row, rows[:limit])), len(rows) > limit)
+        return row <= position if inclusive else row < position
+    return row >= position if inclusive else row > position
+
+
+def _ordered(query: Select[Any], order: Order) -> Select[Any]:
+    if order == "desc":
+        return query.order_by(*(column.desc() for column in _KEY))
+    return query.order_by(*_KEY)
+
+
+def rows_beyond(
+    conn: Connection,
+    filters: RecordFilters,
+    after: Keyset | None,
+    before: Keyset | None,
+    order: Order,
+    *,
+    from_end: bool,
+) -> bool:
+    """Whether a row matching ``filters`` lies on the far side of the cursor a page of
+    ``records`` started from: at or before ``after``, or with ``from_end`` at or after
+    ``before``; False without that cursor. Read nearest first, so the row at the cursor
+    (still there in the common case) answers at the first index entry."""
+    start = before if from_end else after
+    if start is None:
+        return False
+    behind = order if from_end else _REVERSE[order]
+    query = _filtered(select(*_KEY), filters).where(_beyond(start, behind, inclusive=True))
+    return conn.execute(_ordered(query, behind).limit(1)).first() is not None
 
 
 def count_records(conn: Connection, filters: RecordFilters) -> int:

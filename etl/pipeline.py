@@ -41,7 +41,7 @@ from kasparro.db.runs import RunFinal
 from kasparro.etl.assets import load_seed
 from kasparro.etl.bookkeeping import Bookkeeper, RunLedger
 from kasparro.etl.config import KNOWN_SOURCES, EtlConfig
-from kasparro.etl.errors import UnknownSourceError
+from kasparro.etl.errors import EtlError, UnknownSourceError
 from kasparro.etl.http import FetchLimits, RetryPolicy, upstream_client
 from kasparro.etl.lock import EtlLock
 from kasparro.etl.progress import Counters, ProgressEvent, RunSummary, SourceSummary
@@ -146,6 +146,10 @@ def run_etl(
             summaries = _run_sources(
                 engine, config, run_id, names, client, policy, progress or _ignore, stop, book
             )
+            status, error = _outcome(summaries, stop)
+        except EtlError as exc:  # the run as a whole cannot go on (an unreadable asset seed)
+            summaries, status, error = (), RunStatus.FAILED, str(exc)
+            log.error("ETL run failed: %s", exc, extra={"run_id": run_id})
         except BaseException as exc:
             _finish(
                 book,
@@ -156,7 +160,6 @@ def run_etl(
         finally:
             if http_client is None:
                 client.close()
-        status, error = _outcome(summaries, stop)
         finished = datetime.now(UTC)
         recorded = _finish(book, ledger, RunFinal(run_id, status, error, finished))
         if recorded and config.rejects_retention_days and not stop.is_set():

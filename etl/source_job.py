@@ -230,22 +230,24 @@ class SourceJob:
         if self.source in ("csv", "csv2"):
             path = config.csv_path if self.source == "csv" else config.csv2_path
             layout = CSV_LAYOUT if self.source == "csv" else CSV2_LAYOUT
-            reader = CsvSource(self.source, path, layout, fingerprint)
+            reader = CsvSource(self.source, path, layout, fingerprint, config.csv_max_row_bytes)
             if reader.unchanged():
                 return None
-            chunks = reader.chunks(parse_time, batch)
+            chunks = reader.chunks(parse_time, batch, self._rejects)
             # Read ahead only where the write happens outside this process: SQLite works in
             # this process under the GIL, and a parsing thread only slowed it (BENCHMARKS.md).
             return prefetched(chunks, depth=1) if is_postgresql(self.engine) else chunks
         if self.source == "coinpaprika":
             fetcher = self._fetcher(Authorization=config.coinpaprika_api_key)
             pages = coinpaprika_pages(fetcher, config.coinpaprika_base_url)
-            return validated_chunks(
-                self.source, pages, coinpaprika_item, parse_time, batch, self._keep
-            )
-        fetcher = self._fetcher(**{"x-cg-demo-api-key": config.coingecko_api_key})
-        pages = coingecko_pages(fetcher, config.coingecko_base_url, config.coingecko_pages)
-        return validated_chunks(self.source, pages, coingecko_item, parse_time, batch, self._keep)
+            validate = coinpaprika_item
+        else:
+            fetcher = self._fetcher(**{"x-cg-demo-api-key": config.coingecko_api_key})
+            pages = coingecko_pages(fetcher, config.coingecko_base_url, config.coingecko_pages)
+            validate = coingecko_item
+        return validated_chunks(
+            self.source, pages, validate, parse_time, batch, self._keep, rejects=self._rejects
+        )
 
     def _fetcher(self, **headers: str | None) -> Fetcher:
         """A fetcher for this source sending ``headers`` (its API key, when configured)."""
@@ -355,10 +357,8 @@ class SourceJob:
         )
         merged = self._write(conn, staged, now)
         heads.add(staged)
-        to_store = self._rejects.take(chunk.rejects, state.rejects_stored)
-        stored = load.insert_rejects(
-            conn, self.run_id, self.source, ((r.locator, r.reason, r.raw) for r in to_store), now
-        )
+        to_store = ((r.locator, r.reason, r.raw) for r in chunk.rejects)
+        stored = load.insert_rejects(conn, self.run_id, self.source, to_store, now)
         counters = state.counters.plus(
             Counters(
                 chunk.read,
@@ -366,7 +366,7 @@ class SourceJob:
                 merged.updated + changed,
                 merged.unchanged + same,
                 len(rows) - len(kept),
-                len(chunk.rejects),
+                chunk.rejected,
             )
         )
         high = self._newest_loaded if chunk.last else state.high_water

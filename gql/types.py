@@ -12,11 +12,13 @@ from strawberry.types import Info
 
 from kasparro.db import queries
 from kasparro.db.outcomes import COUNTERS, RunStatus
-from kasparro.db.queries import DbRow, Keyset, Order, RecordFilters
+from kasparro.db.queries import DbRow, Keyset, Order, RecordFilters, RecordPage
 from kasparro.db.record import RECORD_FIELDS, RecordRow
 from kasparro.gql.context import Context
 from kasparro.gql.cursors import encode_cursor
 from kasparro.gql.dbcall import run_db
+from kasparro.gql.filters import RecordsRequest
+from kasparro.gql.identity import price_id, record_id, source_run_id
 
 T = TypeVar("T")
 
@@ -106,6 +108,19 @@ class Record:
     asset_id: strawberry.Private[str]
     row: strawberry.Private[RecordRow]
 
+    @strawberry.field(
+        description="Stable, opaque id of this record (from source, recordId and timestamp): "
+        "the same in every query, order and page, unique among records."
+    )
+    def id(self) -> strawberry.ID:
+        row = self.row
+        return strawberry.ID(record_id(row.source, row.record_id, row.timestamp))
+
+    def cursor(self, order: Order) -> str:
+        """This record's cursor when read in ``order``."""
+        row = self.row
+        return encode_cursor(Keyset(row.timestamp, row.source, row.record_id), order)
+
     @strawberry.field(description="The canonical asset this record is about.")
     async def asset(self, info: Info[Context, None]) -> Asset:
         row = await info.context.loaders.asset.load(self.asset_id)
@@ -118,23 +133,57 @@ class Record:
         return cls(row=row, **row._asdict())
 
 
-@strawberry.type
+@strawberry.type(description="A record and its position in the connection.")
 class RecordEdge:
     node: Record
     order: strawberry.Private[Order]
 
-    @strawberry.field(description="Opaque cursor: pass it as `after` to continue after this row.")
-    def cursor(self) -> str:
-        row = self.node.row
-        return encode_cursor(Keyset(row.timestamp, row.source, row.record_id), self.order)
-
-
-@strawberry.type
-class PageInfo:
-    has_next_page: bool
-    end_cursor: str | None = strawberry.field(
-        description="Cursor of the last row; pass it as `after` for the next page."
+    @strawberry.field(
+        description="Opaque cursor of this row: pass it as `after` to continue after it, or "
+        "as `before` to page back from it (same arguments, same order)."
     )
+    def cursor(self) -> str:
+        return self.node.cursor(self.order)
+
+
+@strawberry.type(description="Where a page lies in the connection (Relay Cursor Connections).")
+class PageInfo:
+    more: strawberry.Private[bool]
+    """Rows follow the page on the side it was read towards (the end, or paging backward
+    the start): the exact flag."""
+    request: strawberry.Private[RecordsRequest]
+
+    @strawberry.field(
+        description="More rows follow this page: paging forward (`first`), exactly; paging "
+        "backward (`last` with `before`), whether any row lies at or after `before`."
+    )
+    async def has_next_page(self, info: Info[Context, None]) -> bool:
+        return await self._flag(info, "hasNextPage")
+
+    @strawberry.field(
+        description="Rows come before this page: paging backward (`last`), exactly; paging "
+        "forward (`first` with `after`), whether any row lies at or before `after`."
+    )
+    async def has_previous_page(self, info: Info[Context, None]) -> bool:
+        return await self._flag(info, "hasPreviousPage")
+
+    start_cursor: str | None = strawberry.field(
+        description="Cursor of the first row of the page (null when it is empty); pass it as "
+        "`before` with `last` for the page before."
+    )
+    end_cursor: str | None = strawberry.field(
+        description="Cursor of the last row of the page (null when it is empty); pass it as "
+        "`after` for the next page, also on the last page, to poll for rows that arrive."
+    )
+
+    async def _flag(self, info: Info[Context, None], name: str) -> bool:
+        request = self.request
+        if name != request.far_flag:
+            return self.more
+        if request.start is None:
+            return False
+        # The far side is probed only when asked for (one indexed query).
+        return await run_db(info.context.read_engine, request.beyond)
 
 
 @strawberry.type(description="A page of records, with cursors to continue.")
@@ -143,6 +192,22 @@ class RecordConnection:
     page_info: PageInfo
     filters: strawberry.Private[RecordFilters]
     order: strawberry.Private[Order]
+
+    @classmethod
+    def of(cls, nodes: list[Record], page: RecordPage, request: RecordsRequest) -> RecordConnection:
+        """The connection of ``page``, read for ``request`` (without looking beyond it)."""
+        order = request.order
+        return cls(
+            nodes=nodes,
+            page_info=PageInfo(
+                more=page.has_previous if request.from_end else page.has_next,
+                request=request,
+                start_cursor=nodes[0].cursor(order) if nodes else None,
+                end_cursor=nodes[-1].cursor(order) if nodes else None,
+            ),
+            filters=request.filters,
+            order=order,
+        )
 
     @strawberry.field
     def edges(self) -> list[RecordEdge]:
@@ -163,6 +228,13 @@ class AssetPrice:
     record_id: str
     value: float
     timestamp: datetime
+
+    @strawberry.field(
+        description="Stable, opaque id of the newest price of this asset from this source "
+        "(the same while the price moves)."
+    )
+    def id(self) -> strawberry.ID:
+        return strawberry.ID(price_id(self.asset.id, self.source))
 
 
 def with_counters(cls: type[T]) -> type[T]:
@@ -195,10 +267,16 @@ class SourceRun:
     finished_at: datetime | None
     checkpoint_before: datetime | None
     checkpoint_after: datetime | None
+    run_id: strawberry.Private[int]
+
+    @strawberry.field(description="Stable, opaque id of this source's part of this run.")
+    def id(self) -> strawberry.ID:
+        return strawberry.ID(source_run_id(self.run_id, self.source))
 
     @classmethod
     def from_row(cls, row: DbRow) -> SourceRun:
         return cls(
+            run_id=row.run_id,
             source=row.source,
             status=RunStatus(row.status),
             error=row.error,

@@ -29,7 +29,11 @@ from sqlalchemy.exc import SQLAlchemyError
 from strawberry.extensions import SchemaExtension
 
 from kasparro.gql import filters
-from kasparro.gql.compiled.build import Mismatch, read_and_build, read_and_encode
+from kasparro.gql.compiled.build import (
+    Mismatch,
+    read_and_build,
+    read_and_encode,
+)
 from kasparro.gql.compiled.collect import Unsupported
 from kasparro.gql.compiled.plan import Plan, compile_plan
 from kasparro.gql.compiled.seam import graphql_schema, python_arguments
@@ -91,11 +95,12 @@ class PlanCache:
         size = estimated_bytes(query, document) if plan is not None else text_bytes(query)
         self.cache.put(key, plan, size)
         if plan is not None and operation_name is not None:
-            # Without operationName, Strawberry runs the first operation: the same plan.
-            first = next(
+            # A document of this one operation runs it without operationName too (with
+            # several, a request without the name is refused before this cache is asked).
+            operations = [
                 node for node in document.definitions if isinstance(node, OperationDefinitionNode)
-            )
-            if first.name is not None and first.name.value == operation_name:
+            ]
+            if len(operations) == 1:
                 self.cache.put((query, None), plan, size)
         return plan
 

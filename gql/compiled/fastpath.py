@@ -82,7 +82,7 @@ class PlanShortcut:
         """The result of a planned operation, or None when it must run normally.
 
         Its ``data`` is ``gql.compiled.build.EncodedData``: the view's ``encode_json`` writes the
-        text out as is (``gql.compiled.view``).
+        text out as is (``gql.view``).
         """
         if data.query is None:
             return None

@@ -3,8 +3,8 @@
 Strawberry (pinned to one minor version in pyproject.toml) keeps private some of what the
 compiled path and the hardening extensions need: the graphql-core schema it built, its
 document validation and the names its resolvers' arguments have in Python. The rest of
-the service reaches them only through these functions, and Strawberry's view only through
-``gql.compiled.view``; a Strawberry upgrade that moves one is mended here.
+the service reaches them only through these functions; a Strawberry upgrade that moves one
+is mended here.
 """
 
 from __future__ import annotations

@@ -4,9 +4,12 @@ paths works from any working directory, and a missing CSV fails only its own sou
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
+
+from sqlalchemy import Engine, text
 
 from kasparro.etl.config import BUNDLED_DATA
 from tests.conftest import REPO
@@ -58,3 +61,17 @@ def test_a_missing_csv_fails_only_its_own_source(database_url: str, tmp_path: Pa
     assert rows["csv"][1:4] == ["failed", "0", "0"]
     assert str(missing) in result.stdout
     assert rows["csv2"][1:4] == ["success", "1274", "1274"]
+
+
+def test_a_missing_asset_seed_fails_the_run_with_its_reason(
+    database_url: str, engine: Engine, tmp_path: Path
+) -> None:
+    missing = tmp_path / "nowhere" / "assets.csv"
+    result = etl_elsewhere(tmp_path, database_url, ASSETS_PATH=str(missing))
+    assert result.returncode == 1, result.stderr
+    reason = f"cannot read asset seed {missing}: No such file or directory"
+    assert re.search(rf"^run \d+: failed in [\d.]+s \({re.escape(reason)}\)$", result.stdout, re.M)
+    assert "Traceback" not in result.stderr
+    with engine.connect() as conn:
+        runs = conn.execute(text("SELECT status, error FROM etl_runs")).all()
+    assert [tuple(run) for run in runs] == [("failed", reason)]

@@ -44,7 +44,7 @@ def test_etl_log_lines_carry_run_id_and_source(database_url: str, tmp_path: Path
             timeout=120,
         )
     assert done.returncode == 2, done.stderr  # partial: coingecko's port is closed
-    lines = [line for line in json_lines(done.stderr) if line["logger"].startswith("etl.")]
+    lines = [line for line in json_lines(done.stderr) if line["logger"].startswith("kasparro.etl.")]
     assert lines, done.stderr
     assert {line.get("run_id") for line in lines} == {1}
 

@@ -41,13 +41,26 @@ def test_each_operation_is_compiled_once_and_reused(pair: Pair) -> None:
     assert json.loads(body) == {"data": {"records": {"total": 48}}}
     pair.send(TWO, {"first": 1}, "Newest", method="GET")
     assert pair.plans.compilations == 2
-    # Without operationName the first operation runs: its plan is found under None too.
-    assert pair.plans.size == 3
-    assert pair.plans.get(TWO, None) is pair.plans.get(TWO, "Newest") is not None
-    _, body = pair.send(TWO, {"first": 2})
-    assert len(json.loads(body)["data"]["records"]["nodes"]) == 2
+    # Without operationName a document of two operations runs neither (the specification's
+    # request error), so no plan is kept under None for it.
+    assert pair.plans.size == 2
+    assert pair.plans.get(TWO, None) is None
+    status, body = pair.send(TWO, {"first": 2})
+    assert status == 200
+    assert json.loads(body) == {
+        "errors": [
+            {
+                "message": "Must provide operation name if query contains multiple operations.",
+                "extensions": {"code": "OPERATION_RESOLUTION_FAILURE"},
+            }
+        ]
+    }
     assert pair.plans.compilations == 2
-    assert pair.shortcut.answered == 4
+    assert pair.shortcut.answered == 3
+    # A document of one operation has its plan under its name and under None.
+    one = "query Only { records(first: 2) { nodes { recordId } } }"
+    pair.send(one, None, "Only")
+    assert pair.plans.get(one, None) is pair.plans.get(one, "Only") is not None
 
 
 def test_the_cache_is_bounded_and_evicts_the_least_recently_used() -> None:

@@ -1,4 +1,4 @@
-"""Strawberry's internals are reached only from ``gql.compiled`` (``seam`` and ``view``),
+"""Strawberry's internals are reached only from ``gql.compiled.seam``,
 and Strawberry is pinned to the minor version these tests run on."""
 
 from __future__ import annotations
