@@ -101,7 +101,8 @@ def test_row_counters_reach_every_view(settings_client: TestClient) -> None:
 
 def test_record_fields_reach_every_view(client: TestClient, store: Store) -> None:
     """A field added to ``db.record.RecordRow`` shows in REST, OpenAPI, GraphQL and the
-    compiled path, in order; only its asset id is GraphQL's ``asset`` object instead."""
+    compiled path, in order; only its asset id is GraphQL's ``asset`` object instead (GraphQL
+    adds the computed ``id`` too)."""
     declared = [field.name for field in RECORD_FIELDS]
     assert declared == list(RecordRow._fields)
     items = client.get("/data", params={"limit": 3}).json()["data"]
@@ -109,7 +110,8 @@ def test_record_fields_reach_every_view(client: TestClient, store: Store) -> Non
     properties = openapi_schemas(client)["Record"]["properties"]
     assert list(properties) == declared
     shown = [graphql_name(name) for name in declared if name != "asset_id"]
-    assert list(field_types(client, "Record")) == [*shown, "asset"]
+    # Besides the declared columns, GraphQL computes two: the record's id and its asset.
+    assert list(field_types(client, "Record")) == [*shown, "id", "asset"]
     assert tuple(declared) == COLUMNS
     selection = " ".join(shown)
     query = f"{{ records(first: 3) {{ nodes {{ {selection} }} }} }}"
