@@ -162,8 +162,10 @@ def run_etl(
                 client.close()
         finished = datetime.now(UTC)
         recorded = _finish(book, ledger, RunFinal(run_id, status, error, finished))
-        if recorded and config.rejects_retention_days and not stop.is_set():
-            _prune_rejects(engine, config.rejects_retention_days, run_id)
+    # After the lock: a run started the moment this one is recorded must not be skipped
+    # for a prune of old rejects, which needs no lock.
+    if recorded and config.rejects_retention_days and not stop.is_set():
+        _prune_rejects(engine, config.rejects_retention_days, run_id)
     context = {"run_id": run_id, "trigger": trigger, "status": status, "error": error}
     log.info("ETL run finished: %s", status, extra=context)
     duration = int((time.monotonic() - clock) * 1000)

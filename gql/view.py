@@ -53,6 +53,7 @@ from kasparro.gql.compiled.seam import graphql_schema
 from kasparro.gql.config import AppConfig
 from kasparro.gql.context import Context
 from kasparro.gql.dbcall import run_db
+from kasparro.gql.errors import BadInput
 from kasparro.gql.graphiql import graphiql_html
 from kasparro.gql.loaders import build_loaders
 from kasparro.gql.observability import Observability
@@ -94,7 +95,15 @@ class GraphQLApp(GraphQL[Context, None]):
     def __init__(self, config: AppConfig, obs: Observability) -> None:
         self.guards = Guards.for_config(config)
         """The document cache and the cost limit (``gql.schema``)."""
-        self.plans = PlanCache(config.graphql_cache_bytes) if config.graphql_compiled else None
+        self.plans = (
+            PlanCache(
+                config.graphql_cache_bytes,
+                self.guards.documents.key_of,
+                self.guards.documents.known_key,
+            )
+            if config.graphql_compiled
+            else None
+        )
         """Plans of the compiled path (``gql.compiled``); None when GRAPHQL_COMPILED is off."""
         self.offload = Offload(self.guards, config.graphql_offload_cost)
         """Runs costly queries on an event loop of their own (``gql.offload``)."""
@@ -220,6 +229,10 @@ class GraphQLApp(GraphQL[Context, None]):
                 "no GraphQL document: send it as query (or a persisted query's hash in "
                 "extensions.persistedQuery)"
             )
+        try:  # bounded before anything coerces them (gql.variables)
+            self.guards.variables.check(operation.variables)
+        except BadInput as exc:
+            raise RequestError(exc.message, code=COERCION_FAILED) from None
         if self.shortcut is not None:
             result = await self.shortcut.execute(request, context, operation)
             if result is not None:

@@ -133,6 +133,13 @@ SETTINGS: tuple[Setting, ...] = (
         "estimated bytes held by each of the parsed-document and compiled-plan caches",
     ),
     Setting(
+        "MAX_VARIABLE_VALUES",
+        "1000",
+        "most values (list items, object fields) in a GraphQL request's variables",
+    ),
+    Setting("MAX_VARIABLE_DEPTH", "8", "deepest nesting of lists and objects in a variable"),
+    Setting("MAX_VARIABLE_STRING_CHARS", "4096", "longest string in a GraphQL variable"),
+    Setting(
         "MAX_BATCH",
         "10",
         "most GraphQL operations in one batch (a JSON array body); 0 turns batching off",
@@ -210,6 +217,11 @@ SETTINGS: tuple[Setting, ...] = (
         "10",
         "a repeated server error or warning (accept failing, connections refused) is "
         "logged once per interval, with a count",
+    ),
+    Setting(
+        "LOG_MAX_VALUE_CHARS",
+        "1000",
+        "longest message or context value written to the log; longer ones are cut, marked",
     ),
     Setting("LOG_FORMAT", "console", "console or json (one JSON object per line)"),
     Setting("LOG_LEVEL", "INFO", "DEBUG, INFO, WARNING, ERROR"),
@@ -375,6 +387,9 @@ _PARSERS: dict[str, Callable[[str], Any]] = {
     "MAX_QUERY_MERGE_BUDGET": _integer(100),
     "GRAPHQL_OFFLOAD_COST": _integer(0),
     "GRAPHQL_CACHE_BYTES": _integer(0),
+    "MAX_VARIABLE_VALUES": _integer(1),
+    "MAX_VARIABLE_DEPTH": _integer(1),
+    "MAX_VARIABLE_STRING_CHARS": _integer(1),
     "MAX_BATCH": _integer(0),
     "APQ_CACHE_BYTES": _integer(0),
     "COMPRESS_MIN_BYTES": _integer(0),
@@ -391,6 +406,7 @@ _PARSERS: dict[str, Callable[[str], Any]] = {
     "CLIENT_BODY_TIMEOUT_SECONDS": _seconds,
     "MAX_CONNECTIONS": _integer(1),
     "LOG_REPEAT_INTERVAL_SECONDS": _seconds,
+    "LOG_MAX_VALUE_CHARS": _integer(100),
     "LOG_FORMAT": _choice("console", "json"),
     "LOG_LEVEL": _choice(*_LOG_LEVELS, upper=True),
 }
@@ -443,6 +459,9 @@ class Settings:
     max_query_merge_budget: int
     graphql_offload_cost: int
     graphql_cache_bytes: int
+    max_variable_values: int
+    max_variable_depth: int
+    max_variable_string_chars: int
     max_batch: int
     apq_cache_bytes: int
     compress_min_bytes: int
@@ -459,6 +478,7 @@ class Settings:
     client_body_timeout_seconds: float
     max_connections: int
     log_repeat_interval_seconds: float
+    log_max_value_chars: int
     log_format: str
     log_level: str
 
@@ -543,6 +563,9 @@ class Settings:
             max_query_merge_budget=self.max_query_merge_budget,
             graphql_offload_cost=self.graphql_offload_cost,
             graphql_cache_bytes=self.graphql_cache_bytes,
+            max_variable_values=self.max_variable_values,
+            max_variable_depth=self.max_variable_depth,
+            max_variable_string_chars=self.max_variable_string_chars,
             max_batch=self.max_batch,
             apq_cache_bytes=self.apq_cache_bytes,
             compress_min_bytes=self.compress_min_bytes,

@@ -12,7 +12,7 @@ by the view directly (``gql.compiled.fastpath``), through the same ``serve``.
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import strawberry
@@ -40,7 +40,7 @@ from kasparro.gql.compiled.seam import graphql_schema, python_arguments
 from kasparro.gql.config import AppConfig
 from kasparro.gql.context import Context
 from kasparro.gql.dbcall import run_db
-from kasparro.gql.documents import estimated_bytes, text_bytes
+from kasparro.gql.documents import document_text, estimated_bytes, text_bytes
 from kasparro.gql.errors import ApiError, database_failure
 from kasparro.gql.filters import PricesRequest, RecordsRequest
 from kasparro.gql.lru import ByteLRU
@@ -49,19 +49,29 @@ log = logging.getLogger(__name__)
 
 
 class PlanCache:
-    """Plans by (query text, operation name), least recently used first out, bounded by the
+    """Plans by (query key, operation name), least recently used first out, bounded by the
     estimated bytes they hold (a plan keeps its whole parsed document alive; see
     ``gql.documents.estimated_bytes``).
 
-    Documents that cannot be compiled are remembered too (as ``None``, weighed by their
-    text), so each distinct operation is compiled once until it is evicted. One cache per
-    application, of GRAPHQL_CACHE_BYTES.
+    The key of a query text is what ``key`` says: the application's
+    ``DocumentCache.key_of`` (its normalized text, so the same document padded otherwise
+    finds the same plan), else the text itself; ``get`` looks only for a key already known
+    (``known``), so a text never seen costs nothing there. Documents that cannot be compiled are
+    remembered too (as ``None``, weighed by their text), so each distinct operation is
+    compiled once until it is evicted. One cache per application, of GRAPHQL_CACHE_BYTES.
     """
 
-    def __init__(self, max_bytes: int) -> None:
+    def __init__(
+        self,
+        max_bytes: int,
+        key: Callable[[str], str] = str,
+        known: Callable[[str], str | None] = str,
+    ) -> None:
         self.compilations = 0
         """How many times an operation was compiled (cache misses)."""
         self.cache: ByteLRU[tuple[str, str | None], Plan | None] = ByteLRU(max_bytes)
+        self._key = key
+        self._known = known
 
     @property
     def size(self) -> int:
@@ -73,7 +83,8 @@ class PlanCache:
 
         Only a document that has passed parsing and validation ever gets a plan.
         """
-        return self.cache.get((query, operation_name))
+        found = self._known(query)
+        return None if found is None else self.cache.get((found, operation_name))
 
     def plan(
         self,
@@ -83,7 +94,7 @@ class PlanCache:
         operation_name: str | None,
     ) -> Plan | None:
         """The cached plan, compiling it on a miss; None when the operation has none."""
-        key = (query, operation_name)
+        key = (self._key(query), operation_name)
         if key in self.cache:
             return self.cache.get(key)
         self.compilations += 1
@@ -92,7 +103,8 @@ class PlanCache:
         except Unsupported as reason:
             log.debug("graphql operation %s runs normally: %s", operation_name, reason)
             plan = None
-        size = estimated_bytes(query, document) if plan is not None else text_bytes(query)
+        text = document_text(document)
+        size = estimated_bytes(text, document) if plan is not None else text_bytes(text)
         self.cache.put(key, plan, size)
         if plan is not None and operation_name is not None:
             # A document of this one operation runs it without operationName too (with
@@ -101,7 +113,7 @@ class PlanCache:
                 node for node in document.definitions if isinstance(node, OperationDefinitionNode)
             ]
             if len(operations) == 1:
-                self.cache.put((query, None), plan, size)
+                self.cache.put((key[0], None), plan, size)
         return plan
 
 
