@@ -39,8 +39,8 @@ from dataclasses import dataclass
 from anyio import to_thread
 from graphql import ASTValidationRule, DocumentNode, GraphQLError, GraphQLSchema, parse
 from strawberry.extensions import SchemaExtension
-from strawberry.schema.schema import validate_document
 
+from kasparro.gql.compiled.seam import graphql_schema, validate_document
 from kasparro.gql.config import AppConfig
 from kasparro.gql.errors import QueryTooLarge
 from kasparro.gql.lru import ByteLRU
@@ -221,7 +221,9 @@ class CachedDocuments(SchemaExtension):
     async def on_parse(self) -> AsyncIterator[None]:
         execution = self.execution_context
         if execution.query and execution.graphql_document is None:
-            self._checked = await self._documents.checked(execution.schema._schema, execution.query)
+            self._checked = await self._documents.checked(
+                graphql_schema(execution.schema), execution.query
+            )
             execution.graphql_document = self._checked.document
         yield
 

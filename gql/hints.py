@@ -28,6 +28,7 @@ from graphql import GraphQLError, GraphQLSchema, is_enum_type
 from strawberry.extensions import SchemaExtension
 from strawberry.types import ExecutionResult
 
+from kasparro.gql.compiled.seam import graphql_schema
 from kasparro.gql.errors import ApiError
 
 HIDDEN = "<hidden>"
@@ -94,7 +95,7 @@ class HideSchemaHints(SchemaExtension):
         if not isinstance(result, GraphQLExecutionResult | ExecutionResult) or not result.errors:
             return
         written = frozenset(_NAME.findall(execution.query or ""))
-        names = schema_names(execution.schema._schema)
+        names = schema_names(graphql_schema(execution.schema))
         result.errors = [_hidden(error, written, names) for error in result.errors]
 
 

@@ -46,9 +46,10 @@ from kasparro.db import latest
 from kasparro.gql import httpcache
 from kasparro.gql.apq import PersistedQueries
 from kasparro.gql.batch import over_limits
-from kasparro.gql.compiled import CompiledExecution, PlanCache
-from kasparro.gql.compiled.build import Encoded
-from kasparro.gql.compiled.fastpath import CachedPlans
+from kasparro.gql.compiled.build import EncodedData
+from kasparro.gql.compiled.extension import CompiledExecution, PlanCache
+from kasparro.gql.compiled.fastpath import PlanShortcut
+from kasparro.gql.compiled.seam import graphql_schema
 from kasparro.gql.config import AppConfig
 from kasparro.gql.context import Context
 from kasparro.gql.dbcall import run_db
@@ -112,10 +113,10 @@ class GraphQLApp(GraphQL[Context, None]):
         if self.plans is not None:
             extensions.append(functools.partial(CompiledExecution, self.plans))
         schema = build_schema(config, extensions, self.guards)
-        self._graphql_schema = schema._schema
+        self._graphql_schema = graphql_schema(schema)
         super().__init__(schema, graphql_ide="graphiql" if config.graphiql else None)
         self.shortcut = (
-            CachedPlans.for_schema(schema, self.plans, obs.graphql, self.guards.cost)
+            PlanShortcut.for_schema(schema, self.plans, obs.graphql, self.guards.cost)
             if self.plans is not None
             else None
         )
@@ -279,7 +280,7 @@ class GraphQLApp(GraphQL[Context, None]):
             return "[" + ",".join(map(self.encode_json_string, data)) + "]"
         if type(data) is dict and len(data) == 1:
             answer = data.get("data")
-            if isinstance(answer, Encoded):
+            if isinstance(answer, EncodedData):
                 return '{"data":' + answer.text + "}"
         return super().encode_json(data)
 

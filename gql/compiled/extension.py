@@ -29,9 +29,14 @@ from sqlalchemy.exc import SQLAlchemyError
 from strawberry.extensions import SchemaExtension
 
 from kasparro.gql import filters
-from kasparro.gql.compiled.build import Mismatch, fetch, fetch_encoded
+from kasparro.gql.compiled.build import (
+    Mismatch,
+    read_and_build,
+    read_and_encode,
+)
 from kasparro.gql.compiled.collect import Unsupported
 from kasparro.gql.compiled.plan import Plan, compile_plan
+from kasparro.gql.compiled.seam import graphql_schema, python_arguments
 from kasparro.gql.config import AppConfig
 from kasparro.gql.context import Context
 from kasparro.gql.dbcall import run_db
@@ -39,7 +44,6 @@ from kasparro.gql.documents import document_text, estimated_bytes, text_bytes
 from kasparro.gql.errors import ApiError, database_failure
 from kasparro.gql.filters import PricesRequest, RecordsRequest
 from kasparro.gql.lru import ByteLRU
-from kasparro.gql.types import SortOrder
 
 log = logging.getLogger(__name__)
 
@@ -165,7 +169,7 @@ async def serve(
 
     A failing database (``gql.errors.database_failure``: unreachable, or past the request's
     timeouts) is raised: normal execution would only meet it again, after waiting as long.
-    ``encoded``: as an ``Encoded`` JSON text, for a caller that writes the response itself.
+    ``encoded``: as an ``EncodedData`` JSON text, for a caller that writes the response itself.
     """
     if not isinstance(context, Context):
         return None
@@ -173,7 +177,7 @@ async def serve(
     if request is None:
         return None
     try:
-        build = fetch_encoded if encoded else fetch
+        build = read_and_encode if encoded else read_and_build
         return await run_db(context.read_engine, build, plan, request, context.prices)
     except SQLAlchemyError as exc:
         if database_failure(exc) is not None:
@@ -194,31 +198,17 @@ def _request(
 ) -> RecordsRequest | PricesRequest | None:
     """What the resolver would read, or None where it would report an error."""
     coerced = get_variable_values(
-        schema._schema, plan.operation.variable_definitions or (), variables or {}
+        graphql_schema(schema), plan.operation.variable_definitions or (), variables or {}
     )
     if isinstance(coerced, list):  # coercion errors
         return None
     try:
-        arguments = get_argument_values(plan.field_def, plan.field, coerced)
+        values = get_argument_values(plan.field_def, plan.field, coerced)
+        arguments = python_arguments(schema, "Query", plan.root_field, values)
         if plan.root_field == "latestPrices":
-            return filters.prices_request(
-                asset=arguments.get("asset"), symbol=arguments.get("symbol")
-            )
-        order = arguments.get("order")
+            return filters.prices_request(**arguments)
         return filters.records_request(
-            source=arguments.get("source"),
-            record_id=arguments.get("recordId"),
-            asset=arguments.get("asset"),
-            symbol=arguments.get("symbol"),
-            since=arguments.get("since"),
-            until=arguments.get("until"),
-            first=arguments.get("first"),
-            after=arguments.get("after"),
-            last=arguments.get("last"),
-            before=arguments.get("before"),
-            order=SortOrder(order).value if order is not None else None,
-            default_size=config.default_page_size,
-            max_size=config.max_page_size,
+            **arguments, default_size=config.default_page_size, max_size=config.max_page_size
         )
     except (GraphQLError, ApiError):
         return None

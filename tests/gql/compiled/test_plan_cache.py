@@ -11,8 +11,8 @@ from starlette.testclient import TestClient
 from strawberry.extensions.tracing import ApolloTracingExtension
 
 from kasparro.gql.app import create_app
-from kasparro.gql.compiled import PlanCache
-from kasparro.gql.compiled.fastpath import CachedPlans
+from kasparro.gql.compiled.extension import PlanCache
+from kasparro.gql.compiled.fastpath import PlanShortcut
 from kasparro.gql.compiled.plan import Const, Leaf, One, Rows, Shape, TotalCount
 from kasparro.gql.config import AppConfig
 from kasparro.gql.cost import QueryCost
@@ -156,6 +156,6 @@ def test_the_view_shortcut_needs_every_extension_known(database_url: str) -> Non
     plans = PlanCache(config.graphql_cache_bytes)
     metrics = GraphQLMetrics(CollectorRegistry())
     cost = QueryCost(config)
-    assert CachedPlans.for_schema(build_schema(config), plans, metrics, cost) is not None
+    assert PlanShortcut.for_schema(build_schema(config), plans, metrics, cost) is not None
     tracing = build_schema(config, [ApolloTracingExtension])
-    assert CachedPlans.for_schema(tracing, plans, metrics, cost) is None
+    assert PlanShortcut.for_schema(tracing, plans, metrics, cost) is None
