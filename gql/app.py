@@ -25,7 +25,7 @@ from strawberry.http import GraphQLRequestData
 from strawberry.types import ExecutionResult
 
 from kasparro.db.latest_cache import PricesCache
-from kasparro.gql import rest
+from kasparro.gql import products_openapi, products_rest, rest
 from kasparro.gql.bodylimit import BodyLimitMiddleware
 from kasparro.gql.compiled import CompiledExecution, PlanCache
 from kasparro.gql.compiled.build import Encoded
@@ -210,7 +210,7 @@ def create_app(config: AppConfig, *, etl: EtlLifespan = etl_scheduler) -> Starle
     ``etl`` starts and stops what runs the ETL for ``runEtl`` and ``POST /etl/run``
     (the real scheduler by default; tests pass a fake).
     """
-    openapi = openapi_document(config)
+    openapi = products_openapi.extend(openapi_document(config), config)
     obs = Observability()
 
     @contextlib.asynccontextmanager
@@ -238,6 +238,8 @@ def create_app(config: AppConfig, *, etl: EtlLifespan = etl_scheduler) -> Starle
         Route("/health", rest.health, methods=["GET"]),
         Route("/data", rest.data, methods=["GET"]),
         Route("/stats", rest.stats, methods=["GET"]),
+        Route("/consensus", products_rest.consensus, methods=["GET"]),
+        Route("/divergences", products_rest.divergences, methods=["GET"]),
         Route("/etl/run", rest.etl_run, methods=["POST"]),
         Route("/openapi.json", openapi_json, methods=["GET"]),
         Route("/graphql", GraphQLApp(config, obs), methods=["GET", "POST"]),

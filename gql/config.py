@@ -22,6 +22,8 @@ class AppConfig:
     default_page_size: int = 100
     max_page_size: int = 1000
     graphql_compiled: bool = True
+    consensus_max_age_seconds: int = 86400
+    consensus_outlier_pct: float = 2.0
     max_request_bytes: int = 1_048_576
     max_query_bytes: int = 65_536
     max_query_tokens: int = 5000

@@ -10,7 +10,7 @@ from strawberry.types import Info
 
 from kasparro.db import queries
 from kasparro.db.queries import Keyset, RecordFilters
-from kasparro.gql import filters
+from kasparro.gql import filters, products
 from kasparro.gql.admin import authorize, run_etl_now
 from kasparro.gql.context import Context
 from kasparro.gql.cursors import encode_cursor
@@ -152,6 +152,9 @@ class Query:
             )
             for row in prices.rows
         ]
+
+    consensus = products.consensus_field
+    divergences = products.divergences_field
 
     @strawberry.field(description="Store and ETL figures, from the run tables.")
     async def stats(self, info: Info[Context, None]) -> Stats:

@@ -100,6 +100,17 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("DEFAULT_PAGE_SIZE", "100", "records per page when none is asked"),
     Setting("MAX_PAGE_SIZE", "1000", "largest page a client may ask"),
     Setting("GRAPHQL_COMPILED", "true", "serve plain list queries by the compiled path"),
+    Setting(
+        "CONSENSUS_MAX_AGE_SECONDS",
+        "86400",
+        "consensus keeps a source's newest quote only when at most this older than the "
+        "asset's newest quote",
+    ),
+    Setting(
+        "CONSENSUS_OUTLIER_PCT",
+        "2.0",
+        "a quote further than this percentage from the consensus median is an outlier",
+    ),
     Setting("MAX_REQUEST_BYTES", "1048576", "largest request body accepted"),
     Setting("MAX_QUERY_BYTES", "65536", "largest GraphQL document (UTF-8 bytes) parsed"),
     Setting("MAX_QUERY_TOKENS", "5000", "most tokens in a GraphQL document"),
@@ -236,6 +247,16 @@ def _ratio(value: str) -> float:
     return number
 
 
+def _percent(value: str) -> float:
+    try:
+        number = float(value.strip())
+    except ValueError:
+        raise ValueError(f"expected a percentage, got {value!r}") from None
+    if not 0.0 <= number < float("inf"):
+        raise ValueError(f"must be a finite percentage >= 0, got {value!r}")
+    return number
+
+
 def _http_url(value: str) -> str:
     parts = urlsplit(value.strip())
     if parts.scheme not in ("http", "https") or not parts.netloc:
@@ -318,6 +339,8 @@ _PARSERS: dict[str, Callable[[str], Any]] = {
     "DEFAULT_PAGE_SIZE": _integer(1),
     "MAX_PAGE_SIZE": _integer(1),
     "GRAPHQL_COMPILED": _boolean,
+    "CONSENSUS_MAX_AGE_SECONDS": _integer(0),
+    "CONSENSUS_OUTLIER_PCT": _percent,
     "MAX_REQUEST_BYTES": _integer(1024),
     "MAX_QUERY_BYTES": _integer(256),
     "MAX_QUERY_TOKENS": _integer(100),
@@ -380,6 +403,8 @@ class Settings:
     default_page_size: int
     max_page_size: int
     graphql_compiled: bool
+    consensus_max_age_seconds: int
+    consensus_outlier_pct: float
     max_request_bytes: int
     max_query_bytes: int
     max_query_tokens: int
@@ -474,6 +499,8 @@ class Settings:
             default_page_size=self.default_page_size,
             max_page_size=self.max_page_size,
             graphql_compiled=self.graphql_compiled,
+            consensus_max_age_seconds=self.consensus_max_age_seconds,
+            consensus_outlier_pct=self.consensus_outlier_pct,
             max_request_bytes=self.max_request_bytes,
             max_query_bytes=self.max_query_bytes,
             max_query_tokens=self.max_query_tokens,

@@ -23,6 +23,8 @@ BUDGET: Budget = {
     "GET /data": (750, 250),
     "GET /health": (5, 5),
     "GET /stats": (5, 5),
+    "GET /consensus": (60, 30),
+    "GET /divergences": (60, 30),
     # Each accepted call runs the ETL (over header-only CSVs and closed API ports).
     "POST /etl/run": (80, 60),
 }
