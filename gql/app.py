@@ -238,6 +238,7 @@ def create_app(config: AppConfig, *, etl: EtlLifespan = etl_scheduler) -> Starle
         Route("/health", rest.health, methods=["GET"]),
         Route("/data", rest.data, methods=["GET"]),
         Route("/stats", rest.stats, methods=["GET"]),
+        Route("/candles", products_rest.candles, methods=["GET"]),
         Route("/consensus", products_rest.consensus, methods=["GET"]),
         Route("/divergences", products_rest.divergences, methods=["GET"]),
         Route("/etl/run", rest.etl_run, methods=["POST"]),

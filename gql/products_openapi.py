@@ -1,4 +1,4 @@
-"""The data products' part of ``/openapi.json``: ``/consensus`` and ``/divergences``.
+"""The data products' part of ``/openapi.json``: ``/candles``, ``/consensus``, ``/divergences``.
 
 ``extend`` adds their paths and components to the document ``gql.openapi`` builds, taking
 the shared pieces (the 503/504 answers, the request id header, the envelope fields) from
@@ -9,9 +9,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from kasparro.db.candles import INTERVALS
 from kasparro.gql.config import AppConfig
+from kasparro.gql.filters import MAX_VALUE_LENGTH
 from kasparro.gql.openapi import _error, _json, _list_parameter, _object
-from kasparro.gql.products import DIVERGENCES_DEFAULT
+from kasparro.gql.products import CANDLES_DEFAULT, DIVERGENCES_DEFAULT
 
 _NUMBER = {"type": "number"}
 
@@ -57,7 +59,59 @@ def extend(document: dict[str, Any], config: AppConfig) -> dict[str, Any]:
             "quotes": {"type": "array", "items": {"$ref": "#/components/schemas/SourceQuote"}},
         }
     )
-    document["components"]["schemas"].update({"SourceQuote": quote, "Consensus": consensus})
+    candle = _object(
+        {
+            "start": {"type": "string", "format": "date-time"},
+            **{name: _NUMBER for name in ("open", "high", "low", "close")},
+            "samples": {"type": "integer", "minimum": 1},
+            "sources": {"type": "array", "items": {"type": "string"}},
+        }
+    )
+    document["components"]["schemas"].update(
+        {"SourceQuote": quote, "Consensus": consensus, "Candle": candle}
+    )
+    by_name = {p["name"]: p for p in data_get["parameters"]}
+    one_of = "Give exactly one of asset and symbol."
+    # Text with something besides white space, without NUL (gql.filters.plain_values).
+    one_value = {"type": "string", "maxLength": MAX_VALUE_LENGTH, "pattern": "^[^\\x00]*\\S"}
+    document["paths"]["/candles"] = {
+        "get": {
+            "summary": "Open, high, low, close per UTC-aligned bucket, oldest first",
+            "description": "Buckets without records are absent; weeks start on Monday. "
+            "open/close are the first/last record by time, ties broken by source name.",
+            "parameters": [
+                {
+                    "name": "asset",
+                    "in": "query",
+                    "description": f"Canonical asset id, e.g. bitcoin. {one_of}",
+                    "schema": one_value,
+                },
+                {
+                    "name": "symbol",
+                    "in": "query",
+                    "description": f"Ticker symbol; case is ignored. {one_of}",
+                    "schema": one_value,
+                },
+                by_name["source"],
+                {
+                    "name": "interval",
+                    "in": "query",
+                    "required": True,
+                    "description": "Bucket length.",
+                    "schema": {"enum": list(INTERVALS)},
+                },
+                by_name["since"],
+                by_name["until"],
+                {
+                    "name": "limit",
+                    "in": "query",
+                    "description": f"At most this many buckets, default {CANDLES_DEFAULT}.",
+                    "schema": {"type": "integer", "minimum": 1, "maximum": config.max_page_size},
+                },
+            ],
+            "responses": _list_answer("Candle", "oldest bucket first", data_get),
+        }
+    }
     document["paths"]["/consensus"] = {
         "get": {
             "summary": "Per asset, each source's newest quote, their median and spread",

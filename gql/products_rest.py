@@ -1,4 +1,4 @@
-"""REST twins of the data products: ``GET /consensus`` and ``GET /divergences``.
+"""REST twins of the data products: ``GET /candles``, ``/consensus``, ``/divergences``.
 
 The same checks and the same ``db`` functions as the GraphQL fields (``gql.products``);
 list parameters take repeated values or commas, as ``/data``'s do.
@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
+from datetime import datetime
 from typing import Any, TypeVar
 
 from starlette.requests import Request
@@ -132,3 +133,32 @@ async def divergences(request: Request) -> JSONResponse:
         limit,
     )
     return answer(request, [consensus_json(row) for row in rows])
+
+
+CANDLE_PARAMETERS = ("asset", "symbol", "source", "interval", "since", "until", "limit")
+
+
+def _timestamp(params: Any, name: str) -> datetime | None:
+    text = _single(params, name)
+    return filters.parse_timestamp(name, text) if text is not None else None
+
+
+async def candles(request: Request) -> JSONResponse:
+    """``GET /candles?asset=|symbol=&interval=&source=&since=&until=&limit=``."""
+    params = checked_params(request, CANDLE_PARAMETERS)
+    wanted = products.candles_request(
+        asset=_single(params, "asset"),
+        symbol=_single(params, "symbol"),
+        source=_list_param(params, "source"),
+        interval=products.interval_named("interval", _single(params, "interval")),
+        since=_timestamp(params, "since"),
+        until=_timestamp(params, "until"),
+        first=whole(params, "limit"),
+        names=("asset", "symbol", "source", "since", "until", "limit"),
+        config=request.app.state.config,
+    )
+    rows = await run_db(request.app.state.read_engine, products.read_candles, wanted)
+    return answer(
+        request,
+        [{**row._asdict(), "start": row.start.isoformat()} for row in rows],
+    )

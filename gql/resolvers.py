@@ -153,6 +153,7 @@ class Query:
             for row in prices.rows
         ]
 
+    candles = products.candles_field
     consensus = products.consensus_field
     divergences = products.divergences_field
 

@@ -49,6 +49,8 @@ def _offsets(days: int) -> st.SearchStrategy[timedelta]:
     """Times within ``days`` of T0: on bucket boundaries, just before one, or anywhere."""
     fives = days * 24 * 12
     return st.one_of(
+        # A crowded first hour: ties across sources, many samples per bucket.
+        st.integers(0, 12).map(lambda k: timedelta(minutes=5 * k)),
         st.integers(0, fives).map(lambda k: timedelta(minutes=5 * k)),
         st.integers(1, fives).map(lambda k: timedelta(minutes=5 * k, microseconds=-1)),
         st.integers(0, days * 86400).map(lambda s: timedelta(seconds=s)),

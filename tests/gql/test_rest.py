@@ -174,6 +174,7 @@ def test_openapi_document(client: TestClient) -> None:
         "/data",
         "/stats",
         "/etl/run",
+        "/candles",
         "/consensus",
         "/divergences",
     }

@@ -26,6 +26,7 @@ BUDGET: Budget = {
     "Query.etlRuns": (80, 40),
     "Query.stats": (40, 20),
     "Query.health": (40, 20),
+    "Query.candles": (100, 40),
     "Query.consensus": (60, 30),
     "Query.divergences": (60, 30),
     # Each accepted call runs the ETL (over header-only CSVs and closed API ports).
@@ -100,6 +101,7 @@ def test_graphql_fuzzing_from_the_schema(
         "stats",
         "health",
         "runEtl",
+        "candles",
         "consensus",
         "divergences",
     )
