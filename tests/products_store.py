@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import NamedTuple
 
+from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from sqlalchemy import Engine, delete, insert
 
@@ -27,6 +28,18 @@ T0 = datetime(2024, 4, 29, tzinfo=UTC)
 """A Monday at midnight UTC: bucket boundaries of every interval fall on it."""
 
 SOURCES = ("coinpaprika", "coingecko", "csv", "csv2")
+
+
+def examples(count: int) -> settings:
+    """Hypothesis settings of a differential test: each example writes a store."""
+    return settings(
+        max_examples=count,
+        deadline=None,
+        database=None,
+        suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+    )
+
+
 ASSET_IDS = ("alpha", "beta", "gamma")
 
 

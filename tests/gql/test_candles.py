@@ -8,20 +8,17 @@ computed in plain Python from the rows the store holds.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 from sqlalchemy import Engine
 from starlette.testclient import TestClient
 
 from kasparro.db.candles import INTERVALS
-from kasparro.gql.app import create_app
 from kasparro.gql.products import CandleInterval
-from kasparro.settings import Settings
 from tests.conftest import ON_POSTGRESQL
 from tests.gql.conftest import graphql
 from tests.products_store import (
@@ -32,6 +29,7 @@ from tests.products_store import (
     Row,
     Scenario,
     apply,
+    examples,
     scenarios,
     symbol_of,
 )
@@ -49,16 +47,20 @@ query($asset: String, $symbol: String, $source: [String!], $interval: CandleInte
 """
 
 
-def expected_candles(
-    model: Model,
-    *,
-    interval: str,
-    asset: str,
-    sources: tuple[str, ...],
-    since: datetime | None,
-    until: datetime | None,
-    first: int,
-) -> list[dict[str, Any]]:
+class Ask(NamedTuple):
+    """What a candles request asks for (an asset named by id or by symbol)."""
+
+    interval: str
+    asset: str
+    sources: tuple[str, ...] = ()
+    since: datetime | None = None
+    until: datetime | None = None
+    first: int = 500
+    by_symbol: bool = False
+
+
+def expected_candles(model: Model, ask: Ask) -> list[dict[str, Any]]:
+    interval, asset, sources, since, until, first, _ = ask
     size, offset = INTERVALS[interval]
     buckets: dict[int, list[Row]] = {}
     for row in model.rows.values():
@@ -88,56 +90,32 @@ def expected_candles(
     return found
 
 
-@pytest.fixture
-def app_client(settings: Settings) -> Iterator[TestClient]:
-    with TestClient(create_app(settings.app_config())) as client:
-        yield client
-
-
 _BOUNDS = st.none() | st.integers(0, 21 * 24).map(lambda h: T0 + timedelta(hours=h))
 
 
 @pytest.mark.slow
-def test_candles_match_brute_force(engine: Engine, app_client: TestClient) -> None:
-    @settings(
-        max_examples=EXAMPLES,
-        deadline=None,
-        database=None,
-        suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
-    )
+def test_candles_match_brute_force(engine: Engine, settings_client: TestClient) -> None:
+    @examples(EXAMPLES)
     @given(
         scenario=scenarios(size=60),
-        interval=st.sampled_from(list(INTERVALS)),
-        asset=st.sampled_from(ASSET_IDS),
-        by_symbol=st.booleans(),
-        sources=st.lists(st.sampled_from(SOURCES), unique=True, max_size=2).map(tuple),
-        since=_BOUNDS,
-        until=_BOUNDS,
-        first=st.sampled_from([1, 2, 5, 500]),
+        ask=st.builds(
+            Ask,
+            interval=st.sampled_from(list(INTERVALS)),
+            asset=st.sampled_from(ASSET_IDS),
+            sources=st.lists(st.sampled_from(SOURCES), unique=True, max_size=2).map(tuple),
+            since=_BOUNDS,
+            until=_BOUNDS,
+            first=st.sampled_from([1, 2, 5, 500]),
+            by_symbol=st.booleans(),
+        ),
     )
-    def check(
-        scenario: Scenario,
-        interval: str,
-        asset: str,
-        by_symbol: bool,
-        sources: tuple[str, ...],
-        since: datetime | None,
-        until: datetime | None,
-        first: int,
-    ) -> None:
+    def check(scenario: Scenario, ask: Ask) -> None:
         model = apply(engine, scenario)
-        expected = expected_candles(
-            model,
-            interval=interval,
-            asset=asset,
-            sources=sources,
-            since=since,
-            until=until,
-            first=first,
-        )
+        expected = expected_candles(model, ask)
+        interval, asset, sources, since, until, first, by_symbol = ask
         which = {"symbol": symbol_of(asset).lower()} if by_symbol else {"asset": asset}
         body = graphql(
-            app_client,
+            settings_client,
             QUERY,
             **which,
             source=list(sources) or None,
@@ -155,14 +133,14 @@ def test_candles_match_brute_force(engine: Engine, app_client: TestClient) -> No
             params["since"] = since.isoformat()
         if until:
             params["until"] = until.isoformat()
-        response = app_client.get("/candles", params=params)
+        response = settings_client.get("/candles", params=params)
         assert response.status_code == 200, response.text
         assert response.json()["data"] == expected
 
     check()
 
 
-def test_ties_and_weeks(engine: Engine, app_client: TestClient) -> None:
+def test_ties_and_weeks(engine: Engine, settings_client: TestClient) -> None:
     sunday_night = T0 - timedelta(microseconds=1)  # T0 is a Monday
     rows = [
         Row("csv", "alpha~a", sunday_night, 5.0),
@@ -172,7 +150,7 @@ def test_ties_and_weeks(engine: Engine, app_client: TestClient) -> None:
         Row("coinpaprika", "alpha~a", T0 + timedelta(days=6, hours=23), 7.0),
     ]
     apply(engine, Scenario([rows], None))
-    body = graphql(app_client, QUERY, asset="alpha", interval="WEEK_1")
+    body = graphql(settings_client, QUERY, asset="alpha", interval="WEEK_1")
     assert body["data"]["candles"] == [  # type: ignore[index]
         {
             "start": (T0 - timedelta(weeks=1)).isoformat(),

@@ -8,22 +8,29 @@ holds.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import datetime, timedelta
 from statistics import median
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 from sqlalchemy import Engine
 from starlette.testclient import TestClient
 
 from kasparro.gql.app import create_app
-from kasparro.settings import Settings
 from tests.conftest import ON_POSTGRESQL, make_settings
 from tests.gql.conftest import graphql
-from tests.products_store import ASSET_IDS, Model, Row, Scenario, apply, scenarios, symbol_of
+from tests.products_store import (
+    ASSET_IDS,
+    Model,
+    Row,
+    Scenario,
+    apply,
+    examples,
+    scenarios,
+    symbol_of,
+)
 
 EXAMPLES = 25 if ON_POSTGRESQL else 60
 MAX_AGE = timedelta(seconds=86400)
@@ -110,22 +117,11 @@ def normal_stamps(items: list[dict[str, Any]], key: str = "timestamp") -> list[d
     return items
 
 
-@pytest.fixture
-def app_client(settings: Settings) -> Iterator[TestClient]:
-    with TestClient(create_app(settings.app_config())) as client:
-        yield client
-
-
 @pytest.mark.slow
 def test_consensus_and_divergences_match_brute_force(
-    engine: Engine, app_client: TestClient
+    engine: Engine, settings_client: TestClient
 ) -> None:
-    @settings(
-        max_examples=EXAMPLES,
-        deadline=None,
-        database=None,
-        suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
-    )
+    @examples(EXAMPLES)
     @given(
         scenario=scenarios(days=2),
         min_spread=st.sampled_from([0.0, 0.5, 1.0, 2.0, 50.0]),
@@ -136,12 +132,12 @@ def test_consensus_and_divergences_match_brute_force(
         model = apply(engine, scenario)
         expected = expected_consensus(model)
 
-        body = graphql(app_client, f"{{ consensus {{ {CONSENSUS_FIELDS} }} }}")
+        body = graphql(settings_client, f"{{ consensus {{ {CONSENSUS_FIELDS} }} }}")
         assert "errors" not in body, body
         assert normal_stamps(body["data"]["consensus"]) == expected  # type: ignore[index]
 
         one = graphql(
-            app_client,
+            settings_client,
             f"query($s: [String!]) {{ consensus(symbol: $s) {{ {CONSENSUS_FIELDS} }} }}",
             s=[symbol.lower()],
         )
@@ -154,7 +150,7 @@ def test_consensus_and_divergences_match_brute_force(
             key=lambda item: (-item["spreadPct"], item["asset"]["id"]),
         )[:first]
         body = graphql(
-            app_client,
+            settings_client,
             f"query($m: Float, $f: Int) {{ divergences(minSpreadPct: $m, first: $f) "
             f"{{ {CONSENSUS_FIELDS} }} }}",
             m=min_spread,
@@ -162,12 +158,12 @@ def test_consensus_and_divergences_match_brute_force(
         )
         assert normal_stamps(body["data"]["divergences"]) == wide  # type: ignore[index]
 
-        response = app_client.get(
+        response = settings_client.get(
             "/divergences", params={"min_spread_pct": str(min_spread), "limit": str(first)}
         )
         assert response.status_code == 200, response.text
         assert response.json()["data"] == [as_rest(item) for item in wide]
-        response = app_client.get("/consensus", params={"symbol": symbol})
+        response = settings_client.get("/consensus", params={"symbol": symbol})
         assert response.json()["data"] == [
             as_rest(item) for item in expected if item["asset"]["symbol"] == symbol
         ]
