@@ -25,7 +25,7 @@ from strawberry.http import GraphQLRequestData
 from strawberry.types import ExecutionResult
 
 from kasparro.db.latest_cache import PricesCache
-from kasparro.gql import products_openapi, products_rest, rest
+from kasparro.gql import exports, products_openapi, products_rest, rest
 from kasparro.gql.bodylimit import BodyLimitMiddleware
 from kasparro.gql.compiled import CompiledExecution, PlanCache
 from kasparro.gql.compiled.build import Encoded
@@ -236,7 +236,11 @@ def create_app(config: AppConfig, *, etl: EtlLifespan = etl_scheduler) -> Starle
 
     routes: list[BaseRoute] = [
         Route("/health", rest.health, methods=["GET"]),
-        Route("/data", rest.data, methods=["GET"]),
+        Route("/data", exports.DataRoute(), methods=["GET"]),
+        *(
+            Route(f"/data.{name}", exports.export_app(name), methods=["GET"])
+            for name in exports.FORMATS
+        ),
         Route("/stats", rest.stats, methods=["GET"]),
         Route("/candles", products_rest.candles, methods=["GET"]),
         Route("/consensus", products_rest.consensus, methods=["GET"]),

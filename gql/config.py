@@ -24,6 +24,7 @@ class AppConfig:
     graphql_compiled: bool = True
     consensus_max_age_seconds: int = 86400
     consensus_outlier_pct: float = 2.0
+    export_batch_rows: int = 5000
     max_request_bytes: int = 1_048_576
     max_query_bytes: int = 65_536
     max_query_tokens: int = 5000

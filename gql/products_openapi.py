@@ -1,4 +1,5 @@
-"""The data products' part of ``/openapi.json``: ``/candles``, ``/consensus``, ``/divergences``.
+"""The data products' part of ``/openapi.json``: ``/candles``, ``/consensus``,
+``/divergences`` and the exports ``/data.csv``, ``/data.ndjson``.
 
 ``extend`` adds their paths and components to the document ``gql.openapi`` builds, taking
 the shared pieces (the 503/504 answers, the request id header, the envelope fields) from
@@ -11,6 +12,7 @@ from typing import Any
 
 from kasparro.db.candles import INTERVALS
 from kasparro.gql.config import AppConfig
+from kasparro.gql.exports import EXPORT_PARAMETERS, FORMATS
 from kasparro.gql.filters import MAX_VALUE_LENGTH
 from kasparro.gql.openapi import _error, _json, _list_parameter, _object
 from kasparro.gql.products import CANDLES_DEFAULT, DIVERGENCES_DEFAULT
@@ -145,4 +147,24 @@ def extend(document: dict[str, Any], config: AppConfig) -> dict[str, Any]:
             "responses": _list_answer("Consensus", "widest first", data_get),
         }
     }
+    exported = [p for p in data_get["parameters"] if p["name"] in EXPORT_PARAMETERS]
+    for name, fmt in FORMATS.items():
+        document["paths"][f"/data.{name}"] = {
+            "get": {
+                "summary": f"Every record matching the filters, streamed as {name}",
+                "description": "The concatenation of /data's pages for the same parameters "
+                "(without limit), in keyset order; gzip when Accept-Encoding allows it. "
+                f"GET /data with Accept: {fmt.media_type.split(';')[0]} answers the same.",
+                "parameters": exported,
+                "responses": {
+                    "200": {
+                        "description": "the records",
+                        "content": {fmt.media_type.split(";")[0]: {"schema": {"type": "string"}}},
+                        "headers": data_get["responses"]["200"]["headers"],
+                    },
+                    "400": _error("bad filter, date, cursor or unknown parameter"),
+                    **{status: data_get["responses"][status] for status in ("503", "504")},
+                },
+            }
+        }
     return document

@@ -111,6 +111,7 @@ SETTINGS: tuple[Setting, ...] = (
         "2.0",
         "a quote further than this percentage from the consensus median is an outlier",
     ),
+    Setting("EXPORT_BATCH_ROWS", "5000", "rows an export reads per database query (1-100000)"),
     Setting("MAX_REQUEST_BYTES", "1048576", "largest request body accepted"),
     Setting("MAX_QUERY_BYTES", "65536", "largest GraphQL document (UTF-8 bytes) parsed"),
     Setting("MAX_QUERY_TOKENS", "5000", "most tokens in a GraphQL document"),
@@ -341,6 +342,7 @@ _PARSERS: dict[str, Callable[[str], Any]] = {
     "GRAPHQL_COMPILED": _boolean,
     "CONSENSUS_MAX_AGE_SECONDS": _integer(0),
     "CONSENSUS_OUTLIER_PCT": _percent,
+    "EXPORT_BATCH_ROWS": _integer(1, maximum=100_000),
     "MAX_REQUEST_BYTES": _integer(1024),
     "MAX_QUERY_BYTES": _integer(256),
     "MAX_QUERY_TOKENS": _integer(100),
@@ -405,6 +407,7 @@ class Settings:
     graphql_compiled: bool
     consensus_max_age_seconds: int
     consensus_outlier_pct: float
+    export_batch_rows: int
     max_request_bytes: int
     max_query_bytes: int
     max_query_tokens: int
@@ -501,6 +504,7 @@ class Settings:
             graphql_compiled=self.graphql_compiled,
             consensus_max_age_seconds=self.consensus_max_age_seconds,
             consensus_outlier_pct=self.consensus_outlier_pct,
+            export_batch_rows=self.export_batch_rows,
             max_request_bytes=self.max_request_bytes,
             max_query_bytes=self.max_query_bytes,
             max_query_tokens=self.max_query_tokens,

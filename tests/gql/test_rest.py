@@ -175,6 +175,8 @@ def test_openapi_document(client: TestClient) -> None:
         "/stats",
         "/etl/run",
         "/candles",
+        "/data.csv",
+        "/data.ndjson",
         "/consensus",
         "/divergences",
     }

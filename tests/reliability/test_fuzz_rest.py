@@ -24,6 +24,8 @@ BUDGET: Budget = {
     "GET /health": (5, 5),
     "GET /stats": (5, 5),
     "GET /candles": (100, 40),
+    "GET /data.csv": (60, 30),
+    "GET /data.ndjson": (60, 30),
     "GET /consensus": (60, 30),
     "GET /divergences": (60, 30),
     # Each accepted call runs the ETL (over header-only CSVs and closed API ports).
