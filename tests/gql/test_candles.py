@@ -201,3 +201,15 @@ def test_bad_parameters_are_400s_saying_why(
 def test_graphql_needs_one_of_asset_or_symbol(settings_client: TestClient) -> None:
     body = graphql(settings_client, "{ candles(interval: DAY_1) { open } }")
     assert body["errors"][0]["message"] == "give one of asset or symbol"  # type: ignore[index]
+
+
+def test_graphiqls_default_document_shows_candles_and_consensus(client: TestClient) -> None:
+    page = client.get("/graphql", headers={"Accept": "text/html"}).text
+    document = page.split("const EXAMPLE_QUERY = `", 1)[1].split("`;", 1)[0]
+    body = graphql(client, document.replace("\\`", "`"))
+    assert "errors" not in body, body
+    data: Any = body["data"]
+    assert [candle["samples"] for candle in data["candles"]] == [4 * 6]  # store.py: one day
+    assert data["candles"][0]["sources"] == ["coingecko", "coinpaprika", "csv", "csv2"]
+    assert data["consensus"][0]["asset"] == {"id": "bitcoin"}
+    assert len(data["consensus"][0]["quotes"]) == 4
