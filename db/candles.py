@@ -4,13 +4,14 @@ One query aggregates in the database. A record's bucket is its whole UTC epoch s
 rounded down to the interval (``INTERVALS``: a length and an offset, so weeks start on
 Monday), computed by a per-dialect expression (``_EPOCH``: PostgreSQL's ``extract``,
 SQLite's ``strftime`` of the text it stores, to the second, since SQLite's own date
-arithmetic rounds to milliseconds). Two window functions over the bucket pick the first
-and the last sample by ``(timestamp, source, record_id)`` in byte order (the records
-order, ties broken by source name); an outer ``GROUP BY`` yields one row per bucket with
-samples, so a bucket without samples is absent, ascending, ``LIMIT limit``.
+arithmetic rounds to milliseconds). ``first_value`` and ``last_value`` over one window (the
+whole bucket, ordered by ``(timestamp, source, record_id)`` in byte order: the records
+order, ties broken by source name) pick the first and the last sample with one sort; an
+outer ``GROUP BY`` yields one row per bucket with samples, so a bucket without samples is
+absent, ascending, ``LIMIT limit``.
 
 The cost is a range scan of the filtered records (the asset or symbol index) and a sort
-of them per window: it grows with the records in the window asked, not with the buckets
+of them: it grows with the records in the window asked, not with the buckets
 answered.
 """
 
@@ -86,18 +87,19 @@ def candles(
     ties: tuple[ColumnElement[str], ...] = (records.c.source, records.c.record_id)
     if dialect == "postgresql":
         ties = tuple(column.collate("C") for column in ties)
-    forward = (records.c.timestamp, *ties)
-    backward = tuple(column.desc() for column in forward)
+    order = (records.c.timestamp, *ties)
+    # One window over the whole bucket for both ends: the rows are sorted once.
+    whole: tuple[None, None] = (None, None)
     samples = _filtered(
         select(
             bucket,
             records.c.value,
             records.c.source,
             func.first_value(records.c.value)
-            .over(partition_by=bucket, order_by=forward)
+            .over(partition_by=bucket, order_by=order, rows=whole)
             .label("open"),
-            func.first_value(records.c.value)
-            .over(partition_by=bucket, order_by=backward)
+            func.last_value(records.c.value)
+            .over(partition_by=bucket, order_by=order, rows=whole)
             .label("close"),
         ),
         filters,
