@@ -3,12 +3,14 @@
 The same export as ``GET /data.csv`` / ``GET /data.ndjson`` (``gql.exports``): the filters
 of ``/data`` checked by the same rules, read in keyset batches of EXPORT_BATCH_ROWS, each
 on a fresh connection, and written to stdout (or ``--output``) as they come. A bad filter
-is a usage error (exit 2, the reason on stderr).
+is a usage error (exit 2, the reason on stderr); a reader that stops early (``| head``)
+stops the export quietly.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from typing import Any
 
@@ -70,6 +72,10 @@ def cmd_export(args: argparse.Namespace, settings: Settings) -> int:
         ):
             out.write(chunk)
         out.flush()
+    except BrokenPipeError:
+        # The reader stopped (`| head`): stop reading too, and let the exit flush nothing.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     finally:
         if out is not sys.stdout:
             out.close()

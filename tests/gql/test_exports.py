@@ -206,3 +206,21 @@ def test_a_client_leaving_mid_export_stops_the_reading(
     sent = int(stopped.getMessage().split()[3])
     assert 0 < sent < ROWS / 2, stopped.getMessage()
     assert not [r for r in caplog.records if r.levelno >= logging.ERROR], caplog.text
+
+
+def test_the_cli_stops_quietly_when_its_reader_does(database_url: str, engine: Engine) -> None:
+    _many_rows(engine)  # megabytes: more than a pipe holds
+    env = {"DATABASE_URL": database_url, "EXPORT_BATCH_ROWS": "500", "PATH": "/usr/bin:/bin"}
+    head = subprocess.run(
+        f"{sys.executable} -m kasparro.cli export --format ndjson | head -c 10; "
+        'echo " exit ${PIPESTATUS[0]}"',
+        shell=True,
+        executable="/bin/bash",
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert head.stdout == '{"source":' + " exit 0\n"
+    assert head.stderr == ""
