@@ -62,9 +62,7 @@ def python_in(env: Path, *code: str) -> subprocess.CompletedProcess[str]:
 
 
 @pytest.mark.slow
-def test_installs_and_uninstalls_beside_the_pypi_gql_client(
-    wheel: Path, tmp_path: Path
-) -> None:
+def test_installs_and_uninstalls_beside_the_pypi_gql_client(wheel: Path, tmp_path: Path) -> None:
     env = tmp_path / "venv"
     venv.create(env, with_pip=True)
     pip = [str(env / "bin" / "python"), "-m", "pip", "install", "--quiet"]
