@@ -4,11 +4,12 @@
     python bench/explain_reads.py postgresql://…/kasparro_bench [variant …]
 
 The statements are captured from the real ``db.queries`` functions (records pages with each
-filter, counts, and latest prices, which read ``latest_records`` joined to the aliases and
-assets, not ``records``). Each variant changes the indexes inside a transaction that
-is rolled back, so the store is left as it was. For each statement: the median execution
-time of 5 runs in ms and the top of the plan. Used to decide the indexes of ``records``
-(BENCHMARKS.md, "Ingest").
+filter, forward and backward (Relay's ``last``/``before``), the probe behind a cursor that
+``hasPreviousPage`` makes, counts, and latest prices, which read ``latest_records``
+joined to the aliases and assets, not ``records``). Each variant changes the indexes inside
+a transaction that is rolled back, so the store is left as it was. For each statement: the
+median execution time of 5 runs in ms and the top of the plan. Used to decide the indexes
+of ``records`` (BENCHMARKS.md, "Ingest").
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from kasparro.db import queries as q
 from kasparro.db.engine import create_db_engine
 
 F = q.RecordFilters
+CURSOR = datetime(2026, 10, 28, tzinfo=UTC)
 CASES: dict[str, Callable[[Connection], object]] = {
     "page, no filter": lambda c: q.records(c, F(), None, 100),
     "page, source=csv2": lambda c: q.records(c, F(sources=("csv2",)), None, 100),
@@ -36,6 +38,24 @@ CASES: dict[str, Callable[[Connection], object]] = {
         F(symbols=("SYN0005",)),
         q.Keyset(datetime(2026, 10, 28, tzinfo=UTC), "csv", "SYN0005"),
         100,
+    ),
+    "page backward, no filter (last 100)": lambda c: q.records(c, F(), None, 100, from_end=True),
+    "page backward, before a cursor": lambda c: q.records(
+        c, F(), None, 100, before=q.Keyset(CURSOR, "csv", "SYN0005"), from_end=True
+    ),
+    "page backward, symbol, before a cursor": lambda c: q.records(
+        c,
+        F(symbols=("SYN0005",)),
+        None,
+        100,
+        before=q.Keyset(CURSOR, "csv", "SYN0005"),
+        from_end=True,
+    ),
+    "page backward, asc order, before a cursor": lambda c: q.records(
+        c, F(), None, 100, "asc", before=q.Keyset(CURSOR, "csv", "SYN0005"), from_end=True
+    ),
+    "probe behind a cursor (hasPreviousPage)": lambda c: q.records(
+        c, F(symbols=("SYN0005",)), q.Keyset(CURSOR, "csv", "SYN0005"), 100, look_beyond=True
     ),
     "page, recordId only": lambda c: q.records(c, F(record_ids=("synthetic-coin-5",)), None, 100),
     "page, recordId + the 4 sources": lambda c: q.records(

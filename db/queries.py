@@ -6,7 +6,9 @@ dataclasses; the HTTP layers hold no SQL of their own.
 Records are read page by page with keyset pagination over ``(timestamp, source,
 record_id)``: a page is one query, ``ORDER BY`` the key ``LIMIT limit + 1`` (the extra row
 only tells whether another page follows) after a row-value comparison with the last key
-seen. There is no OFFSET anywhere, so page 10,000 costs what page 1 costs.
+seen. Paging backward (Relay's ``last``/``before``) is the same query read in the reverse
+order, its rows then turned round. There is no OFFSET anywhere, so page 10,000 costs what
+page 1 costs, from either end.
 """
 
 from __future__ import annotations
@@ -30,30 +32,17 @@ from sqlalchemy import (
     type_coerce,
 )
 
+from kasparro.db.outcomes import COUNTERS, Counters, RunStatus
+from kasparro.db.record import RECORD_COLUMNS, RecordRow
 from kasparro.db.tables import asset_aliases, assets, etl_run_sources, etl_runs, latest_records
 from kasparro.db.tables import records as record_table
-
-RUN_STATUSES = ("running", "success", "partial", "failed", "skipped")
 
 Order = Literal["asc", "desc"]
 
 DbRow: TypeAlias = "Row[*tuple[Any, ...]]"
 """A result row of any width; columns are read by attribute (``row.source``)."""
 
-RECORD_COLUMNS = (
-    record_table.c.source,
-    record_table.c.record_id,
-    record_table.c.timestamp,
-    record_table.c.asset_id,
-    record_table.c.symbol,
-    record_table.c.name,
-    record_table.c.value,
-    record_table.c.market_cap,
-    record_table.c.volume_24h,
-)
-"""The columns of a record page, in this order (callers may unpack rows positionally;
-``run_id`` and ``ingested_at`` stay internal)."""
-
+_record_row = RecordRow._make
 _KEY = (record_table.c.timestamp, record_table.c.source, record_table.c.record_id)
 
 
@@ -84,10 +73,12 @@ class Keyset:
 
 @dataclass(frozen=True, slots=True)
 class RecordPage:
-    """One page of records and whether more follow in the same order."""
+    """One page of records (in the order asked for), whether more follow it in that order
+    (``has_next``) and whether any come before it (``has_previous``)."""
 
-    rows: Sequence[DbRow]
+    rows: Sequence[RecordRow]
     has_next: bool
+    has_previous: bool = False
 
     @property
     def next_key(self) -> Keyset | None:
@@ -110,7 +101,7 @@ def etl_last_run_status(conn: Connection) -> str:
     """
     status = conn.execute(
         select(etl_runs.c.status)
-        .where(etl_runs.c.status != "skipped")
+        .where(etl_runs.c.status != RunStatus.SKIPPED)
         .order_by(etl_runs.c.started_at.desc(), etl_runs.c.id.desc())
         .limit(1)
     ).scalar_one_or_none()
@@ -140,23 +131,74 @@ def records(
     after: Keyset | None,
     limit: int,
     order: Order = "desc",
+    *,
+    before: Keyset | None = None,
+    from_end: bool = False,
+    look_beyond: bool = False,
 ) -> RecordPage:
-    """Up to ``limit`` records matching ``filters`` that come after ``after`` in ``order``.
+    """Up to ``limit`` records matching ``filters`` that come after ``after`` (and before
+    ``before``) in ``order``: the first ``limit`` of them, or with ``from_end`` the last.
 
     Newest first for ``desc``; ties on the timestamp are broken by source, then record_id,
-    so the order is total and every row appears on exactly one page.
+    so the order is total and every row appears on exactly one page. ``limit`` may be 0
+    (the page then only says whether rows exist). The page knows whether more rows follow
+    on the side it was read towards (the end, or with ``from_end`` the start); with
+    ``look_beyond`` it also asks whether any lie on the other side of the cursor it started
+    from (at or before ``after``, or with ``from_end`` at or after ``before``): one more
+    indexed query, only when that cursor is given.
     """
     query = _filtered(select(*RECORD_COLUMNS), filters)
-    key = tuple_(*_KEY)
     if after is not None:
-        position = tuple_(after.timestamp, after.source, after.record_id)
-        query = query.where(key < position if order == "desc" else key > position)
+        query = query.where(_beyond(after, order, inclusive=False))
+    if before is not None:
+        query = query.where(_beyond(before, _REVERSE[order], inclusive=False))
+    reading: Order = _REVERSE[order] if from_end else order
+    rows = conn.execute(_ordered(query, reading).limit(limit + 1)).all()
+    more = len(rows) > limit
+    behind = look_beyond and rows_beyond(conn, filters, after, before, order, from_end=from_end)
+    page = list(map(_record_row, rows[:limit]))
+    if from_end:
+        return RecordPage(page[::-1], has_next=behind, has_previous=more)
+    return RecordPage(page, has_next=more, has_previous=behind)
+
+
+_REVERSE: dict[Order, Order] = {"asc": "desc", "desc": "asc"}
+
+
+def _beyond(key: Keyset, order: Order, *, inclusive: bool) -> ColumnElement[bool]:
+    """Rows that come after ``key`` in ``order`` (``key`` itself too when ``inclusive``)."""
+    row = tuple_(*_KEY)
+    position = tuple_(key.timestamp, key.source, key.record_id)
     if order == "desc":
-        query = query.order_by(*(column.desc() for column in _KEY))
-    else:
-        query = query.order_by(*_KEY)
-    rows = conn.execute(query.limit(limit + 1)).all()
-    return RecordPage(rows[:limit], len(rows) > limit)
+        return row <= position if inclusive else row < position
+    return row >= position if inclusive else row > position
+
+
+def _ordered(query: Select[Any], order: Order) -> Select[Any]:
+    if order == "desc":
+        return query.order_by(*(column.desc() for column in _KEY))
+    return query.order_by(*_KEY)
+
+
+def rows_beyond(
+    conn: Connection,
+    filters: RecordFilters,
+    after: Keyset | None,
+    before: Keyset | None,
+    order: Order,
+    *,
+    from_end: bool,
+) -> bool:
+    """Whether a row matching ``filters`` lies on the far side of the cursor a page of
+    ``records`` started from: at or before ``after``, or with ``from_end`` at or after
+    ``before``; False without that cursor. Read nearest first, so the row at the cursor
+    (still there in the common case) answers at the first index entry."""
+    start = before if from_end else after
+    if start is None:
+        return False
+    behind = order if from_end else _REVERSE[order]
+    query = _filtered(select(*_KEY), filters).where(_beyond(start, behind, inclusive=True))
+    return conn.execute(_ordered(query, behind).limit(1)).first() is not None
 
 
 def count_records(conn: Connection, filters: RecordFilters) -> int:
@@ -237,7 +279,7 @@ def latest_prices(
             latest_records.c.source,
             latest_records.c.record_id,
             latest_records.c.value,
-            _utc_text(conn, latest_records.c.timestamp),
+            _utc_text(conn, latest_records.c.timestamp).label("stamp"),
             assets.c.symbol,
             assets.c.name,
         )
@@ -262,21 +304,25 @@ def latest_prices(
     order: list[ColumnElement[str]] = [asset_aliases.c.asset_id, latest_records.c.source]
     if conn.dialect.name == "postgresql":
         order = [column.collate("C") for column in order]
-    newest: list[Any] = []
+    newest: list[DbRow] = []
     last = None
     for row in conn.execute(query.order_by(*order)).all():
-        if (key := (row[0], row[1])) != last:
+        if (key := (row.asset_id, row.source)) != last:
             newest.append(row)
             last = key
-        elif (row[4], newest[-1][2]) > (newest[-1][4], row[2]):
+        elif (row.stamp, newest[-1].record_id) > (newest[-1].stamp, row.record_id):
             newest[-1] = row
     stamps: dict[str, datetime] = {}
     prices = []
-    for asset_id, source, record_id, value, stamp, symbol, name in newest:
-        moment = stamps.get(stamp)
+    for row in newest:
+        moment = stamps.get(row.stamp)
         if moment is None:
-            moment = stamps[stamp] = datetime.fromisoformat(stamp).replace(tzinfo=UTC)
-        prices.append(LatestPrice(asset_id, source, record_id, value, moment, symbol, name))
+            moment = stamps[row.stamp] = datetime.fromisoformat(row.stamp).replace(tzinfo=UTC)
+        prices.append(
+            LatestPrice(
+                row.asset_id, row.source, row.record_id, row.value, moment, row.symbol, row.name
+            )
+        )
     return prices
 
 
@@ -342,8 +388,7 @@ class StoreStats:
     - ``records_processed``: rows the ETL has written, summed over every source run of
       every run: ``inserted + updated`` (new observations plus corrections). Unchanged
       duplicates, skipped and rejected rows are counted in ``rows`` but not here.
-    - ``rows``: the per-source-run counters summed over all runs (read, inserted, updated,
-      unchanged, skipped, rejected).
+    - ``rows``: the per-source-run counters (``db.outcomes.Counters``) summed over all runs.
     - ``runs_total``: ETL runs recorded, including skipped ones.
     - ``assets_total``: canonical assets.
     - ``sources``: the sources that have been run at least once, sorted.
@@ -352,30 +397,22 @@ class StoreStats:
 
     records_total: int
     records_processed: int
-    rows: dict[str, int]
+    rows: Counters
     runs_total: int
     assets_total: int
     sources: list[str]
     last_run: DbRow | None
 
 
-ROW_COUNTERS = ("rows_read", "inserted", "updated", "unchanged", "skipped", "rejected")
-
-
 def store_stats(conn: Connection) -> StoreStats:
     """The figures of ``/stats`` and GraphQL ``stats``, straight from the tables."""
     sums = conn.execute(
-        select(
-            *(
-                func.coalesce(func.sum(etl_run_sources.c[name]), 0).label(name)
-                for name in ROW_COUNTERS
-            )
-        )
+        select(*(func.coalesce(func.sum(etl_run_sources.c[name]), 0) for name in COUNTERS))
     ).one()
-    rows = {name: int(sums._mapping[name]) for name in ROW_COUNTERS}
+    rows = Counters(*map(int, sums))
     last_run = conn.execute(
         select(*_RUN_COLUMNS)
-        .where(etl_runs.c.status != "skipped")
+        .where(etl_runs.c.status != RunStatus.SKIPPED)
         .order_by(etl_runs.c.started_at.desc(), etl_runs.c.id.desc())
         .limit(1)
     ).one_or_none()
@@ -386,7 +423,7 @@ def store_stats(conn: Connection) -> StoreStats:
         records_total=int(
             conn.execute(select(func.count()).select_from(record_table)).scalar_one()
         ),
-        records_processed=rows["inserted"] + rows["updated"],
+        records_processed=rows.inserted + rows.updated,
         rows=rows,
         runs_total=int(conn.execute(select(func.count()).select_from(etl_runs)).scalar_one()),
         assets_total=int(conn.execute(select(func.count()).select_from(assets)).scalar_one()),

@@ -4,7 +4,10 @@ Each source fetches its pages lazily through a ``Fetcher``, hands every successf
 to ``keep`` (the raw-payload store) before parsing it, and yields ``Chunk``s of validated
 rows. A page that is not a JSON array (garbage, truncated JSON, HTML, an error object) is
 one reject located ``page N``; an item that fails validation is a reject located
-``page N item I`` (I counts from 0). The source fails only when no page was usable.
+``page N item I`` (I counts from 0). The source fails when no page was usable, and when a
+page cannot be fetched (after its retries): the items of the pages before it are then
+loaded all the same, and with more than one page asked the error names the page (``page 3:
+GET … after 4 attempts: …; pages 1-2 were read and loaded``).
 
 Within one run each id is read once: a response is a snapshot, and the same coin twice in
 it (or again on a later page) is an upstream fault, not a correction. The first occurrence
@@ -16,14 +19,21 @@ source.
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from kasparro.etl.errors import RecordRejected, SchemaDriftError
+from kasparro.etl.errors import (
+    FetchError,
+    NoUsablePageError,
+    RecordRejected,
+    SourceError,
+)
 from kasparro.etl.http import Fetcher, Response
 from kasparro.etl.json_pages import Unparsed, page_items
-from kasparro.etl.model import Chunk, Reject, Row
+from kasparro.etl.model import Chunk, Row
+from kasparro.etl.reject_log import RAW_LIMIT, RejectLog, excerpt
 from kasparro.etl.validate import (
     TimestampParser,
     as_reject,
@@ -32,9 +42,6 @@ from kasparro.etl.validate import (
     record_id_text,
     symbol_text,
 )
-
-RAW_LIMIT = 4000
-"""Characters of an item's or page's raw text kept in a reject."""
 
 KeepPayload = Callable[[Response], None]
 ItemValidator = Callable[[dict[str, Any], TimestampParser], Row]
@@ -55,7 +62,7 @@ def _market_row(
     price, cap, volume = keys
     value = json_number(quote.get(price), prefix + price, required=True)
     assert value is not None
-    return (
+    return Row(
         record_id_text(item.get("id")),
         parse_time(stamp),
         symbol_text(item.get("symbol")),
@@ -86,15 +93,22 @@ def _raw(value: Any) -> str:
     """An item's JSON text for its reject: non-ASCII kept unless it cannot be stored (a lone
     surrogate), then escaped; the element's own text when it could not be parsed."""
     if isinstance(value, Unparsed):
-        return value.text[:RAW_LIMIT]
+        return excerpt(value.text)
     try:
-        text = json.dumps(value, ensure_ascii=False)[:RAW_LIMIT]
+        text = excerpt(json.dumps(value, ensure_ascii=False))
         text.encode("utf-8")
     except UnicodeEncodeError:
-        text = json.dumps(value)[:RAW_LIMIT]
+        text = excerpt(json.dumps(value))
     except (RecursionError, ValueError):
         text = f"<not shown: a {type(value).__name__} nested too deeply to write back as JSON>"
     return text
+
+
+def _page_text(content: bytes) -> str:
+    """A page's raw text for its reject: its start, and its size when it was cut."""
+    if len(content) <= RAW_LIMIT:
+        return content.decode("utf-8", "replace")
+    return excerpt(content[:RAW_LIMIT].decode("utf-8", "replace"), len(content), "bytes")
 
 
 def _object(item: Any) -> dict[str, Any]:
@@ -114,18 +128,30 @@ def validated_chunks(
     parse_time: TimestampParser,
     batch_size: int,
     keep: KeepPayload,
+    *,
+    rejects: RejectLog,
 ) -> Iterator[Chunk]:
-    """Turn fetched pages into chunks of rows and rejects (see the module docstring)."""
+    """Turn fetched pages into chunks of rows and rejects (see the module docstring);
+    ``rejects`` counts every reject and keeps the first few."""
     usable = 0
     chunk = Chunk()
     first_seen: dict[str, str] = {}
-    for label, response in pages:
+    while True:
+        try:
+            label, response = next(pages)
+        except StopIteration:
+            break
+        except SourceError:
+            # A page failed after its retries, or the run stopped while fetching it: what
+            # the earlier pages gave is loaded all the same, then the source fails.
+            if chunk.read:
+                yield chunk
+            raise
         keep(response)
         try:
             items = page_items(response.content)
         except RecordRejected as exc:
-            text = response.content[:RAW_LIMIT].decode("utf-8", "replace")
-            chunk.rejects.append(Reject(label, exc.reason, text, exc.kind))
+            rejects.add(chunk, label, exc, functools.partial(_page_text, response.content))
             chunk.read += 1
             continue
         usable += 1
@@ -134,22 +160,21 @@ def validated_chunks(
             where = f"{label} item {index}"
             try:
                 row = validate(_object(item), parse_time)
-                seen = first_seen.setdefault(row[0], where)
+                seen = first_seen.setdefault(row.record_id, where)
                 if seen != where:
                     raise RecordRejected(
-                        f"duplicate id {row[0]!r}: the first one read (at {seen}) is kept",
+                        f"duplicate id {row.record_id!r}: the first one read (at {seen}) is kept",
                         "duplicate id in the response",
                     )
                 chunk.rows.append(row)
             except Exception as exc:  # noqa: BLE001 - the item boundary, see as_reject
-                why = as_reject(exc, source)
-                chunk.rejects.append(Reject(where, why.reason, _raw(item), why.kind))
-            if len(chunk.rows) + len(chunk.rejects) >= batch_size:  # rejects take memory too
+                rejects.add(chunk, where, as_reject(exc, source), functools.partial(_raw, item))
+            if chunk.read >= batch_size:  # rejects take time and (kept ones) memory too
                 yield chunk
                 chunk = Chunk()
     if usable == 0:
         yield chunk
-        raise SchemaDriftError(source, "no usable page: every response was rejected (see rejects)")
+        raise NoUsablePageError(source)
     chunk.last = True
     yield chunk
 
@@ -167,7 +192,15 @@ def coingecko_pages(fetcher: Fetcher, base_url: str, pages: int) -> Iterator[tup
             "per_page": 250,
             "page": page,
         }
-        response = fetcher.get(f"{base_url}/coins/markets", params)
+        try:
+            response = fetcher.get(f"{base_url}/coins/markets", params)
+        except FetchError as exc:
+            if pages == 1:
+                raise
+            loaded = f"; pages 1-{page - 1} were read and loaded" if page > 1 else ""
+            raise FetchError(
+                exc.source, f"page {page}: {exc}{loaded}", status_code=exc.status_code
+            ) from None
         yield f"page {page}", response
         if _short_page(response):
             return

@@ -33,12 +33,14 @@ class EtlConfig:
     http_retry_after_max_seconds: float = 30.0
     http_max_body_bytes: int = 16 * 1024 * 1024
     http_max_redirects: int = 3
+    http_max_content_codings: int = 2
     lookback_seconds: int = 86400
     raw_payload_retention: int = 10
     batch_size: int = 5000
     max_future_seconds: int = 300
     max_reject_ratio: float = 0.5
     max_rejects_stored: int = 100
+    csv_max_row_bytes: int = 1 << 20
     rejects_retention_days: int = 30
     statement_timeout_seconds: float = 600.0
     lock_timeout_seconds: float = 5.0

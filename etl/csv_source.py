@@ -10,8 +10,10 @@ where ``tail`` hashes the last 4 KiB before ``offset``.
 * Otherwise the whole file is read again; idempotent loading makes that safe.
 
 Rows are located by the physical line number they start on (``line N``, the header is line
-1). A row that is not valid UTF-8, or that the ``csv`` module cannot read (a field over its
-size limit), is rejected like any invalid row; a header that is not UTF-8 fails the source.
+1). A row that is not valid UTF-8, that the ``csv`` module cannot read (a field over its
+size limit), or that is longer than ``max_row_bytes`` (CSV_MAX_ROW_BYTES: read past, never
+held whole, see ``_Lines``) is rejected like any invalid row; a header that is not UTF-8
+fails the source.
 """
 
 from __future__ import annotations
@@ -26,12 +28,12 @@ from typing import BinaryIO
 
 from kasparro.etl.csv_layouts import Layout, validator_for
 from kasparro.etl.errors import InputMissingError, RecordRejected, SchemaDriftError
-from kasparro.etl.model import Chunk, Reject
+from kasparro.etl.model import Chunk
+from kasparro.etl.reject_log import RAW_LIMIT, RejectLog, excerpt
 from kasparro.etl.validate import TimestampParser, as_reject
 
 _HASH_BLOCK = 1 << 20
 _TAIL = 4096
-RAW_LIMIT = 4000
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,13 +63,94 @@ def tail_digest(fd: int, offset: int) -> str:
     return hashlib.blake2b(os.pread(fd, offset - start, start), digest_size=8).hexdigest()
 
 
-class CsvSource:
-    """One CSV input for one source name and layout."""
+class RowTooLong(Exception):
+    """A row passed the bound on its bytes; the rest of its line was skipped."""
 
-    def __init__(self, source: str, path: Path, layout: Layout, previous: str | None) -> None:
+
+class _Lines:
+    """The file's lines, as text for the ``csv`` reader, with every row's bytes bounded.
+
+    A row's lines are kept (``pending``) until the reader has the row: at most ``max_row``
+    bytes. The line that would take the row past them is read on in blocks to its end,
+    hashed and counted but not kept, and ``RowTooLong`` is raised through the reader (which
+    starts afresh on the next line): so a 100 MB line costs one block of memory, not 100 MB.
+    Lines are hashed as they are read (the fingerprint), and counted (``first`` is the line
+    number the current row starts on).
+    """
+
+    def __init__(self, handle: BinaryIO, hasher: hashlib._Hash, line: int, max_row: int) -> None:
+        self._handle = handle
+        self._hasher = hasher
+        self._max_row = max_row
+        self._line = line
+        self._size = 0
+        self.first = line + 1
+        self.pending: list[bytes] = []
+        self.undecodable: list[str] = []
+        self.cut = 0
+        """The whole size of the row cut off at the bound (0: none)."""
+
+    def __iter__(self) -> _Lines:
+        return self
+
+    def __next__(self) -> str:
+        room = self._max_row - self._size
+        raw = self._handle.readline(room + 1)
+        if not raw:
+            raise StopIteration
+        self._hasher.update(raw)
+        self._line += 1
+        if len(raw) > room:
+            self._skip_rest(raw)
+            raise RowTooLong
+        self.pending.append(raw)
+        self._size += len(raw)
+        try:
+            return raw.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            self.undecodable.append(f"{exc.reason} at byte {exc.start} of the line")
+            return raw.decode("utf-8", "replace")
+
+    def _skip_rest(self, raw: bytes) -> None:
+        """Read past the rest of the line ``raw`` starts, keeping only the row's start."""
+        self.pending.append(raw[:RAW_LIMIT])
+        self.cut = self._size + len(raw)
+        while not raw.endswith(b"\n"):
+            raw = self._handle.readline(_HASH_BLOCK)
+            if not raw:
+                break
+            self._hasher.update(raw)
+            self.cut += len(raw)
+
+    def raw_text(self) -> str:
+        """The current row's raw text for its reject (an excerpt when it is long or cut)."""
+        text = b"".join(self.pending).decode("utf-8", "replace").rstrip("\r\n")
+        return excerpt(text, self.cut, "bytes") if self.cut else excerpt(text)
+
+    def next_row(self) -> None:
+        """The reader has the current row: the next one starts on the next line."""
+        self.pending.clear()
+        self.undecodable.clear()
+        self._size = self.cut = 0
+        self.first = self._line + 1
+
+
+class CsvSource:
+    """One CSV input for one source name and layout; no row may be longer than
+    ``max_row_bytes`` (CSV_MAX_ROW_BYTES)."""
+
+    def __init__(
+        self,
+        source: str,
+        path: Path,
+        layout: Layout,
+        previous: str | None,
+        max_row_bytes: int = 1 << 20,
+    ) -> None:
         self.source = source
         self.path = path
         self.layout = layout
+        self.max_row_bytes = max_row_bytes
         self._previous = Fingerprint.parse(previous)
         try:
             stat = os.stat(path)
@@ -83,8 +166,12 @@ class CsvSource:
         with open(self.path, "rb") as handle:
             return tail_digest(handle.fileno(), last.offset) == last.tail
 
-    def chunks(self, parse_time: TimestampParser, batch_size: int) -> Iterator[Chunk]:
-        """Yield chunks of validated rows; each carries the fingerprint at its end.
+    def chunks(
+        self, parse_time: TimestampParser, batch_size: int, rejects: RejectLog
+    ) -> Iterator[Chunk]:
+        """Yield chunks of validated rows; each carries the fingerprint at its end. A chunk is
+        yielded when ``batch_size`` rows were read into it (valid or not); ``rejects``
+        counts every reject and keeps the first few.
 
         The chunk holding the file's last row is the one marked ``last`` (a full batch waits
         for the next row before it is yielded): were the last rows committed apart from the
@@ -92,7 +179,7 @@ class CsvSource:
         with a high-water mark that never advances.
         """
         with open(self.path, "rb") as handle:
-            header = handle.readline()
+            header = handle.readline(self.max_row_bytes + 1)
             if not header.strip():
                 raise SchemaDriftError(
                     self.source,
@@ -101,22 +188,9 @@ class CsvSource:
             header_fields = next(csv.reader([self._header_text(header)]))
             validate = validator_for(self.source, self.layout, header_fields, parse_time)
             hasher, line = self._start(handle, header)
-            pending: list[bytes] = []
-            undecodable: list[str] = []
-
-            def lines() -> Iterator[str]:
-                for raw in handle:
-                    hasher.update(raw)
-                    pending.append(raw)
-                    try:
-                        yield raw.decode("utf-8")
-                    except UnicodeDecodeError as exc:
-                        undecodable.append(f"{exc.reason} at byte {exc.start} of the line")
-                        yield raw.decode("utf-8", "replace")
-
-            reader = csv.reader(lines())
+            lines = _Lines(handle, hasher, line, self.max_row_bytes)
+            reader = csv.reader(lines)
             chunk = Chunk()
-            rows, rejects = chunk.rows, chunk.rejects
             full: Chunk | None = None  # a full batch, held until a next row shows more follow
             while True:
                 problem: RecordRejected | None = None
@@ -127,9 +201,15 @@ class CsvSource:
                 except csv.Error as exc:  # e.g. a field over the csv module's size limit
                     kind = "not a readable CSV row"
                     fields, problem = [], RecordRejected(f"{kind}: {exc}", kind)
-                if undecodable:
+                except RowTooLong:
+                    kind = f"row is longer than {self.max_row_bytes:,} bytes"
+                    problem = RecordRejected(
+                        f"{kind} ({lines.cut:,} bytes; CSV_MAX_ROW_BYTES)", kind
+                    )
+                    fields = []
+                if lines.undecodable and not lines.cut:
                     kind = "not valid UTF-8"
-                    problem = RecordRejected(f"{kind} ({undecodable[0]})", kind)
+                    problem = RecordRejected(f"{kind} ({lines.undecodable[0]})", kind)
                 if fields or problem:
                     if full is not None:
                         yield full
@@ -138,18 +218,14 @@ class CsvSource:
                     try:
                         if problem is not None:
                             raise problem
-                        rows.append(validate(fields))
+                        chunk.rows.append(validate(fields))
                     except Exception as exc:  # noqa: BLE001 - the row boundary, see as_reject
                         why = as_reject(exc, self.source)
-                        text = b"".join(pending).decode("utf-8", "replace").rstrip("\r\n")
-                        where = f"line {line + reader.line_num - len(pending) + 1}"
-                        rejects.append(Reject(where, why.reason, text[:RAW_LIMIT], why.kind))
-                pending.clear()
-                undecodable.clear()
-                if len(rows) >= batch_size:
+                        rejects.add(chunk, f"line {lines.first}", why, lines.raw_text)
+                lines.next_row()
+                if chunk.read >= batch_size:
                     chunk.position = self._position(handle, hasher)
                     full, chunk = chunk, Chunk()
-                    rows, rejects = chunk.rows, chunk.rejects
             if full is not None:  # the file ends with a full batch: that is the last chunk
                 chunk = full
             else:

@@ -58,11 +58,16 @@ class FetchLimits:
     """HTTP_MAX_BODY_BYTES: bytes received, and bytes they decode to, per response."""
     max_redirects: int = 3
     """HTTP_MAX_REDIRECTS: redirects followed per attempt; 0 = none."""
+    max_codings: int = 2
+    """HTTP_MAX_CONTENT_CODINGS: content codings decoded per response (``gzip, gzip``)."""
 
     @classmethod
     def from_config(cls, config: EtlConfig) -> FetchLimits:
         return cls(
-            config.http_timeout_seconds, config.http_max_body_bytes, config.http_max_redirects
+            config.http_timeout_seconds,
+            config.http_max_body_bytes,
+            config.http_max_redirects,
+            config.http_max_content_codings,
         )
 
 
@@ -246,7 +251,10 @@ class Fetcher:
                 reply = self._client.send(request, stream=True, follow_redirects=False)
                 try:
                     if not reply.is_redirect:
-                        content = read_body(reply, self._limits.max_body_bytes, watch.received)
+                        limits = self._limits
+                        content = read_body(
+                            reply, limits.max_body_bytes, watch.received, limits.max_codings
+                        )
                         break
                 finally:
                     reply.close()

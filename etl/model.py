@@ -3,12 +3,19 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
-Row = tuple[str, str, str, str, float, float | None, float | None]
-"""A valid observation: (record_id, timestamp text, symbol, name, value, market_cap, volume_24h).
 
-The timestamp is canonical naive-UTC text, see ``etl.validate``.
-"""
+class Row(NamedTuple):
+    """A valid observation. The timestamp is canonical naive-UTC text, see ``etl.validate``."""
+
+    record_id: str
+    timestamp: str
+    symbol: str
+    name: str
+    value: float
+    market_cap: float | None
+    volume_24h: float | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,7 +36,8 @@ class Reject:
 class Chunk:
     """What a source hands the loader at once: at most ``batch_size`` rows.
 
-    ``read`` counts the rows or items read for it (valid plus rejected). ``position`` is the
+    ``read`` counts the rows or items read for it (valid plus rejected), ``rejected`` those
+    rejected; ``rejects`` holds the ones kept (``etl.reject_log``). ``position`` is the
     source's resume point after this chunk (a file fingerprint), or None for API sources.
     ``last`` marks the source's final chunk: the one that advances the high-water mark.
     """
@@ -37,5 +45,6 @@ class Chunk:
     rows: list[Row] = field(default_factory=list)
     rejects: list[Reject] = field(default_factory=list)
     read: int = 0
+    rejected: int = 0
     position: str | None = None
     last: bool = False

@@ -19,6 +19,8 @@ from __future__ import annotations
 import logging
 import math
 import reprlib
+import time
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import Column, String
@@ -94,12 +96,23 @@ def stamp_datetime(text: str) -> datetime:
 class TimestampParser:
     """Parse ISO-8601 timestamps to canonical text, bounded to [2009-01-01, now + max_future].
 
-    Text without an offset is UTC. Results are memoised: market data repeats the same
-    timestamps across many coins, so most rows cost one dictionary lookup.
+    "Now" is the time each timestamp is checked, not the time the parser was made: a source
+    that reads for minutes (slow pages, a long file) judges a fresh item against the clock
+    when it arrives. It is ``now`` (the wall clock when the parser is made) plus the time
+    elapsed since on ``clock``, a monotonic clock: cheap, and a step of the wall clock
+    during a run moves nothing. Text without an offset is UTC. Results are memoised
+    (market data repeats the same timestamps across many coins, so most rows cost one
+    dictionary lookup); only accepted ones are, and an accepted timestamp stays acceptable
+    as the clock advances.
     """
 
-    def __init__(self, now: datetime, max_future: timedelta) -> None:
+    def __init__(
+        self, now: datetime, max_future: timedelta, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self._clock = clock
+        self._started = clock()
         self._latest = now + max_future
+        """The latest timestamp accepted at ``_started``."""
         self._max_future = max_future
         self.known: dict[str, str] = {}
         """Raw text → canonical text of every timestamp parsed so far (a fast path)."""
@@ -142,7 +155,9 @@ class TimestampParser:
             raise RecordRejected(
                 f"timestamp {shown(raw)} is before 2009-01-01", "timestamp is before 2009-01-01"
             )
-        if moment > self._latest:
+        if moment > self._latest and moment > self._latest + timedelta(
+            seconds=self._clock() - self._started
+        ):
             allowed = int(self._max_future.total_seconds())
             raise RecordRejected(
                 f"timestamp {shown(raw)} is in the future by more than the {allowed} s of clock "

@@ -3,35 +3,24 @@
 from __future__ import annotations
 
 import contextlib
-import functools
 import logging
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Mapping
 
 import sqlalchemy.exc
-from cross_web import AsyncHTTPRequestAdapter
-from cross_web import HTTPException as StrawberryHTTPException
 from sqlalchemy.exc import OperationalError
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
+from starlette.middleware.gzip import GZipMiddleware
 from starlette.requests import ClientDisconnect, Request
-from starlette.responses import HTMLResponse, JSONResponse, Response
+from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
-from starlette.types import Receive, Scope, Send
-from starlette.websockets import WebSocket
-from strawberry.asgi import GraphQL
-from strawberry.extensions import SchemaExtension
-from strawberry.http import GraphQLRequestData
-from strawberry.types import ExecutionResult
 
 from kasparro.db.latest_cache import PricesCache
 from kasparro.gql import exports, products_openapi, products_rest, rest
 from kasparro.gql.bodylimit import BodyLimitMiddleware
-from kasparro.gql.compiled import CompiledExecution, PlanCache
-from kasparro.gql.compiled.build import Encoded
-from kasparro.gql.compiled.fastpath import CachedPlans
 from kasparro.gql.config import AppConfig
-from kasparro.gql.context import Context
+from kasparro.gql.cors import CorsMiddleware
 from kasparro.gql.engines import Engines
 from kasparro.gql.errors import (
     RETRY_AFTER_SECONDS,
@@ -40,118 +29,18 @@ from kasparro.gql.errors import (
     Unavailable,
     database_failure,
 )
-from kasparro.gql.graphiql import ASSETS_PATH, graphiql_assets, graphiql_html
+from kasparro.gql.graphiql import ASSETS_PATH, graphiql_assets
 from kasparro.gql.health import HealthProbe
 from kasparro.gql.lifespan import EtlLifespan, etl_scheduler
-from kasparro.gql.loaders import build_loaders
 from kasparro.gql.middleware import RequestIdMiddleware, request_id_of
 from kasparro.gql.observability import Observability
-from kasparro.gql.offload import Offload
 from kasparro.gql.openapi import openapi_document
-from kasparro.gql.schema import Guards, build_schema
-from kasparro.gql.text import load_json
+from kasparro.gql.view import GraphQLApp
 
 log = logging.getLogger(__name__)
 
 CLIENT_CLOSED_REQUEST = 499
 """Status logged for a request whose client left before sending all of it (as nginx)."""
-
-
-class GraphQLApp(GraphQL[Context, None]):
-    """Strawberry's ASGI app: context with engine, config and fresh DataLoaders.
-
-    A request body (or GET ``variables``) that is not UTF-8 JSON free of lone surrogates is
-    a 400 (``gql.text``); Strawberry's own refusals of a request (not JSON, no query, a
-    wrong method) are answered as every other HTTP error is, in JSON.
-    """
-
-    def __init__(self, config: AppConfig, obs: Observability) -> None:
-        self.guards = Guards.for_config(config)
-        """The document cache and the cost limit (``gql.schema``)."""
-        self.plans = PlanCache(config.graphql_cache_bytes) if config.graphql_compiled else None
-        """Plans of the compiled path (``gql.compiled``); None when GRAPHQL_COMPILED is off."""
-        self.offload = Offload(self.guards, config.graphql_offload_cost)
-        """Runs costly queries on an event loop of their own (``gql.offload``)."""
-        extensions: list[Callable[[], SchemaExtension]] = [obs.graphql_extension()]
-        if self.plans is not None:
-            extensions.append(functools.partial(CompiledExecution, self.plans))
-        schema = build_schema(config, extensions, self.guards)
-        self._graphql_schema = schema._schema
-        super().__init__(schema, graphql_ide="graphiql" if config.graphiql else None)
-        self.shortcut = (
-            CachedPlans.for_schema(schema, self.plans, obs.graphql, self.guards.cost)
-            if self.plans is not None
-            else None
-        )
-        """Answers operations that already have a plan (``gql.compiled.fastpath``)."""
-        self._config = config
-        self._ide_html = graphiql_html() if config.graphiql else ""
-
-    async def execute_single(
-        self,
-        request: Request,
-        request_adapter: AsyncHTTPRequestAdapter,
-        sub_response: Response,
-        context: Context,
-        root_value: None,
-        request_data: GraphQLRequestData,
-    ) -> ExecutionResult:
-        """A query that already has a compiled plan is answered from it, a costly one in a
-        worker thread (``gql.offload``), the others as usual."""
-        if self.shortcut is not None and (
-            request_adapter.method == "POST" or self.allow_queries_via_get
-        ):
-            result = await self.shortcut.execute(request, context, request_data)
-            if result is not None:
-                return result
-        costly = await self.offload.costly(self._graphql_schema, request_data)
-        execution = super().execute_single(
-            request, request_adapter, sub_response, context, root_value, request_data
-        )
-        return await (self.offload.run(execution) if costly else execution)
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await super().__call__(scope, receive, send)
-            return
-        try:
-            response = await self.run(Request(scope, receive=receive))
-        except StrawberryHTTPException as exc:  # Strawberry would answer in plain text
-            raise HTTPException(exc.status_code, exc.reason) from None
-        await response(scope, receive, send)
-
-    def decode_json(self, data: str | bytes) -> object:
-        """The request's JSON; ``BadInput`` (400) unless it is UTF-8 Unicode text."""
-        return load_json(data, "GraphQL request")
-
-    def encode_json(self, data: object) -> str | bytes:
-        """As Strawberry encodes, but a compiled answer's ``data`` is already JSON text."""
-        if type(data) is list:  # a batch (should batching be enabled), item by item
-            return "[" + ",".join(map(self.encode_json_string, data)) + "]"
-        if type(data) is dict and len(data) == 1:
-            answer = data.get("data")
-            if isinstance(answer, Encoded):
-                return '{"data":' + answer.text + "}"
-        return super().encode_json(data)
-
-    async def get_context(
-        self, request: Request | WebSocket, response: Response | WebSocket
-    ) -> Context:
-        state = request.app.state
-        return Context(
-            request=request,
-            response=response if isinstance(response, Response) else None,
-            engine=state.engine,
-            read_engine=state.read_engine,
-            config=self._config,
-            prices=state.prices,
-            health=state.health,
-            loaders=build_loaders(state.read_engine, state.engine),
-            etl=state.etl,
-        )
-
-    async def render_graphql_ide(self, request: Request) -> Response:
-        return HTMLResponse(self._ide_html)
 
 
 def _error(
@@ -201,6 +90,18 @@ async def _server_error(request: Request, exc: Exception) -> Response:
     return _error(request, 500, "internal error; quote the request_id when reporting it")
 
 
+COMPRESS_LEVEL = 6
+"""gzip level: level 9 costs about three times the CPU for a few percent less on JSON."""
+
+
+def _compression(min_bytes: int) -> list[Middleware]:
+    """gzip for answers of at least ``min_bytes`` (COMPRESS_MIN_BYTES; 0: none) to clients
+    that accept it (Starlette's middleware: it sets ``Vary: Accept-Encoding``)."""
+    if min_bytes == 0:
+        return []
+    return [Middleware(GZipMiddleware, minimum_size=min_bytes, compresslevel=COMPRESS_LEVEL)]
+
+
 def create_app(config: AppConfig, *, etl: EtlLifespan = etl_scheduler) -> Starlette:
     """Build the application; engine and ETL scheduler live in the lifespan.
 
@@ -247,7 +148,7 @@ def create_app(config: AppConfig, *, etl: EtlLifespan = etl_scheduler) -> Starle
         Route("/divergences", products_rest.divergences, methods=["GET"]),
         Route("/etl/run", rest.etl_run, methods=["POST"]),
         Route("/openapi.json", openapi_json, methods=["GET"]),
-        Route("/graphql", GraphQLApp(config, obs), methods=["GET", "POST"]),
+        Route("/graphql", GraphQLApp(config, obs)),  # it answers other methods itself
         obs.metrics_route(),
     ]
     if config.graphiql:
@@ -256,10 +157,13 @@ def create_app(config: AppConfig, *, etl: EtlLifespan = etl_scheduler) -> Starle
         routes=routes,
         lifespan=lifespan,
         # The request id is set first, so the access log and every response carry it.
-        # The body limit sits inside both, so a 413 is logged and counted with its id.
+        # The body limit sits inside both, so a 413 is logged and counted with its id;
+        # CORS headers and compression apply to every answer, a 413 included.
         middleware=[
             Middleware(RequestIdMiddleware),
             obs.middleware(),
+            Middleware(CorsMiddleware, origins=config.cors_origins),
+            *_compression(config.compress_min_bytes),
             Middleware(BodyLimitMiddleware, max_bytes=config.max_request_bytes),
         ],
         exception_handlers={

@@ -34,6 +34,13 @@ class AppConfig:
     max_query_merge_budget: int = 10_000
     graphql_offload_cost: int = 5000
     graphql_cache_bytes: int = 33_554_432
+    max_variable_values: int = 1000
+    max_variable_depth: int = 8
+    max_variable_string_chars: int = 4096
+    max_batch: int = 10
+    apq_cache_bytes: int = 8_388_608
+    compress_min_bytes: int = 1024
+    cors_origins: tuple[str, ...] = ()
     debug: bool = False
     db_statement_timeout_seconds: float = 10.0
     db_lock_timeout_seconds: float = 3.0

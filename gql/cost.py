@@ -2,8 +2,8 @@
 
 The cost of an operation is the number of values its answer would hold: every selected
 field counts 1 for each object it is selected on, and a list multiplies what is selected
-below it by its estimated length. ``records(first: N)`` pages hold N rows (``first`` as
-sent, from a variable or the default; an explicit null is DEFAULT_PAGE_SIZE; at most
+below it by its estimated length. ``records(first: N)`` pages hold N rows (``first``, or
+``last``, as sent, from a variable; null or left out is DEFAULT_PAGE_SIZE; at most
 MAX_PAGE_SIZE), so 30 aliases of ``records(first: 1000) { nodes { … 12 fields … } }`` cost
 about 360,000. The other lists (``estimates``):
 
@@ -69,6 +69,7 @@ from graphql.type.introspection import SchemaMetaFieldDef, TypeMetaFieldDef
 from strawberry.extensions import SchemaExtension
 
 from kasparro.etl.config import KNOWN_SOURCES
+from kasparro.gql.compiled.seam import graphql_schema
 from kasparro.gql.config import AppConfig
 from kasparro.gql.errors import QueryTooCostly
 from kasparro.gql.fragments import by_fragment, fragments_of
@@ -106,20 +107,20 @@ def _cap(value: int) -> int:
 
 @dataclass(frozen=True, slots=True)
 class Items:
-    """A list of ``count`` items, or of what the argument ``argument`` asks (``count`` when
-    it is null), clamped to 0…``maximum``."""
+    """A list of ``count`` items, or of what the arguments ``argument`` ask (the largest of
+    those given; ``count`` when all are null), clamped to 0…``maximum``."""
 
     count: int
-    argument: str | None = None
+    argument: tuple[str, ...] = ()
     maximum: int = 0
 
     def size(self, arguments: Mapping[str, Any] | None) -> int:
-        if self.argument is None:
+        if not self.argument:
             return self.count
         if arguments is None:  # cannot be read here; execution will say why
             return self.maximum
-        asked = arguments.get(self.argument)
-        return min(max(asked if isinstance(asked, int) else self.count, 0), self.maximum)
+        asked = [value for name in self.argument if isinstance(value := arguments.get(name), int)]
+        return min(max(max(asked) if asked else self.count, 0), self.maximum)
 
 
 @dataclass(frozen=True, slots=True)
@@ -154,13 +155,15 @@ Estimate: TypeAlias = Items | Filtered | Page | PerRow
 
 def estimates(config: AppConfig, schema: GraphQLSchema) -> dict[tuple[str, str], Estimate]:
     """The estimate of every list field (and connection) of ``schema``, by (type, field)."""
-    pages = Items(config.default_page_size, "first", config.max_page_size)
+    pages = Items(config.default_page_size, ("first",), config.max_page_size)
     sources = Items(len(KNOWN_SOURCES))
     found: dict[tuple[str, str], Estimate] = {
-        ("Query", "records"): Page(pages),
+        ("Query", "records"): Page(
+            Items(config.default_page_size, ("first", "last"), config.max_page_size)
+        ),
         ("RecordConnection", "nodes"): PerRow(),
         ("RecordConnection", "edges"): PerRow(),
-        ("Query", "etlRuns"): Items(20, "first", RUNS_MAXIMUM),
+        ("Query", "etlRuns"): Items(20, ("first",), RUNS_MAXIMUM),
         ("Query", "assets"): pages,
         ("Query", "latestPrices"): Filtered(
             LATEST_PRICES_ROWS, len(KNOWN_SOURCES), ("asset", "symbol")
@@ -171,9 +174,9 @@ def estimates(config: AppConfig, schema: GraphQLSchema) -> dict[tuple[str, str],
         ("Query", "consensus"): Filtered(
             LATEST_PRICES_ROWS // len(KNOWN_SOURCES), 1, ("asset", "symbol")
         ),
-        ("Query", "divergences"): Items(DIVERGENCES_DEFAULT, "first", config.max_page_size),
+        ("Query", "divergences"): Items(DIVERGENCES_DEFAULT, ("first",), config.max_page_size),
         ("Consensus", "quotes"): sources,
-        ("Query", "candles"): Items(CANDLES_DEFAULT, "first", config.max_page_size),
+        ("Query", "candles"): Items(CANDLES_DEFAULT, ("first",), config.max_page_size),
         ("Candle", "sources"): sources,
     }
     found.update(_introspection(schema))
@@ -388,7 +391,7 @@ class CostLimit(SchemaExtension):
             operation = get_operation_ast(document, execution.operation_name)
             if operation is not None:
                 error = self._cost.check(
-                    execution.schema._schema, document, operation, execution.variables
+                    graphql_schema(execution.schema), document, operation, execution.variables
                 )
                 if error is not None:
                     execution.result = GraphQLExecutionResult(data=None, errors=[error])

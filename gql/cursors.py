@@ -1,6 +1,6 @@
 """Opaque keyset cursors for records.
 
-A cursor is the urlsafe base64 (unpadded) of the compact JSON array
+A cursor is the ``gql.tokens`` token (urlsafe base64 of compact JSON) of
 ``["k1", order, timestamp, source, record_id]``: the key of the last row a client has seen
 and the order it was read in. Clients must treat it as opaque. Decoding checks every
 part (text free of NUL and lone surrogates, which no database holds), so a truncated,
@@ -10,14 +10,11 @@ cursor read in one order cannot continue the other.
 
 from __future__ import annotations
 
-import base64
-import binascii
-import json
 from datetime import UTC, datetime
 
 from kasparro.db.queries import Keyset, Order
 from kasparro.gql.errors import BadInput
-from kasparro.gql.text import has_lone_surrogate
+from kasparro.gql.tokens import decode_token, encode_token
 
 _VERSION = "k1"
 CURSOR_MAX_LENGTH = 1024
@@ -25,12 +22,7 @@ CURSOR_MAX_LENGTH = 1024
 
 def encode_cursor(key: Keyset, order: Order) -> str:
     """The opaque token for continuing after ``key`` in ``order``."""
-    payload = json.dumps(
-        [_VERSION, order, key.timestamp.isoformat(), key.source, key.record_id],
-        separators=(",", ":"),
-        ensure_ascii=False,
-    )
-    return base64.urlsafe_b64encode(payload.encode()).rstrip(b"=").decode("ascii")
+    return encode_token([_VERSION, order, key.timestamp.isoformat(), key.source, key.record_id])
 
 
 def _invalid(why: str) -> BadInput:
@@ -44,20 +36,8 @@ def decode_cursor(token: str, order: Order) -> Keyset:
     """The key inside ``token``; raise ``BadInput`` unless it is ours and fits ``order``."""
     if len(token) > CURSOR_MAX_LENGTH:
         raise _invalid("too long")
-    try:
-        raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
-        parts = json.loads(raw.decode("utf-8"))
-    except (binascii.Error, ValueError):
-        raise _invalid("not a token issued by this service") from None
-    if (
-        not isinstance(parts, list)
-        or len(parts) != 5
-        or parts[0] != _VERSION
-        or not all(
-            isinstance(part, str) and "\x00" not in part and not has_lone_surrogate(part)
-            for part in parts
-        )
-    ):
+    parts = decode_token(token)
+    if parts is None or len(parts) != 5 or parts[0] != _VERSION:
         raise _invalid("not a token issued by this service")
     _, cursor_order, stamp, source, record_id = parts
     if cursor_order not in ("asc", "desc"):

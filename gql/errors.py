@@ -14,8 +14,8 @@
 
 REST shims turn them into ``{"error": message, "request_id": ...}`` with the status;
 GraphQL returns the message and ``extensions.code`` unmasked (a document refused before it
-runs, as the QUERY_TOO_* ones are, is answered like a validation error: HTTP 200, ``data``
-null). A database that fails (see ``database_failure``) is no bug either: one that cannot be
+runs, as the QUERY_TOO_* ones are, is answered like a validation error, without ``data``:
+``gql.view``). A database that fails (see ``database_failure``) is no bug either: one that cannot be
 reached is a 503 (GraphQL code ``SERVICE_UNAVAILABLE``, message ``DATABASE_UNAVAILABLE``),
 one that does not answer within the request's timeouts a 504 (``DATABASE_TIMEOUT``), both
 with ``Retry-After`` (GraphQL: ``extensions.retryAfter``). Any other exception is a bug: it

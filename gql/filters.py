@@ -3,16 +3,21 @@
 Both interfaces call these functions, so they accept and refuse exactly the same things:
 source names are lower-cased and checked against ``etl.config.KNOWN_SOURCES``, symbols
 upper-cased (they are stored upper-case), timestamps without an offset read as UTC, and a
-page size must lie between 1 and MAX_PAGE_SIZE. Every refusal is a ``BadInput``.
+page size must lie between 1 (0 for ``records``' ``first``/``last``) and MAX_PAGE_SIZE.
+Every refusal is a ``BadInput``.
 """
 
 from __future__ import annotations
 
+import enum
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from kasparro.db.queries import Keyset, Order, RecordFilters
+from sqlalchemy import Connection
+
+from kasparro.db import queries
+from kasparro.db.queries import Keyset, Order, RecordFilters, RecordPage
 from kasparro.etl.config import KNOWN_SOURCES
 from kasparro.gql.cursors import decode_cursor
 from kasparro.gql.errors import BadInput
@@ -120,12 +125,13 @@ def record_filters(
     )
 
 
-def page_size(name: str, value: int | None, *, default: int, maximum: int) -> int:
-    """The page size asked for, or ``default``; refused below 1 or above ``maximum``."""
+def page_size(name: str, value: int | None, *, default: int, maximum: int, minimum: int = 1) -> int:
+    """The page size asked for, or ``default``; refused below ``minimum`` or above
+    ``maximum``."""
     if value is None:
         return default
-    if value < 1:
-        raise BadInput(f"{name} must be at least 1, got {value}")
+    if value < minimum:
+        raise BadInput(f"{name} must be at least {minimum}, got {value}")
     if value > maximum:
         raise BadInput(f"{name} must be at most {maximum} (MAX_PAGE_SIZE), got {value}")
     return value
@@ -137,12 +143,50 @@ RECORD_ARGUMENTS = ("source", "recordId", "asset", "symbol", "since", "until")
 
 @dataclass(frozen=True, slots=True)
 class RecordsRequest:
-    """The checked arguments of GraphQL ``records``: which page of records to read."""
+    """The checked arguments of GraphQL ``records``: which page of records to read.
+
+    The rows after ``after`` and before ``before`` in ``order``; of those the first
+    ``limit``, or with ``from_end`` (Relay's ``last``) the last ``limit``.
+    """
 
     filters: RecordFilters
     after: Keyset | None
     limit: int
     order: Order
+    before: Keyset | None = None
+    from_end: bool = False
+
+    def read(self, conn: Connection, *, look_beyond: bool) -> RecordPage:
+        """The page asked for (the resolver and the compiled path both read it here); with
+        ``look_beyond`` it also knows ``beyond``, else that flag of the page is False."""
+        return queries.records(
+            conn,
+            self.filters,
+            self.after,
+            self.limit,
+            self.order,
+            before=self.before,
+            from_end=self.from_end,
+            look_beyond=look_beyond,
+        )
+
+    def beyond(self, conn: Connection) -> bool:
+        """Whether rows lie on the far side of the cursor the page starts from: what
+        ``hasPreviousPage`` says paging forward, ``hasNextPage`` paging backward (one
+        indexed probe, made only when that flag is asked for)."""
+        return queries.rows_beyond(
+            conn, self.filters, self.after, self.before, self.order, from_end=self.from_end
+        )
+
+    @property
+    def start(self) -> Keyset | None:
+        """The cursor the page starts from: ``before`` paging backward, else ``after``."""
+        return self.before if self.from_end else self.after
+
+    @property
+    def far_flag(self) -> str:
+        """The ``PageInfo`` field that ``beyond`` answers."""
+        return "hasNextPage" if self.from_end else "hasPreviousPage"
 
 
 def records_request(
@@ -155,15 +199,36 @@ def records_request(
     until: datetime | None,
     first: int | None,
     after: str | None,
-    order: Order | None,
+    last: int | None = None,
+    before: str | None = None,
+    order: enum.Enum | Order | None,
     default_size: int,
     max_size: int,
 ) -> RecordsRequest:
-    """The arguments of ``records`` as the resolver and the compiled path both read them.
+    """The arguments of ``records`` as the resolver and the compiled path both read them:
+    by the resolver's parameter names (``gql.compiled.seam.python_arguments``); ``order``
+    as the ``SortOrder`` member or its value.
 
-    Checked in this order: page size, filters, cursor (so the first problem is reported).
+    Relay's rules: ``first`` (or, when neither is given, DEFAULT_PAGE_SIZE) rows from the
+    start of the window between the cursors, or ``last`` rows from its end; 0 is allowed
+    (the page then only tells whether rows exist). Both ``first`` and ``last`` is refused:
+    the specification calls it confusing, and no client needs it.
+
+    Checked in this order: page size, filters, cursors (so the first problem is reported).
     """
-    limit = page_size("first", first, default=default_size, maximum=max_size)
+    if first is not None and last is not None:
+        raise BadInput(
+            "pass either first (page forward from after) or last (page backward from "
+            "before), not both"
+        )
+    from_end = last is not None
+    limit = page_size(
+        "last" if from_end else "first",
+        last if from_end else first,
+        default=default_size,
+        maximum=max_size,
+        minimum=0,
+    )
     wanted = record_filters(
         source=source,
         record_id=record_id,
@@ -173,12 +238,14 @@ def records_request(
         until=until,
         names=RECORD_ARGUMENTS,
     )
-    direction: Order = order or "desc"
+    direction: Order = (order.value if isinstance(order, enum.Enum) else order) or "desc"
     return RecordsRequest(
         filters=wanted,
         after=decode_cursor(after, direction) if after else None,
         limit=limit,
         order=direction,
+        before=decode_cursor(before, direction) if before else None,
+        from_end=from_end,
     )
 
 

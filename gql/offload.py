@@ -26,16 +26,15 @@ from typing import Any, TypeVar
 
 from anyio import to_thread
 from graphql import (
-    DocumentNode,
     GraphQLError,
     GraphQLSchema,
-    OperationDefinitionNode,
     OperationType,
 )
 from strawberry.http import GraphQLRequestData
 
 from kasparro.gql.schema import Guards
 from kasparro.gql.threads import LoopLimiters
+from kasparro.gql.transport import RequestError, select_operation
 
 T = TypeVar("T")
 
@@ -65,10 +64,13 @@ class Offload:
             checked = await documents.checked(schema, data.query)
         except GraphQLError:
             return False
-        if checked.errors or data.query not in documents.cache:
+        if checked.errors or not documents.holds(data.query):
             return False
-        operation = _operation(checked.document, data.operation_name)
-        if operation is None or operation.operation is not OperationType.QUERY:
+        try:
+            operation = select_operation(checked.document, data.operation_name)
+        except RequestError:
+            return False
+        if operation.operation is not OperationType.QUERY:
             return False
         cost = self._guards.cost.estimate(schema, checked.document, operation, data.variables)
         return cost is not None and self._min_cost <= cost <= self._guards.cost.limit
@@ -77,13 +79,3 @@ class Offload:
         """Await ``execution`` run to its end on a new event loop in a worker thread."""
         self.offloaded += 1
         return await to_thread.run_sync(asyncio.run, execution, limiter=self._limiter())
-
-
-def _operation(document: DocumentNode, name: str | None) -> OperationDefinitionNode | None:
-    """The operation Strawberry runs: the one named, else the first."""
-    operations = [
-        node for node in document.definitions if isinstance(node, OperationDefinitionNode)
-    ]
-    if name is None:
-        return operations[0] if operations else None
-    return next((node for node in operations if node.name and node.name.value == name), None)

@@ -9,22 +9,19 @@ from sqlalchemy import Connection
 from strawberry.types import Info
 
 from kasparro.db import queries
-from kasparro.db.queries import Keyset, RecordFilters
+from kasparro.db.outcomes import RunStatus
 from kasparro.gql import filters, products
 from kasparro.gql.admin import authorize, run_etl_now
 from kasparro.gql.context import Context
-from kasparro.gql.cursors import encode_cursor
 from kasparro.gql.dbcall import run_db
 from kasparro.gql.types import (
     Asset,
     AssetPrice,
     EtlRun,
     Health,
-    PageInfo,
     Record,
     RecordConnection,
     RowTotals,
-    RunStatus,
     SortOrder,
     Stats,
 )
@@ -32,16 +29,12 @@ from kasparro.gql.types import (
 RUNS_MAXIMUM = 100
 
 
-def _record_nodes(
-    conn: Connection,
-    wanted: RecordFilters,
-    position: Keyset | None,
-    limit: int,
-    order: queries.Order,
-) -> tuple[list[Record], Keyset | None]:
-    """One page as Record objects, built in the worker thread (off the event loop)."""
-    page = queries.records(conn, wanted, position, limit, order)
-    return [Record.from_row(row) for row in page.rows], page.next_key
+def _record_page(
+    conn: Connection, request: filters.RecordsRequest
+) -> tuple[list[Record], queries.RecordPage]:
+    """One page and its Record objects, built in the worker thread (off the event loop)."""
+    page = request.read(conn, look_beyond=False)  # pageInfo looks when asked (PageInfo)
+    return [Record.from_row(row) for row in page.rows], page
 
 
 @strawberry.type
@@ -60,8 +53,10 @@ class Query:
 
     @strawberry.field(
         description="Records newest first (or oldest first), filtered by any combination of "
-        "arguments; `since` is inclusive, `until` exclusive; symbols ignore case. Page with "
-        "`first` (at most MAX_PAGE_SIZE) and `after` (a cursor from a previous page)."
+        "arguments; `since` is inclusive, `until` exclusive; symbols ignore case. A Relay "
+        "connection: page forward with `first` and `after` (pageInfo.endCursor), backward "
+        "with `last` and `before` (pageInfo.startCursor); `first` defaults to "
+        "DEFAULT_PAGE_SIZE, either is at most MAX_PAGE_SIZE, and not both."
     )
     async def records(
         self,
@@ -72,12 +67,14 @@ class Query:
         symbol: list[str] | None = None,
         since: datetime | None = None,
         until: datetime | None = None,
-        first: int | None = 100,
+        first: int | None = None,
         after: str | None = None,
+        last: int | None = None,
+        before: str | None = None,
         order: SortOrder | None = SortOrder.DESC,
     ) -> RecordConnection:
         config = info.context.config
-        page = filters.records_request(
+        request = filters.records_request(
             source=source,
             record_id=record_id,
             asset=asset,
@@ -86,23 +83,14 @@ class Query:
             until=until,
             first=first,
             after=after,
-            order=order.value if order is not None else None,
+            last=last,
+            before=before,
+            order=order,
             default_size=config.default_page_size,
             max_size=config.max_page_size,
         )
-        wanted, direction = page.filters, page.order
-        nodes, key = await run_db(
-            info.context.read_engine, _record_nodes, wanted, page.after, page.limit, direction
-        )
-        return RecordConnection(
-            nodes=nodes,
-            page_info=PageInfo(
-                has_next_page=key is not None,
-                end_cursor=encode_cursor(key, direction) if key is not None else None,
-            ),
-            filters=wanted,
-            order=direction,
-        )
+        nodes, page = await run_db(info.context.read_engine, _record_page, request)
+        return RecordConnection.of(nodes, page, request)
 
     @strawberry.field(description="ETL runs, newest first.")
     async def etl_runs(
@@ -117,9 +105,12 @@ class Query:
         )
         return [EtlRun.from_row(row) for row in rows]
 
-    @strawberry.field(description="Canonical assets ordered by id, optionally by symbol.")
+    @strawberry.field(
+        description="Canonical assets ordered by id, optionally by symbol; `first` is "
+        "DEFAULT_PAGE_SIZE when absent, at most MAX_PAGE_SIZE."
+    )
     async def assets(
-        self, info: Info[Context, None], symbol: str | None = None, first: int | None = 100
+        self, info: Info[Context, None], symbol: str | None = None, first: int | None = None
     ) -> list[Asset]:
         config = info.context.config
         limit = filters.page_size(
@@ -163,7 +154,7 @@ class Query:
         return Stats(
             records_total=figures.records_total,
             records_processed=figures.records_processed,
-            rows=RowTotals(**figures.rows),
+            rows=RowTotals(**figures.rows._asdict()),
             runs_total=figures.runs_total,
             assets_total=figures.assets_total,
             sources=figures.sources,

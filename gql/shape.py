@@ -18,6 +18,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from graphql import (
+    DocumentNode,
     FieldNode,
     FragmentDefinitionNode,
     FragmentSpreadNode,
@@ -50,22 +51,33 @@ def shape_rule(max_depth: int, max_aliases: int) -> type[ValidationRule]:
     class ShapeRule(ValidationRule):
         def __init__(self, context: ValidationContext) -> None:
             super().__init__(context)
-            document = context.document
-            fragments = by_fragment(fragments_of(document), _fragment_shape)
             aliases = 0
-            for node in document.definitions:
-                if isinstance(node, OperationDefinitionNode):
-                    found = shape(node.selection_set, fragments)
-                    aliases += found.aliases
-                    if found.depth > max_depth:
-                        name = node.name.value if node.name else "anonymous"
-                        message = f"'{name}' exceeds maximum operation depth of {max_depth}"
-                        context.report_error(GraphQLError(message, [node]))
+            for node, found in operation_shapes(context.document):
+                aliases += found.aliases
+                if found.depth > max_depth:
+                    name = node.name.value if node.name else "anonymous"
+                    message = f"'{name}' exceeds maximum operation depth of {max_depth}"
+                    context.report_error(GraphQLError(message, [node]))
             if aliases > max_aliases:
-                shown = aliases if aliases <= SHOWN else f"over {SHOWN}"
-                context.report_error(GraphQLError(f"{shown} aliases found. Allowed: {max_aliases}"))
+                context.report_error(GraphQLError(aliases_message(aliases, max_aliases)))
 
     return ShapeRule
+
+
+def operation_shapes(document: DocumentNode) -> list[tuple[OperationDefinitionNode, Shape]]:
+    """Each operation of ``document`` with its shape (fragments computed once)."""
+    fragments = by_fragment(fragments_of(document), _fragment_shape)
+    return [
+        (node, shape(node.selection_set, fragments))
+        for node in document.definitions
+        if isinstance(node, OperationDefinitionNode)
+    ]
+
+
+def aliases_message(aliases: int, max_aliases: int) -> str:
+    """The refusal of ``aliases`` over MAX_QUERY_ALIASES, in ``MaxAliasesLimiter``'s words."""
+    shown = aliases if aliases <= SHOWN else f"over {SHOWN}"
+    return f"{shown} aliases found. Allowed: {max_aliases}"
 
 
 def _fragment_shape(fragment: FragmentDefinitionNode, done: Mapping[str, Shape]) -> Shape:

@@ -3,16 +3,24 @@
 from __future__ import annotations
 
 import enum
+import inspect
 from datetime import datetime
+from typing import TypeVar
 
 import strawberry
 from strawberry.types import Info
 
 from kasparro.db import queries
-from kasparro.db.queries import DbRow, Keyset, Order, RecordFilters
+from kasparro.db.outcomes import COUNTERS, RunStatus
+from kasparro.db.queries import DbRow, Keyset, Order, RecordFilters, RecordPage
+from kasparro.db.record import RECORD_FIELDS, RecordRow
 from kasparro.gql.context import Context
 from kasparro.gql.cursors import encode_cursor
 from kasparro.gql.dbcall import run_db
+from kasparro.gql.filters import RecordsRequest
+from kasparro.gql.identity import price_id, record_id, source_run_id
+
+T = TypeVar("T")
 
 
 @strawberry.enum(description="Order of records by (timestamp, source, recordId).")
@@ -21,13 +29,10 @@ class SortOrder(enum.Enum):
     DESC = "desc"
 
 
-@strawberry.enum(description="Outcome of an ETL run.")
-class RunStatus(enum.Enum):
-    RUNNING = "running"
-    SUCCESS = "success"
-    PARTIAL = "partial"
-    FAILED = "failed"
-    SKIPPED = "skipped"
+strawberry.enum(
+    RunStatus,
+    description="Outcome of an ETL run, or of one source in it (never PARTIAL).",
+)
 
 
 @strawberry.type(description="Service health: database reachability and the last ETL run.")
@@ -69,19 +74,52 @@ class Asset:
         return cls(id=row.id, symbol=row.symbol, name=row.name)
 
 
+def graphql_name(name: str) -> str:
+    """The GraphQL name of a Python field: ``volume_24h`` is ``volume24h``."""
+    head, *rest = name.split("_")
+    return head + "".join(part[:1].upper() + part[1:] for part in rest)
+
+
+def with_record_fields(cls: type[T]) -> type[T]:
+    """Give ``cls`` a field per declared record field (``db.record.RECORD_FIELDS``), in
+    order, ahead of its own; a field ``cls`` annotates itself (a ``Private``) is kept as
+    it is. Apply it below ``strawberry.type``."""
+    own = inspect.get_annotations(cls)
+    fields: dict[str, object] = {}
+    for field in RECORD_FIELDS:
+        if field.name in own:
+            fields[field.name] = own[field.name]
+            continue
+        fields[field.name] = field.type | None if field.nullable else field.type
+        graphql = strawberry.field(name=graphql_name(field.name), description=field.description)
+        setattr(cls, field.name, graphql)
+    cls.__annotations__ = {**fields, **own}
+    return cls
+
+
 @strawberry.type(
     description="One observation of one asset's USD price at one time from one source."
 )
+@with_record_fields
 class Record:
-    source: str = strawberry.field(description="Source name, lower-case.")
-    record_id: str = strawberry.field(description="The source's own id for the coin.")
-    value: float = strawberry.field(description="Price in USD.")
-    timestamp: datetime = strawberry.field(description="When the price was observed (UTC).")
-    symbol: str
-    name: str
-    market_cap: float | None
-    volume_24h: float | None = strawberry.field(name="volume24h")
+    """The declared record fields (``with_record_fields``) but the id of its asset, which
+    GraphQL shows as the asset itself; ``row`` is the row it was read as."""
+
     asset_id: strawberry.Private[str]
+    row: strawberry.Private[RecordRow]
+
+    @strawberry.field(
+        description="Stable, opaque id of this record (from source, recordId and timestamp): "
+        "the same in every query, order and page, unique among records."
+    )
+    def id(self) -> strawberry.ID:
+        row = self.row
+        return strawberry.ID(record_id(row.source, row.record_id, row.timestamp))
+
+    def cursor(self, order: Order) -> str:
+        """This record's cursor when read in ``order``."""
+        row = self.row
+        return encode_cursor(Keyset(row.timestamp, row.source, row.record_id), order)
 
     @strawberry.field(description="The canonical asset this record is about.")
     async def asset(self, info: Info[Context, None]) -> Asset:
@@ -91,37 +129,61 @@ class Record:
         return Asset.from_row(row)
 
     @classmethod
-    def from_row(cls, row: DbRow) -> Record:
-        return cls(
-            source=row.source,
-            record_id=row.record_id,
-            value=row.value,
-            timestamp=row.timestamp,
-            symbol=row.symbol,
-            name=row.name,
-            market_cap=row.market_cap,
-            volume_24h=row.volume_24h,
-            asset_id=row.asset_id,
-        )
+    def from_row(cls, row: RecordRow) -> Record:
+        return cls(row=row, **row._asdict())
 
 
-@strawberry.type
+@strawberry.type(description="A record and its position in the connection.")
 class RecordEdge:
     node: Record
     order: strawberry.Private[Order]
 
-    @strawberry.field(description="Opaque cursor: pass it as `after` to continue after this row.")
-    def cursor(self) -> str:
-        node = self.node
-        return encode_cursor(Keyset(node.timestamp, node.source, node.record_id), self.order)
-
-
-@strawberry.type
-class PageInfo:
-    has_next_page: bool
-    end_cursor: str | None = strawberry.field(
-        description="Cursor of the last row; pass it as `after` for the next page."
+    @strawberry.field(
+        description="Opaque cursor of this row: pass it as `after` to continue after it, or "
+        "as `before` to page back from it (same arguments, same order)."
     )
+    def cursor(self) -> str:
+        return self.node.cursor(self.order)
+
+
+@strawberry.type(description="Where a page lies in the connection (Relay Cursor Connections).")
+class PageInfo:
+    more: strawberry.Private[bool]
+    """Rows follow the page on the side it was read towards (the end, or paging backward
+    the start): the exact flag."""
+    request: strawberry.Private[RecordsRequest]
+
+    @strawberry.field(
+        description="More rows follow this page: paging forward (`first`), exactly; paging "
+        "backward (`last` with `before`), whether any row lies at or after `before`."
+    )
+    async def has_next_page(self, info: Info[Context, None]) -> bool:
+        return await self._flag(info, "hasNextPage")
+
+    @strawberry.field(
+        description="Rows come before this page: paging backward (`last`), exactly; paging "
+        "forward (`first` with `after`), whether any row lies at or before `after`."
+    )
+    async def has_previous_page(self, info: Info[Context, None]) -> bool:
+        return await self._flag(info, "hasPreviousPage")
+
+    start_cursor: str | None = strawberry.field(
+        description="Cursor of the first row of the page (null when it is empty); pass it as "
+        "`before` with `last` for the page before."
+    )
+    end_cursor: str | None = strawberry.field(
+        description="Cursor of the last row of the page (null when it is empty); pass it as "
+        "`after` for the next page, also on the last page, to poll for rows that arrive."
+    )
+
+    async def _flag(self, info: Info[Context, None], name: str) -> bool:
+        request = self.request
+        if name != request.far_flag:
+            return self.more
+        if request.start is None:
+            return False
+        # The far side is probed only when asked for (one indexed query).
+        return await run_db(info.context.read_engine, request.beyond)
 
 
 @strawberry.type(description="A page of records, with cursors to continue.")
@@ -130,6 +192,22 @@ class RecordConnection:
     page_info: PageInfo
     filters: strawberry.Private[RecordFilters]
     order: strawberry.Private[Order]
+
+    @classmethod
+    def of(cls, nodes: list[Record], page: RecordPage, request: RecordsRequest) -> RecordConnection:
+        """The connection of ``page``, read for ``request`` (without looking beyond it)."""
+        order = request.order
+        return cls(
+            nodes=nodes,
+            page_info=PageInfo(
+                more=page.has_previous if request.from_end else page.has_next,
+                request=request,
+                start_cursor=nodes[0].cursor(order) if nodes else None,
+                end_cursor=nodes[-1].cursor(order) if nodes else None,
+            ),
+            filters=request.filters,
+            order=order,
+        )
 
     @strawberry.field
     def edges(self) -> list[RecordEdge]:
@@ -151,17 +229,35 @@ class AssetPrice:
     value: float
     timestamp: datetime
 
+    @strawberry.field(
+        description="Stable, opaque id of the newest price of this asset from this source "
+        "(the same while the price moves)."
+    )
+    def id(self) -> strawberry.ID:
+        return strawberry.ID(price_id(self.asset.id, self.source))
+
+
+def with_counters(cls: type[T]) -> type[T]:
+    """Give ``cls`` an ``Int!`` field per declared counter (``db.outcomes.COUNTERS``), after
+    its ``status`` (first when it has none); apply it below ``strawberry.type``."""
+    fields = inspect.get_annotations(cls)
+    counters = dict.fromkeys(COUNTERS, "int")
+    at = list(fields).index("status") + 1 if "status" in fields else 0
+    items = list(fields.items())
+    cls.__annotations__ = dict([*items[:at], *counters.items(), *items[at:]])
+    return cls
+
+
+def counter_values(row: DbRow) -> dict[str, int]:
+    """The counters of a run log row, by name."""
+    return {name: row._mapping[name] for name in COUNTERS}
+
 
 @strawberry.type(description="One source within an ETL run and what it did.")
+@with_counters
 class SourceRun:
     source: str
-    status: str
-    rows_read: int
-    inserted: int
-    updated: int
-    unchanged: int
-    skipped: int
-    rejected: int
+    status: RunStatus
     error: str | None
     note: str | None = strawberry.field(
         description="What else the run has to say: a file unchanged and not read, rejects "
@@ -171,24 +267,25 @@ class SourceRun:
     finished_at: datetime | None
     checkpoint_before: datetime | None
     checkpoint_after: datetime | None
+    run_id: strawberry.Private[int]
+
+    @strawberry.field(description="Stable, opaque id of this source's part of this run.")
+    def id(self) -> strawberry.ID:
+        return strawberry.ID(source_run_id(self.run_id, self.source))
 
     @classmethod
     def from_row(cls, row: DbRow) -> SourceRun:
         return cls(
+            run_id=row.run_id,
             source=row.source,
-            status=row.status,
-            rows_read=row.rows_read,
-            inserted=row.inserted,
-            updated=row.updated,
-            unchanged=row.unchanged,
-            skipped=row.skipped,
-            rejected=row.rejected,
+            status=RunStatus(row.status),
             error=row.error,
             note=row.note,
             started_at=row.started_at,
             finished_at=row.finished_at,
             checkpoint_before=row.checkpoint_before,
             checkpoint_after=row.checkpoint_after,
+            **counter_values(row),
         )
 
 
@@ -228,13 +325,9 @@ class EtlRun:
 
 
 @strawberry.type(description="Row counters summed over every source run of every ETL run.")
+@with_counters
 class RowTotals:
-    rows_read: int
-    inserted: int
-    updated: int
-    unchanged: int
-    skipped: int
-    rejected: int
+    """Only the counters (``with_counters``)."""
 
 
 @strawberry.type(description="Figures about the store and the ETL runs that filled it.")

@@ -164,7 +164,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     settings = _settings()
-    configure_logging(settings.log_format, settings.log_level_number)
+    configure_logging(settings.log_format, settings.log_level_number, settings.log_max_value_chars)
     result: int = args.handler(args, settings)
     return result
 

@@ -9,6 +9,7 @@ built from this object by ``Settings.etl_config`` and ``Settings.app_config``.
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -70,6 +71,11 @@ SETTINGS: tuple[Setting, ...] = (
         "largest upstream response, as received and as decoded (gzip, deflate)",
     ),
     Setting("HTTP_MAX_REDIRECTS", "3", "redirects followed per request; 0 = none"),
+    Setting(
+        "HTTP_MAX_CONTENT_CODINGS",
+        "2",
+        "content codings decoded per upstream response (gzip, gzip); more fails the source",
+    ),
     Setting("ETL_ON_STARTUP", "true", "run the ETL in the background when the server starts"),
     Setting("ETL_INTERVAL_SECONDS", "0", "re-run every N seconds while serving; 0 = startup only"),
     Setting(
@@ -89,6 +95,11 @@ SETTINGS: tuple[Setting, ...] = (
         "a source rejecting more than this share of what it read fails (likely drift); 1 = never",
     ),
     Setting("ETL_MAX_REJECTS_STORED", "100", "rejects stored per source and run; the rest counted"),
+    Setting(
+        "CSV_MAX_ROW_BYTES",
+        str(1 << 20),
+        "longest CSV row (bytes, over all its lines); a longer one is a reject, never held whole",
+    ),
     Setting("REJECTS_RETENTION_DAYS", "30", "each ETL run deletes older rejects; 0 = keep them"),
     Setting("RAW_PAYLOAD_RETENTION", "10", "raw API payloads kept per source"),
     Setting(
@@ -132,6 +143,34 @@ SETTINGS: tuple[Setting, ...] = (
         "GRAPHQL_CACHE_BYTES",
         "33554432",
         "estimated bytes held by each of the parsed-document and compiled-plan caches",
+    ),
+    Setting(
+        "MAX_VARIABLE_VALUES",
+        "1000",
+        "most values (list items, object fields) in a GraphQL request's variables",
+    ),
+    Setting("MAX_VARIABLE_DEPTH", "8", "deepest nesting of lists and objects in a variable"),
+    Setting("MAX_VARIABLE_STRING_CHARS", "4096", "longest string in a GraphQL variable"),
+    Setting(
+        "MAX_BATCH",
+        "10",
+        "most GraphQL operations in one batch (a JSON array body); 0 turns batching off",
+    ),
+    Setting(
+        "APQ_CACHE_BYTES",
+        "8388608",
+        "bytes of query text the automatic persisted query store holds; 0 turns APQ off",
+    ),
+    Setting(
+        "COMPRESS_MIN_BYTES",
+        "1024",
+        "answers at least this long are gzip-compressed for clients that accept it; 0 = never",
+    ),
+    Setting(
+        "CORS_ORIGINS",
+        None,
+        "comma-separated origins (scheme://host[:port]) whose pages may call the API, or *; "
+        "unset = none",
     ),
     Setting("DEBUG", "false", "show unmasked GraphQL errors"),
     Setting(
@@ -190,6 +229,11 @@ SETTINGS: tuple[Setting, ...] = (
         "10",
         "a repeated server error or warning (accept failing, connections refused) is "
         "logged once per interval, with a count",
+    ),
+    Setting(
+        "LOG_MAX_VALUE_CHARS",
+        "1000",
+        "longest message or context value written to the log; longer ones are cut, marked",
     ),
     Setting("LOG_FORMAT", "console", "console or json (one JSON object per line)"),
     Setting("LOG_LEVEL", "INFO", "DEBUG, INFO, WARNING, ERROR"),
@@ -297,6 +341,20 @@ def _choice(*allowed: str, upper: bool = False) -> Callable[[str], str]:
     return parse
 
 
+def _origins(value: str) -> tuple[str, ...]:
+    origins = tuple(
+        dict.fromkeys(part.strip().lower() for part in value.split(",") if part.strip())
+    )
+    if "*" in origins and len(origins) > 1:
+        raise ValueError("* allows every origin: give it alone, or list origins without it")
+    for origin in origins:
+        if origin != "*" and not re.fullmatch(r"https?://[a-z0-9.-]+(:[0-9]{1,5})?", origin):
+            raise ValueError(
+                f"{origin!r} is not an origin (scheme://host[:port], no path or trailing /)"
+            )
+    return origins
+
+
 def _text(value: str) -> str:
     return value
 
@@ -324,6 +382,7 @@ _PARSERS: dict[str, Callable[[str], Any]] = {
     "HTTP_RETRY_AFTER_MAX_SECONDS": _seconds,
     "HTTP_MAX_BODY_BYTES": _integer(1024),
     "HTTP_MAX_REDIRECTS": _integer(0),
+    "HTTP_MAX_CONTENT_CODINGS": _integer(1, maximum=16),
     "ETL_ON_STARTUP": _boolean,
     "ETL_INTERVAL_SECONDS": _integer(0),
     "ETL_LOOKBACK_SECONDS": _integer(0),
@@ -331,6 +390,7 @@ _PARSERS: dict[str, Callable[[str], Any]] = {
     "ETL_MAX_FUTURE_SECONDS": _integer(0),
     "ETL_MAX_REJECT_RATIO": _ratio,
     "ETL_MAX_REJECTS_STORED": _integer(0),
+    "CSV_MAX_ROW_BYTES": _integer(1024),
     "REJECTS_RETENTION_DAYS": _integer(0),
     "RAW_PAYLOAD_RETENTION": _integer(1),
     "RETENTION_DAYS": _integer(0),
@@ -352,6 +412,13 @@ _PARSERS: dict[str, Callable[[str], Any]] = {
     "MAX_QUERY_MERGE_BUDGET": _integer(100),
     "GRAPHQL_OFFLOAD_COST": _integer(0),
     "GRAPHQL_CACHE_BYTES": _integer(0),
+    "MAX_VARIABLE_VALUES": _integer(1),
+    "MAX_VARIABLE_DEPTH": _integer(1),
+    "MAX_VARIABLE_STRING_CHARS": _integer(1),
+    "MAX_BATCH": _integer(0),
+    "APQ_CACHE_BYTES": _integer(0),
+    "COMPRESS_MIN_BYTES": _integer(0),
+    "CORS_ORIGINS": _origins,
     "DEBUG": _boolean,
     "DB_STATEMENT_TIMEOUT_SECONDS": _seconds,
     "DB_LOCK_TIMEOUT_SECONDS": _seconds,
@@ -364,6 +431,7 @@ _PARSERS: dict[str, Callable[[str], Any]] = {
     "CLIENT_BODY_TIMEOUT_SECONDS": _seconds,
     "MAX_CONNECTIONS": _integer(1),
     "LOG_REPEAT_INTERVAL_SECONDS": _seconds,
+    "LOG_MAX_VALUE_CHARS": _integer(100),
     "LOG_FORMAT": _choice("console", "json"),
     "LOG_LEVEL": _choice(*_LOG_LEVELS, upper=True),
 }
@@ -389,6 +457,7 @@ class Settings:
     http_retry_after_max_seconds: float
     http_max_body_bytes: int
     http_max_redirects: int
+    http_max_content_codings: int
     etl_on_startup: bool
     etl_interval_seconds: int
     etl_lookback_seconds: int
@@ -396,6 +465,7 @@ class Settings:
     etl_max_future_seconds: int
     etl_max_reject_ratio: float
     etl_max_rejects_stored: int
+    csv_max_row_bytes: int
     rejects_retention_days: int
     raw_payload_retention: int
     retention_days: int
@@ -417,6 +487,13 @@ class Settings:
     max_query_merge_budget: int
     graphql_offload_cost: int
     graphql_cache_bytes: int
+    max_variable_values: int
+    max_variable_depth: int
+    max_variable_string_chars: int
+    max_batch: int
+    apq_cache_bytes: int
+    compress_min_bytes: int
+    cors_origins: tuple[str, ...] | None
     debug: bool
     db_statement_timeout_seconds: float
     db_lock_timeout_seconds: float
@@ -429,6 +506,7 @@ class Settings:
     client_body_timeout_seconds: float
     max_connections: int
     log_repeat_interval_seconds: float
+    log_max_value_chars: int
     log_format: str
     log_level: str
 
@@ -476,12 +554,14 @@ class Settings:
             http_retry_after_max_seconds=self.http_retry_after_max_seconds,
             http_max_body_bytes=self.http_max_body_bytes,
             http_max_redirects=self.http_max_redirects,
+            http_max_content_codings=self.http_max_content_codings,
             lookback_seconds=self.etl_lookback_seconds,
             raw_payload_retention=self.raw_payload_retention,
             batch_size=self.etl_batch_size,
             max_future_seconds=self.etl_max_future_seconds,
             max_reject_ratio=self.etl_max_reject_ratio,
             max_rejects_stored=self.etl_max_rejects_stored,
+            csv_max_row_bytes=self.csv_max_row_bytes,
             rejects_retention_days=self.rejects_retention_days,
             statement_timeout_seconds=self.etl_statement_timeout_seconds,
             lock_timeout_seconds=self.etl_lock_timeout_seconds,
@@ -514,6 +594,13 @@ class Settings:
             max_query_merge_budget=self.max_query_merge_budget,
             graphql_offload_cost=self.graphql_offload_cost,
             graphql_cache_bytes=self.graphql_cache_bytes,
+            max_variable_values=self.max_variable_values,
+            max_variable_depth=self.max_variable_depth,
+            max_variable_string_chars=self.max_variable_string_chars,
+            max_batch=self.max_batch,
+            apq_cache_bytes=self.apq_cache_bytes,
+            compress_min_bytes=self.compress_min_bytes,
+            cors_origins=self.cors_origins or (),
             debug=self.debug,
             db_statement_timeout_seconds=self.db_statement_timeout_seconds,
             db_lock_timeout_seconds=self.db_lock_timeout_seconds,

@@ -131,7 +131,7 @@ class Model:
 
 def _staged(row: Row) -> StagedRow:
     asset_id = row.asset_id
-    return (
+    return StagedRow(
         row.record_id,
         row.timestamp.replace(tzinfo=None).strftime("%Y-%m-%d %H:%M:%S.%f"),
         asset_id,

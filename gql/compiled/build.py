@@ -32,23 +32,28 @@ from sqlalchemy import Connection
 
 from kasparro.db import queries
 from kasparro.db.latest_cache import PricesCache
-from kasparro.db.queries import DbRow, Keyset, LatestPrice, Order
+from kasparro.db.queries import Keyset, LatestPrice, Order, RecordPage
+from kasparro.db.record import RecordRow
 from kasparro.gql.compiled.plan import (
     COLUMNS,
     Const,
     Cursor,
     EndCursor,
     HasNext,
+    HasPrevious,
+    Identity,
     Leaf,
     One,
     Part,
     Plan,
     Rows,
     Shape,
+    StartCursor,
     TotalCount,
 )
 from kasparro.gql.cursors import encode_cursor
 from kasparro.gql.filters import PricesRequest, RecordsRequest
+from kasparro.gql.identity import price_id, record_ids
 
 INT_RANGE = range(-(2**31), 2**31)
 """GraphQL's Int: what ``totalCount`` may hold (graphql-core refuses anything else)."""
@@ -64,10 +69,11 @@ class Mismatch(Exception):
     """A value normal execution would not serialize as this module does."""
 
 
-class Encoded(dict[str, Any]):
+class EncodedData(dict[str, Any]):
     """The response's ``data`` already encoded as JSON text (``text``), exactly as
-    Strawberry's ``encode_json`` would encode the objects (``gql.app.GraphQLApp`` writes it
-    out as is). The mapping itself is empty."""
+    Strawberry's ``encode_json`` would encode the objects (``gql.view`` writes it
+    out as is). The mapping itself is empty: it is a dict only because that is what an
+    execution result's ``data`` is typed as."""
 
     __slots__ = ("text",)
 
@@ -79,7 +85,7 @@ class Encoded(dict[str, Any]):
 _P = TypeVar("_P", bound="_Page")
 
 
-def fetch(
+def read_and_build(
     conn: Connection, plan: Plan, request: RecordsRequest | PricesRequest, prices: PricesCache
 ) -> dict[str, Any]:
     """Read the rows (and the count, if selected) and build the response's ``data``."""
@@ -89,29 +95,30 @@ def fetch(
     return _read(conn, plan, request, _Page).one(plan.root)
 
 
-def fetch_encoded(
+def read_and_encode(
     conn: Connection, plan: Plan, request: RecordsRequest | PricesRequest, prices: PricesCache
-) -> Encoded:
-    """``fetch``, but the ``data`` comes back as its JSON text: no objects per row."""
+) -> EncodedData:
+    """``read_and_build``, but the ``data`` comes back as its JSON text: no objects per
+    row."""
     if isinstance(request, PricesRequest):
         answer = prices.read(conn, request.asset_ids, request.symbols)
-        return Encoded(
+        return EncodedData(
             answer.built(plan.root, lambda rows: _prices_page(_EncodedPage, rows).one(plan.root))
         )
-    return Encoded(_read(conn, plan, request, _EncodedPage).one(plan.root))
+    return EncodedData(_read(conn, plan, request, _EncodedPage).one(plan.root))
 
 
 def _prices_page(page_type: type[_P], rows: list[LatestPrice]) -> _P:
-    """The latest prices as a page: no next page, cursors or count."""
-    return page_type(rows, None, "desc", None)
+    """The latest prices as a page: no other pages, cursors or count."""
+    return page_type(rows, RecordPage((), has_next=False), "desc", None)
 
 
 def _read(conn: Connection, plan: Plan, request: RecordsRequest, page_type: type[_P]) -> _P:
-    page = queries.records(conn, request.filters, request.after, request.limit, request.order)
+    page = request.read(conn, look_beyond=request.far_flag in plan.page_info)
     total = queries.count_records(conn, request.filters) if plan.counts else None
     if total is not None and (type(total) is not int or total not in INT_RANGE):
         raise Mismatch("totalCount")
-    return page_type(page.rows, page.next_key, request.order, total)
+    return page_type(page.rows, page, request.order, total)
 
 
 class _Page:
@@ -119,16 +126,16 @@ class _Page:
 
     def __init__(
         self,
-        rows: Sequence[DbRow] | Sequence[LatestPrice],  # records rows | latest prices
-        next_key: Keyset | None,
+        rows: Sequence[RecordRow] | Sequence[LatestPrice],
+        page: RecordPage,
         order: Order,
         total: int | None,
     ) -> None:
         self._rows = rows
-        self._next = next_key
+        self._page = page
         self._order = order
         self._total = total
-        self._columns: dict[Leaf | Cursor, list[Any]] = {}
+        self._columns: dict[Leaf | Cursor | Identity, list[Any]] = {}
 
     def one(self, shape: Shape) -> dict[str, Any]:
         return dict(zip(shape.keys, [self._value(part) for part in shape.parts], strict=True))
@@ -146,9 +153,13 @@ class _Page:
             case Rows(shape):
                 return self.rows(shape)
             case HasNext():
-                return self._next is not None
+                return self._page.has_next
+            case HasPrevious():
+                return self._page.has_previous
+            case StartCursor():
+                return self._cursor_at(0)
             case EndCursor():
-                return encode_cursor(self._next, self._order) if self._next is not None else None
+                return self._cursor_at(-1)
             case TotalCount():
                 return self._total
         raise TypeError(f"{part!r} is not a value of the connection")
@@ -159,12 +170,10 @@ class _Page:
                 return [value] * len(self._rows)
             case Rows(shape):
                 return self.rows(shape)
-            case Leaf() | Cursor():
+            case Leaf() | Cursor() | Identity():
                 column = self._columns.get(part)
                 if column is None:
-                    column = self._columns[part] = (
-                        self._leaf(part) if isinstance(part, Leaf) else self._cursors()
-                    )
+                    column = self._columns[part] = self._computed(part)
                 return column
         raise TypeError(f"{part!r} is not a value of a row")
 
@@ -188,6 +197,26 @@ class _Page:
         if leaf.kind == "float" and not isfinite(sum(filter(None, values))):
             raise Mismatch(f"column {leaf.column}: not finite")
         return values
+
+    def _cursor_at(self, index: int) -> str | None:
+        """The cursor of the row at ``index`` (as text, also on an encoded page)."""
+        return _Page._column(self, Cursor())[index] if self._rows else None
+
+    def _computed(self, part: Leaf | Cursor | Identity) -> list[Any]:
+        match part:
+            case Leaf():
+                return self._leaf(part)
+            case Cursor():
+                return self._cursors()
+            case Identity("Record"):
+                return self._record_ids()
+        prices: Sequence[Any] = self._rows  # LatestPrice rows
+        return [price_id(price.asset_id, price.source) for price in prices]
+
+    def _record_ids(self) -> list[str]:
+        timestamp, source, key = _KEY
+        rows: Sequence[Any] = self._rows  # records rows
+        return record_ids((row[source], row[key], row[timestamp]) for row in rows)
 
     def _cursors(self) -> list[str]:
         timestamp, source, record_id = _KEY

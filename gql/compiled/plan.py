@@ -2,9 +2,9 @@
 
 A plan says, for every object in the response, its keys in response order and where
 each value comes from: a column of the rows read (``Leaf``), a constant
-(``__typename``), the row's cursor, a nested object (``One``), one object per row
+(``__typename``), the row's cursor or ``id``, a nested object (``One``), one object per row
 (``Rows``: ``edges``, ``nodes``, an edge's ``node``, the ``latestPrices`` list and each
-price's ``asset``), ``pageInfo``'s two values or ``totalCount``. Compiling follows the
+price's ``asset``), ``pageInfo``'s four values or ``totalCount``. Compiling follows the
 executor's rules (field collection in ``gql.compiled.collect``, the schema's types and
 names); whatever a plan cannot describe raises ``Unsupported`` and the operation is
 executed normally.
@@ -30,11 +30,12 @@ from graphql import (
     get_named_type,
 )
 
-from kasparro.db.queries import RECORD_COLUMNS
+from kasparro.db.record import RecordRow
 from kasparro.gql.compiled.collect import Fields, Unsupported, collect, subfields
+from kasparro.gql.compiled.seam import graphql_schema
 
-COLUMNS = tuple(column.name for column in RECORD_COLUMNS)
-"""Column names of a record page row, by position (``db.queries.RECORD_COLUMNS``)."""
+COLUMNS = RecordRow._fields
+"""Column names of a record page row, by position (``db.record.RecordRow``)."""
 
 RootField: TypeAlias = Literal["records", "latestPrices"]
 """The root fields the compiled path answers."""
@@ -71,8 +72,25 @@ class Cursor:
 
 
 @dataclass(frozen=True, slots=True)
+class Identity:
+    """The row's ``id`` (``gql.identity``): of a ``Record`` or of an ``AssetPrice``."""
+
+    of: Literal["Record", "AssetPrice"]
+
+
+@dataclass(frozen=True, slots=True)
 class HasNext:
     """``PageInfo.hasNextPage``."""
+
+
+@dataclass(frozen=True, slots=True)
+class HasPrevious:
+    """``PageInfo.hasPreviousPage``."""
+
+
+@dataclass(frozen=True, slots=True)
+class StartCursor:
+    """``PageInfo.startCursor``."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,9 +125,29 @@ class Rows:
     shape: Shape
 
 
-Part: TypeAlias = Const | Leaf | Cursor | HasNext | EndCursor | TotalCount | One | Rows
+Part: TypeAlias = (
+    Const
+    | Leaf
+    | Cursor
+    | Identity
+    | HasNext
+    | HasPrevious
+    | StartCursor
+    | EndCursor
+    | TotalCount
+    | One
+    | Rows
+)
 _PartOf: TypeAlias = Callable[[str, list[FieldNode]], Part]
 """What a field (its name and the nodes merged under one response key) becomes."""
+
+
+_PAGE_INFO: dict[str, Part] = {
+    "hasNextPage": HasNext(),
+    "hasPreviousPage": HasPrevious(),
+    "startCursor": StartCursor(),
+    "endCursor": EndCursor(),
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,6 +164,9 @@ class Plan:
     root: Shape
     counts: bool
     """Whether ``totalCount`` is selected (the count query runs only then)."""
+    page_info: frozenset[str]
+    """The ``pageInfo`` fields selected (the probe beyond the starting cursor, for the
+    flag on that side, runs only when it is among them)."""
 
 
 def compile_plan(
@@ -166,9 +207,10 @@ class _Compiler:
         self, schema: strawberry.Schema, fragments: dict[str, FragmentDefinitionNode]
     ) -> None:
         self._strawberry = schema
-        self._schema: GraphQLSchema = schema._schema
+        self._schema: GraphQLSchema = graphql_schema(schema)
         self._fragments = fragments
         self._counts = False
+        self._page_info: set[str] = set()
 
     def plan(self, document: DocumentNode, operation: OperationDefinitionNode) -> Plan:
         query = self._schema.query_type
@@ -193,7 +235,16 @@ class _Compiler:
             return Rows(self._shape(nodes, field_def, self._price_part))
 
         root = self._object(grouped, query, root_part)
-        return Plan(document, operation, root_field, roots[0][0], field_def, root, self._counts)
+        return Plan(
+            document,
+            operation,
+            root_field,
+            roots[0][0],
+            field_def,
+            root,
+            self._counts,
+            frozenset(self._page_info),
+        )
 
     def _object(self, grouped: Fields, type_: GraphQLObjectType, part_of: _PartOf) -> Shape:
         parts: list[Part] = []
@@ -229,23 +280,26 @@ class _Compiler:
             return Rows(self._shape(nodes, edge.fields[name], self._record_part))
         raise Unsupported(f"RecordEdge.{name}")
 
-    @staticmethod
-    def _page_info_part(name: str, nodes: list[FieldNode]) -> Part:
-        if name == "hasNextPage":
-            return HasNext()
-        if name == "endCursor":
-            return EndCursor()
-        raise Unsupported(f"PageInfo.{name}")
+    def _page_info_part(self, name: str, nodes: list[FieldNode]) -> Part:
+        part = _PAGE_INFO.get(name)
+        if part is None:
+            raise Unsupported(f"PageInfo.{name}")
+        self._page_info.add(name)
+        return part
 
     def _record_part(self, name: str, nodes: list[FieldNode]) -> Part:
         record = get_named_type(self._type_of("records").fields["nodes"].type)
         assert isinstance(record, GraphQLObjectType)
+        if name == "id":
+            return Identity("Record")
         return self._leaf(record, name, _RECORD_COLUMNS)
 
     def _price_part(self, name: str, nodes: list[FieldNode]) -> Part:
         price = self._type_of("latestPrices")
         if name == "asset":
             return Rows(self._shape(nodes, price.fields[name], self._asset_part))
+        if name == "id":
+            return Identity("AssetPrice")
         return self._leaf(price, name, _PRICE_COLUMNS)
 
     def _asset_part(self, name: str, nodes: list[FieldNode]) -> Part:

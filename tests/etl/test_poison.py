@@ -22,6 +22,7 @@ from kasparro.etl.api_sources import coingecko_item, validated_chunks
 from kasparro.etl.http import Response
 from kasparro.etl.model import Row
 from kasparro.etl.pipeline import run_etl
+from kasparro.etl.reject_log import RejectLog
 from kasparro.etl.validate import NAME_LIMIT, SYMBOL_LIMIT, TimestampParser
 from tests.conftest import REPO
 from tests.etl.conftest import FAST, by_source, make_config, query, write
@@ -100,7 +101,7 @@ def test_one_poisoned_coingecko_item_is_rejected_and_the_120_others_load(
     [reject] = query(engine, "SELECT locator, reason, raw FROM rejects")
     assert reject.locator == "page 1 item 60"
     assert reason in reject.reason, reject.reason
-    assert reject.raw and len(reject.raw) <= 4000
+    assert reject.raw and len(reject.raw) <= 4000 + len(" [… 999,999,999 characters in all]")
     [count] = query(engine, "SELECT count(*) AS n FROM records WHERE source = 'coingecko'")
     assert count.n == 120
 
@@ -206,7 +207,13 @@ def test_an_item_whose_validation_fails_unexpectedly_is_a_reject_not_a_failed_so
     parse_time = TimestampParser(datetime.now(UTC), timedelta(seconds=300))
     chunks = list(
         validated_chunks(
-            "coingecko", iter([("page 1", page)]), fragile, parse_time, 500, lambda _: None
+            "coingecko",
+            iter([("page 1", page)]),
+            fragile,
+            parse_time,
+            500,
+            lambda _: None,
+            rejects=RejectLog(100, 1.0),
         )
     )
     rows = [row for chunk in chunks for row in chunk.rows]

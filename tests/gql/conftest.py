@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
-from sqlalchemy import Engine
+from sqlalchemy import Engine, event
 from starlette.testclient import TestClient
 
 from kasparro.gql.app import create_app
@@ -30,6 +31,23 @@ def settings_client(settings: Settings) -> Iterator[TestClient]:
     """A client of the app over an empty store."""
     with TestClient(create_app(settings.app_config())) as client:
         yield client
+
+
+@pytest.fixture
+def app_statements(client: TestClient) -> Iterator[list[str]]:
+    """SQL statements the app's engines (primary and read) run while the test goes on."""
+    seen: list[str] = []
+    state = client.app.state  # type: ignore[attr-defined]
+    engines = {id(each): each for each in (state.engine, state.read_engine)}
+
+    def record(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        seen.append(statement)
+
+    for engine in engines.values():
+        event.listen(engine, "before_cursor_execute", record)
+    yield seen
+    for engine in engines.values():
+        event.remove(engine, "before_cursor_execute", record)
 
 
 def graphql(client: TestClient, query: str, **variables: object) -> dict[str, object]:

@@ -167,6 +167,19 @@ def graphql_with(client: TestClient, headers: dict[str, str], sources: list[str]
 
 
 def test_mutation_is_not_allowed_over_get(admin: TestClient) -> None:
-    response = admin.get("/graphql", params={"query": "mutation { runEtl { id } }"})
-    assert response.status_code == 400
+    response = admin.get(
+        "/graphql",
+        params={"query": "mutation { runEtl { id } }"},
+        headers={"authorization": f"Bearer {TOKEN}"},
+    )
+    assert response.status_code == 405
+    assert response.headers["allow"] == "POST"
+    assert response.json() == {
+        "errors": [
+            {
+                "message": "a mutation cannot be sent with GET; use POST",
+                "extensions": {"code": "METHOD_NOT_ALLOWED"},
+            }
+        ]
+    }
     assert graphql(admin, "{ health { db } }")["data"] == {"health": {"db": "ok"}}

@@ -20,13 +20,22 @@ def messages(body: dict[str, object]) -> list[str]:
     return [error["message"] for error in errors]
 
 
-def test_first_over_the_cap_and_below_one(client: TestClient) -> None:
+def test_page_sizes_over_the_cap_and_below_zero(client: TestClient) -> None:
     body = graphql(client, "{ records(first: 1000000) { nodes { source } } }")
     assert body["data"] is None
     assert messages(body) == ["first must be at most 1000 (MAX_PAGE_SIZE), got 1000000"]
     assert body["errors"][0]["extensions"] == {"code": "BAD_USER_INPUT"}  # type: ignore[index]
-    body = graphql(client, "{ records(first: 0) { nodes { source } } }")
-    assert messages(body) == ["first must be at least 1, got 0"]
+    body = graphql(client, "{ records(first: -1) { nodes { source } } }")
+    assert messages(body) == ["first must be at least 0, got -1"]
+    body = graphql(client, "{ records(last: 1001) { nodes { source } } }")
+    assert messages(body) == ["last must be at most 1000 (MAX_PAGE_SIZE), got 1001"]
+    body = graphql(client, "{ records(last: -5) { nodes { source } } }")
+    assert messages(body) == ["last must be at least 0, got -5"]
+    body = graphql(client, "{ records(first: 2, last: 2) { nodes { source } } }")
+    assert messages(body) == [
+        "pass either first (page forward from after) or last (page backward from before), not both"
+    ]
+    assert body["errors"][0]["extensions"] == {"code": "BAD_USER_INPUT"}  # type: ignore[index]
     body = graphql(client, "{ etlRuns(first: 101) { id } }")
     assert messages(body) == ["first must be at most 100 (MAX_PAGE_SIZE), got 101"]
 
@@ -107,7 +116,8 @@ def test_introspection_and_graphiql_switches(database_url: str) -> None:
         assert "introspection" in messages(body)[0].lower()
         assert graphql(client, "{ health { db } }")["data"] == {"health": {"db": "ok"}}
         page = client.get("/graphql", headers={"accept": "text/html"})
-        assert page.status_code == 404
+        assert page.status_code == 400  # no GraphiQL: a GET without a query is refused
+        assert "no GraphQL document" in page.json()["errors"][0]["message"]
         assert client.get("/graphiql-assets/graphiql.min.js").status_code == 404
 
 

@@ -39,10 +39,10 @@ def gql_keys(client: TestClient, **variables: Any) -> list[tuple[str, str, str]]
             (edge["node"]["timestamp"], edge["node"]["source"], edge["node"]["recordId"])
             for edge in page["edges"]
         ]
+        last_cursor = page["edges"][-1]["cursor"] if page["edges"] else None
+        assert page["pageInfo"]["endCursor"] == last_cursor
         if not page["pageInfo"]["hasNextPage"]:
-            assert page["pageInfo"]["endCursor"] is None
             return keys
-        assert page["pageInfo"]["endCursor"] == page["edges"][-1]["cursor"]
         after = page["pageInfo"]["endCursor"]
 
 
@@ -179,9 +179,12 @@ def test_total_count_and_page_info(client: TestClient, store: Store) -> None:
 def test_default_page_size_comes_from_settings(database_url: str, store: Store) -> None:
     config = make_settings(database_url, DEFAULT_PAGE_SIZE="7").app_config()
     with TestClient(create_app(config)) as client:
-        # GraphQL's `first` defaults to 100 (the contract); null means the setting.
+        # Left out or null, GraphQL's `first` (or `last`) is the setting, as REST's limit.
         body = graphql(client, "{ records(first: null) { nodes { source } } }")
         assert len(body["data"]["records"]["nodes"]) == 7  # type: ignore[index]
         assert len(client.get("/data").json()["data"]) == 7
         body = graphql(client, "{ records { nodes { source } } }")
-        assert len(body["data"]["records"]["nodes"]) == len(store.records)  # type: ignore[index]
+        assert len(body["data"]["records"]["nodes"]) == 7  # type: ignore[index]
+        body = graphql(client, "{ records(last: null, order: ASC) { nodes { timestamp } } }")
+        assert len(body["data"]["records"]["nodes"]) == 7  # type: ignore[index]
+        assert len(store.records) > 7

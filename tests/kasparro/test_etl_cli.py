@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy import Engine, text
 
 from tests.conftest import REPO
-from tests.upstream import FakeUpstream, fake_upstream
+from tests.upstream import FakeUpstream, fake_upstream, json_reply
 
 
 @pytest.fixture(scope="module")
@@ -118,3 +118,23 @@ def test_an_unknown_source_is_a_usage_error(database_url: str) -> None:
     result = run_etl_cli(database_url, "--source", "nope")
     assert result.returncode == 2
     assert "invalid choice: 'nope'" in result.stderr
+
+
+def test_upstream_text_cannot_drive_the_terminal(database_url: str, upstream: FakeUpstream) -> None:
+    """An upstream's error text reaches the progress lines and the summary table (the
+    source's error): its control characters are escaped, never sent to the terminal."""
+    hostile = '{"error": "\\u001b[2J\\u001b[H\\rall good \\u009b31m\\u202eevil\\u0007"}'
+    upstream.reset()
+    upstream.serve("/api/v3/coins/markets", json_reply(hostile, status=400))
+    result = run_etl_cli(
+        database_url, "--source", "coingecko", COINGECKO_BASE_URL=upstream.coingecko_url
+    )
+    assert result.returncode == 1, result.stderr
+    printed = result.stdout + result.stderr
+    for control in ("\x1b", "\r", "\x9b", "\u202e", "\x07"):
+        assert control not in printed
+    escaped = "HTTP 400: \\x1b[2J\\x1b[H\\rall good \\x9b31m\\u202eevil\\x07"
+    assert escaped in result.stdout.splitlines()[2]  # the table's coingecko row
+    assert f"coingecko: failed (GET {upstream.coingecko_url}/coins/markets: {escaped})" in (
+        result.stderr
+    )

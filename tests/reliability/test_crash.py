@@ -36,7 +36,7 @@ from sqlalchemy import Connection, Engine, select, text
 from sqlalchemy.exc import DBAPIError
 
 from kasparro.db.engine import create_db_engine
-from kasparro.db.load import read_checkpoint
+from kasparro.db.etl_reads import read_checkpoint
 from kasparro.db.migrate import upgrade
 from kasparro.db.tables import etl_runs, records
 from kasparro.etl.csv_source import Fingerprint

@@ -117,7 +117,7 @@ FAULTS = [
         (too_many("1"), recorded(PAPRIKA)),
         "success",
         hits=2,
-        seconds=(1.0, 6.0),
+        seconds=(1.0, 12.0),
         inserted=FULL["coinpaprika"],
     ),
     Fault(
@@ -127,7 +127,7 @@ FAULTS = [
         "failed",
         f"after {FAILS} attempts: {RATE}",
         hits=FAILS,
-        seconds=(RETRIES * RETRY_AFTER_MAX, 6.0),
+        seconds=(RETRIES * RETRY_AFTER_MAX, 12.0),
     ),
     Fault(
         "429-retry-after-3600-capped",
@@ -136,7 +136,7 @@ FAULTS = [
         "failed",
         f"after {FAILS} attempts: {RATE}",
         hits=FAILS,
-        seconds=(RETRIES * RETRY_AFTER_MAX, 6.0),
+        seconds=(RETRIES * RETRY_AFTER_MAX, 12.0),
     ),
     Fault(
         "429-retry-after-http-date",
@@ -153,7 +153,7 @@ FAULTS = [
         "failed",
         f"after {FAILS} attempts: {RATE}",
         hits=FAILS,
-        seconds=(0.0, 5.0),
+        seconds=(0.0, 10.0),
     ),
     *(
         Fault(
@@ -163,7 +163,7 @@ FAULTS = [
             "failed",
             f"after {FAILS} attempts: HTTP {code}: internal error",
             hits=FAILS,
-            seconds=(0.0, 5.0),
+            seconds=(0.0, 10.0),
         )
         for code in (500, 502, 503)
     ),
@@ -181,7 +181,7 @@ FAULTS = [
         (),
         "failed",
         f"after {FAILS} attempts: transport error (ConnectError",
-        seconds=(0.0, 5.0),
+        seconds=(0.0, 10.0),
         refused=True,
     ),
     Fault(
@@ -192,7 +192,7 @@ FAULTS = [
         f"after {FAILS} attempts: timed out: no complete response within 1s "
         "(HTTP_TIMEOUT_SECONDS); it was waiting for the response headers",
         hits=FAILS,
-        seconds=(FAILS * TIMEOUT, FAILS * TIMEOUT + 5.0),
+        seconds=(FAILS * TIMEOUT, FAILS * TIMEOUT + 10.0),
     ),
     Fault(
         "slow-once-then-ok",
@@ -200,7 +200,7 @@ FAULTS = [
         (slow(3 * TIMEOUT, recorded(GECKO)), recorded(GECKO)),
         "success",
         hits=2,
-        seconds=(TIMEOUT, TIMEOUT + 5.0),
+        seconds=(TIMEOUT, TIMEOUT + 10.0),
         inserted=FULL["coingecko"],
     ),
     Fault(
@@ -211,7 +211,7 @@ FAULTS = [
         f"after {FAILS} attempts: timed out: no complete response within 1s "
         "(HTTP_TIMEOUT_SECONDS); it was reading the body (",
         hits=FAILS,
-        seconds=(FAILS * TIMEOUT, FAILS * (TIMEOUT + 0.5) + 5.0),
+        seconds=(FAILS * TIMEOUT, FAILS * (TIMEOUT + 0.5) + 10.0),
     ),
     Fault(
         "truncated-json",

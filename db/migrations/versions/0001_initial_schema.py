@@ -10,7 +10,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-from kasparro import db
+from kasparro.db.types import UTCDateTime
 
 revision = "0001"
 down_revision = None
@@ -24,7 +24,7 @@ def upgrade() -> None:
         sa.Column("id", sa.String(length=200), nullable=False),
         sa.Column("symbol", sa.String(length=64), nullable=False),
         sa.Column("name", sa.String(length=300), nullable=False),
-        sa.Column("created_at", db.types.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("created_at", UTCDateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_assets")),
     )
     with op.batch_alter_table("assets", schema=None) as batch_op:
@@ -33,10 +33,10 @@ def upgrade() -> None:
     op.create_table(
         "checkpoints",
         sa.Column("source", sa.String(length=32), nullable=False),
-        sa.Column("high_water", db.types.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("high_water", UTCDateTime(timezone=True), nullable=True),
         sa.Column("fingerprint", sa.String(length=128), nullable=True),
         sa.Column("run_id", sa.BigInteger(), nullable=True),
-        sa.Column("updated_at", db.types.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", UTCDateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("source", name=op.f("pk_checkpoints")),
     )
     op.create_table(
@@ -49,8 +49,8 @@ def upgrade() -> None:
         ),
         sa.Column("status", sa.String(length=16), nullable=False),
         sa.Column("trigger", sa.String(length=16), nullable=False),
-        sa.Column("started_at", db.types.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("finished_at", db.types.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("started_at", UTCDateTime(timezone=True), nullable=False),
+        sa.Column("finished_at", UTCDateTime(timezone=True), nullable=True),
         sa.Column("host", sa.String(length=255), nullable=True),
         sa.Column("pid", sa.Integer(), nullable=True),
         sa.Column("error", sa.Text(), nullable=True),
@@ -68,7 +68,7 @@ def upgrade() -> None:
         sa.Column("record_id", sa.String(length=200), nullable=False),
         sa.Column("asset_id", sa.String(length=200), nullable=False),
         sa.Column("method", sa.String(length=32), nullable=False),
-        sa.Column("created_at", db.types.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("created_at", UTCDateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(
             ["asset_id"], ["assets.id"], name=op.f("fk_asset_aliases_asset_id_assets")
         ),
@@ -82,8 +82,8 @@ def upgrade() -> None:
         sa.Column("run_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
         sa.Column("source", sa.String(length=32), nullable=False),
         sa.Column("status", sa.String(length=16), nullable=False),
-        sa.Column("started_at", db.types.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("finished_at", db.types.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("started_at", UTCDateTime(timezone=True), nullable=False),
+        sa.Column("finished_at", UTCDateTime(timezone=True), nullable=True),
         sa.Column("rows_read", sa.BigInteger(), nullable=False),
         sa.Column("inserted", sa.BigInteger(), nullable=False),
         sa.Column("updated", sa.BigInteger(), nullable=False),
@@ -91,8 +91,8 @@ def upgrade() -> None:
         sa.Column("skipped", sa.BigInteger(), nullable=False),
         sa.Column("rejected", sa.BigInteger(), nullable=False),
         sa.Column("error", sa.Text(), nullable=True),
-        sa.Column("checkpoint_before", db.types.UTCDateTime(timezone=True), nullable=True),
-        sa.Column("checkpoint_after", db.types.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("checkpoint_before", UTCDateTime(timezone=True), nullable=True),
+        sa.Column("checkpoint_after", UTCDateTime(timezone=True), nullable=True),
         sa.ForeignKeyConstraint(
             ["run_id"],
             ["etl_runs.id"],
@@ -120,7 +120,7 @@ def upgrade() -> None:
         sa.Column("source", sa.String(length=32), nullable=False),
         sa.Column("url", sa.Text(), nullable=False),
         sa.Column("status_code", sa.Integer(), nullable=False),
-        sa.Column("fetched_at", db.types.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("fetched_at", UTCDateTime(timezone=True), nullable=False),
         sa.Column("sha256", sa.String(length=64), nullable=False),
         sa.Column("size", sa.BigInteger(), nullable=False),
         sa.Column("encoding", sa.String(length=16), nullable=False),
@@ -142,7 +142,7 @@ def upgrade() -> None:
         "records",
         sa.Column("source", sa.String(length=32), nullable=False),
         sa.Column("record_id", sa.String(length=200), nullable=False),
-        sa.Column("timestamp", db.types.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("timestamp", UTCDateTime(timezone=True), nullable=False),
         sa.Column("asset_id", sa.String(length=200), nullable=False),
         sa.Column("symbol", sa.String(length=64), nullable=False),
         sa.Column("name", sa.String(length=300), nullable=False),
@@ -150,7 +150,7 @@ def upgrade() -> None:
         sa.Column("market_cap", sa.Float(precision=53), nullable=True),
         sa.Column("volume_24h", sa.Float(precision=53), nullable=True),
         sa.Column("run_id", sa.BigInteger(), nullable=True),
-        sa.Column("ingested_at", db.types.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("ingested_at", UTCDateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(
             ["asset_id"], ["assets.id"], name=op.f("fk_records_asset_id_assets")
         ),
@@ -179,7 +179,7 @@ def upgrade() -> None:
         sa.Column("locator", sa.String(length=200), nullable=False),
         sa.Column("reason", sa.Text(), nullable=False),
         sa.Column("raw", sa.Text(), nullable=False),
-        sa.Column("created_at", db.types.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("created_at", UTCDateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(
             ["run_id"], ["etl_runs.id"], name=op.f("fk_rejects_run_id_etl_runs"), ondelete="CASCADE"
         ),

@@ -16,7 +16,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-from kasparro import db
+from kasparro.db.types import UTCDateTime
 
 revision = "0003"
 down_revision = "0002"
@@ -39,7 +39,7 @@ def upgrade() -> None:
         "latest_records",
         sa.Column("source", sa.String(length=32), nullable=False),
         sa.Column("record_id", sa.String(length=200), nullable=False),
-        sa.Column("timestamp", db.types.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("timestamp", UTCDateTime(timezone=True), nullable=False),
         sa.Column("value", sa.Float(precision=53), nullable=False),
         sa.PrimaryKeyConstraint("source", "record_id", name=op.f("pk_latest_records")),
         postgresql_with={"fillfactor": 50},

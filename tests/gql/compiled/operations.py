@@ -2,9 +2,11 @@
 with their variables.
 
 Mostly what the compiled path serves (subsets and orders of fields, aliases, ``__typename``,
-inline and named fragments, literal and variable arguments, both orders, ``totalCount``,
-a price's ``asset``), and now and then what it must leave to normal execution:
-``Record.asset``, ``Asset.sources``, directives, another root field, bad arguments and
+inline and named fragments, literal and variable arguments, both orders, paging forward
+and backward (``first``/``after``, ``last``/``before``, windows between two cursors, pages
+of 0), every ``pageInfo`` field, ids, ``totalCount``, a price's ``asset``), and now and
+then what it must leave to normal execution: ``Record.asset``, ``Asset.sources``,
+directives, another root field, bad arguments (``first`` with ``last`` among them) and
 variables, documents that fail validation.
 """
 
@@ -16,8 +18,18 @@ from typing import Any
 
 from hypothesis import strategies as st
 
-LEAVES = ("source", "recordId", "value", "timestamp", "symbol", "name", "marketCap", "volume24h")
-PRICE_LEAVES = ("source", "recordId", "value", "timestamp")
+LEAVES = (
+    "id",
+    "source",
+    "recordId",
+    "value",
+    "timestamp",
+    "symbol",
+    "name",
+    "marketCap",
+    "volume24h",
+)
+PRICE_LEAVES = ("id", "source", "recordId", "value", "timestamp")
 ASSET_LEAVES = ("id", "symbol", "name")
 ALIASES = ("a", "b", "x", "value", "node", "cursor")
 """Aliases; the ones that are also field names may clash (a validation error)."""
@@ -26,11 +38,14 @@ RECORD_IDS = ("bitcoin", "BTC", "eth-ethereum", "tether", "")
 ASSETS = ("bitcoin", "ethereum", "tether", "dogecoin")
 SYMBOLS = ("btc", "ETH", "usdt", "Xyz")
 TIMES = ("2024-05-01T02:00:00Z", "2024-05-01T03:00:00+02:00", "2024-05-01T04:00:00", "2024-04-30")
-FIRSTS = (1, 2, 5, 7, 48, 100, 1000, None)
+FIRSTS = (0, 1, 2, 5, 7, 48, 100, 1000, None)
+PAGE_INFO = ("hasNextPage", "hasPreviousPage", "startCursor", "endCursor", "__typename")
 BAD = {
-    "first": (0, 1001, -1),
+    "first": (1001, -1),
+    "last": (1001, -1),
     "order": ("SIDEWAYS",),
     "after": ("junk", "WyJrMSIsImFzYyJd"),
+    "before": ("junk",),
     "source": (["nope"],),
     "since": ("not a time",),
     "asset": (["bit\u0000coin"], ["x"] * 101),
@@ -140,9 +155,9 @@ class _Document:
             elif kind == 3:
                 items = self.draw(
                     st.lists(
-                        st.sampled_from(("hasNextPage", "endCursor", "__typename")),
+                        st.sampled_from(PAGE_INFO),
                         min_size=1,
-                        max_size=3,
+                        max_size=5,
                     )
                 )
                 parts.append(f"pageInfo {{ {self.selection(items, 'PageInfo')} }}")
@@ -181,15 +196,18 @@ class _Document:
 
     def arguments(self, cursors: dict[str, tuple[str, ...]]) -> str:
         chosen = []
-        if self.chance(8):
-            first = self.pick(FIRSTS)
-            chosen.append(self.argument("first", "Int", json.dumps(first), first))
+        # first, last (now and then both: refused), or neither.
+        sizes = self.pick((("first",), ("first",), ("last",), ("first", "last"), ()))
+        for name in sizes if self.chance(8) or self.rare() else sizes[:1]:
+            size = self.pick(FIRSTS)
+            chosen.append(self.argument(name, "Int", json.dumps(size), size))
         order = self.pick(("ASC", "DESC", None)) if self.chance(4) else None
         if order is not None or self.chance(1):
             chosen.append(self.argument("order", "SortOrder", order or "null", order))
-        if self.chance(3):
-            after = self.pick(cursors["asc" if order == "ASC" else "desc"])
-            chosen.append(self.argument("after", "String", json.dumps(after), after))
+        for name in ("after", "before"):
+            if self.chance(3):
+                cursor = self.pick(cursors["asc" if order == "ASC" else "desc"])
+                chosen.append(self.argument(name, "String", json.dumps(cursor), cursor))
         chosen += self.filters(
             (("source", SOURCES), ("recordId", RECORD_IDS), ("asset", ASSETS), ("symbol", SYMBOLS))
         )

@@ -11,8 +11,8 @@ from starlette.testclient import TestClient
 from strawberry.extensions.tracing import ApolloTracingExtension
 
 from kasparro.gql.app import create_app
-from kasparro.gql.compiled import PlanCache
-from kasparro.gql.compiled.fastpath import CachedPlans
+from kasparro.gql.compiled.extension import PlanCache
+from kasparro.gql.compiled.fastpath import PlanShortcut
 from kasparro.gql.compiled.plan import Const, Leaf, One, Rows, Shape, TotalCount
 from kasparro.gql.config import AppConfig
 from kasparro.gql.cost import QueryCost
@@ -41,13 +41,26 @@ def test_each_operation_is_compiled_once_and_reused(pair: Pair) -> None:
     assert json.loads(body) == {"data": {"records": {"total": 48}}}
     pair.send(TWO, {"first": 1}, "Newest", method="GET")
     assert pair.plans.compilations == 2
-    # Without operationName the first operation runs: its plan is found under None too.
-    assert pair.plans.size == 3
-    assert pair.plans.get(TWO, None) is pair.plans.get(TWO, "Newest") is not None
-    _, body = pair.send(TWO, {"first": 2})
-    assert len(json.loads(body)["data"]["records"]["nodes"]) == 2
+    # Without operationName a document of two operations runs neither (the specification's
+    # request error), so no plan is kept under None for it.
+    assert pair.plans.size == 2
+    assert pair.plans.get(TWO, None) is None
+    status, body = pair.send(TWO, {"first": 2})
+    assert status == 200
+    assert json.loads(body) == {
+        "errors": [
+            {
+                "message": "Must provide operation name if query contains multiple operations.",
+                "extensions": {"code": "OPERATION_RESOLUTION_FAILURE"},
+            }
+        ]
+    }
     assert pair.plans.compilations == 2
-    assert pair.shortcut.answered == 4
+    assert pair.shortcut.answered == 3
+    # A document of one operation has its plan under its name and under None.
+    one = "query Only { records(first: 2) { nodes { recordId } } }"
+    pair.send(one, None, "Only")
+    assert pair.plans.get(one, None) is pair.plans.get(one, "Only") is not None
 
 
 def test_the_cache_is_bounded_and_evicts_the_least_recently_used() -> None:
@@ -143,6 +156,6 @@ def test_the_view_shortcut_needs_every_extension_known(database_url: str) -> Non
     plans = PlanCache(config.graphql_cache_bytes)
     metrics = GraphQLMetrics(CollectorRegistry())
     cost = QueryCost(config)
-    assert CachedPlans.for_schema(build_schema(config), plans, metrics, cost) is not None
+    assert PlanShortcut.for_schema(build_schema(config), plans, metrics, cost) is not None
     tracing = build_schema(config, [ApolloTracingExtension])
-    assert CachedPlans.for_schema(tracing, plans, metrics, cost) is None
+    assert PlanShortcut.for_schema(tracing, plans, metrics, cost) is None
