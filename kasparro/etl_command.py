@@ -116,7 +116,7 @@ def summary_table(summary: RunSummary) -> list[str]:
 
 def cmd_etl(args: argparse.Namespace, settings: Settings) -> int:
     config = settings.etl_config()
-    engine = create_db_engine(settings.database_url, timeouts=config.db_timeouts())
+    engine = create_db_engine(settings.app.database_url, timeouts=config.db_timeouts())
     out, err = Terminal(sys.stdout), Terminal(sys.stderr)
     ledger = RunLedger()
     stop, finished = threading.Event(), threading.Event()

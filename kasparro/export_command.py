@@ -64,11 +64,11 @@ def cmd_export(args: argparse.Namespace, settings: Settings) -> int:
     except BadInput as exc:
         print(f"kasparro export: {exc.message}", file=sys.stderr)
         return 2
-    engine = create_db_engine(settings.database_url)
+    engine = create_db_engine(settings.app.database_url)
     out = sys.stdout if args.output == "-" else open(args.output, "w", encoding="utf-8", newline="")  # noqa: SIM115
     try:
         for chunk in export_lines(
-            engine.connect, fmt, wanted, args.order, None, settings.export_batch_rows
+            engine.connect, fmt, wanted, args.order, None, settings.app.export_batch_rows
         ):
             out.write(chunk)
         out.flush()

@@ -57,6 +57,7 @@ def write_final(final: RunFinal) -> Callable[[Connection], bool]:
     return write
 
 
+@pytest.mark.slow
 def test_a_write_refused_for_less_than_the_budget_is_retried_and_lands(engine: Engine) -> None:
     run_id = new_run(engine)
     _, holder = release_later(1.0, engine)
@@ -72,6 +73,7 @@ def test_a_write_refused_for_less_than_the_budget_is_retried_and_lands(engine: E
     assert (source.status, source.error, source.rows_read) == ("failed", "database: locked", 7)
 
 
+@pytest.mark.slow
 def test_past_the_budget_the_end_is_owed_and_the_ledger_writes_it_later(engine: Engine) -> None:
     run_id = new_run(engine)
     ledger = RunLedger()
@@ -116,6 +118,7 @@ def test_close_out_ends_runs_still_in_flight_and_never_overwrites_an_ended_one(
 
 
 @pytest.mark.parametrize(("stopping", "attempts"), [(False, 1), (True, 2)])
+@pytest.mark.slow
 def test_once_stopping_each_attempt_waits_at_most_a_second(
     engine: Engine, caplog: pytest.LogCaptureFixture, stopping: bool, attempts: int
 ) -> None:

@@ -53,6 +53,7 @@ def test_a_document_over_the_limit_is_refused_before_parsing(client: TestClient)
     assert documents.holds(at_limit)
 
 
+@pytest.mark.slow
 def test_the_document_cache_holds_a_bounded_number_of_bytes(
     database_url: str, store: Store
 ) -> None:
@@ -114,6 +115,7 @@ def test_an_entry_over_its_share_is_not_cached() -> None:
         "nested",
     ],
 )
+@pytest.mark.slow
 def test_the_estimate_covers_what_a_parsed_and_validated_document_holds(query: str) -> None:
     config = AppConfig()
     schema = build_schema(config)._schema

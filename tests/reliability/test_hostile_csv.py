@@ -51,6 +51,7 @@ def test_the_corpus_is_large_enough() -> None:
 
 
 @pytest.mark.parametrize(("shape", "case"), CASES, ids=[f"{s.source}-{c.name}" for s, c in CASES])
+@pytest.mark.slow
 def test_hostile_csv_file(
     engine: Engine,
     tmp_path: Path,

@@ -144,7 +144,7 @@ def test_each_app_has_its_own_cache(pair: Pair, database_url: str) -> None:
 
 def test_graphql_compiled_false_turns_the_path_off(database_url: str, store: Store) -> None:
     settings = make_settings(database_url, GRAPHQL_COMPILED="false")
-    assert settings.graphql_compiled is False
+    assert settings.app.graphql_compiled is False
     with TestClient(create_app(settings.app_config())) as client:
         assert plans_of(client) is None
         response = client.post("/graphql", json={"query": TWO, "operationName": "Count"})
