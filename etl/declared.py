@@ -140,6 +140,22 @@ class Ratio(Parser[float]):
         return f"{value:g}"
 
 
+@dataclass(frozen=True, slots=True)
+class Percent(Parser[float]):
+    @property
+    def accepts(self) -> str:
+        return "percentage, 0 or more"
+
+    def __call__(self, text: str) -> float:
+        number: float = _number(text, float, "a percentage")
+        if not 0.0 <= number < float("inf"):
+            raise ValueError(f"must be a finite percentage >= 0, got {text!r}")
+        return number
+
+    def render(self, value: float) -> str:
+        return f"{value:g}"
+
+
 _TRUE = ("1", "true", "yes", "on")
 _FALSE = ("0", "false", "no", "off")
 

@@ -17,7 +17,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 
 from kasparro.db.latest_cache import PricesCache
-from kasparro.gql import rest
+from kasparro.gql import exports, products_openapi, products_rest, rest
 from kasparro.gql.bodylimit import BodyLimitMiddleware
 from kasparro.gql.config import AppConfig
 from kasparro.gql.cors import CorsMiddleware
@@ -111,7 +111,7 @@ def create_app(config: AppConfig, *, etl: EtlLifespan = etl_scheduler) -> Starle
     ``etl`` starts and stops what runs the ETL for ``runEtl`` and ``POST /etl/run``
     (the real scheduler by default; tests pass a fake).
     """
-    openapi = openapi_document(config)
+    openapi = products_openapi.extend(openapi_document(config), config)
     obs = Observability()
 
     @contextlib.asynccontextmanager
@@ -137,8 +137,15 @@ def create_app(config: AppConfig, *, etl: EtlLifespan = etl_scheduler) -> Starle
 
     routes: list[BaseRoute] = [
         Route("/health", rest.health, methods=["GET"]),
-        Route("/data", rest.data, methods=["GET"]),
+        Route("/data", exports.DataRoute(), methods=["GET"]),
+        *(
+            Route(f"/data.{name}", exports.export_app(name), methods=["GET"])
+            for name in exports.FORMATS
+        ),
         Route("/stats", rest.stats, methods=["GET"]),
+        Route("/candles", products_rest.candles, methods=["GET"]),
+        Route("/consensus", products_rest.consensus, methods=["GET"]),
+        Route("/divergences", products_rest.divergences, methods=["GET"]),
         Route("/etl/run", rest.etl_run, methods=["POST"]),
         Route("/openapi.json", openapi_json, methods=["GET"]),
         Route("/graphql", GraphQLApp(config, obs)),  # it answers other methods itself

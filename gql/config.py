@@ -9,7 +9,16 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from kasparro.etl.config import EtlConfig
-from kasparro.etl.declared import Boolean, DatabaseUrl, Integer, Origins, Seconds, Text, setting
+from kasparro.etl.declared import (
+    Boolean,
+    DatabaseUrl,
+    Integer,
+    Origins,
+    Percent,
+    Seconds,
+    Text,
+    setting,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,6 +75,25 @@ class AppConfig:
         True,
         Boolean(),
         "serve plain list queries by the compiled execution path",
+    )
+    consensus_max_age_seconds: int = setting(
+        "CONSENSUS_MAX_AGE_SECONDS",
+        86400,
+        Integer(0),
+        "consensus keeps a source's newest quote only when at most this older than the "
+        "asset's newest quote",
+    )
+    consensus_outlier_pct: float = setting(
+        "CONSENSUS_OUTLIER_PCT",
+        2.0,
+        Percent(),
+        "a quote further than this percentage from the consensus median is an outlier",
+    )
+    export_batch_rows: int = setting(
+        "EXPORT_BATCH_ROWS",
+        5000,
+        Integer(1, 100_000),
+        "rows an export (`/data.csv`, `/data.ndjson`, `kasparro export`) reads per query",
     )
     max_request_bytes: int = setting(
         "MAX_REQUEST_BYTES",

@@ -10,8 +10,12 @@ about 360,000. The other lists (``estimates``):
 - ``etlRuns``, ``assets``: ``first`` (20 / 100 by default; at most 100 / MAX_PAGE_SIZE);
 - ``latestPrices``: ``LATEST_PRICES_ROWS`` (one row per asset and source a run of the
   default sources stores), or ``len(KNOWN_SOURCES)`` rows per ``asset``/``symbol`` value;
-- a source list (``Asset.sources``, ``EtlRun.sources``, ``Stats.sources``):
-  ``len(KNOWN_SOURCES)``;
+- ``consensus``: its ``LATEST_PRICES_ROWS`` quotes as ``len(KNOWN_SOURCES)`` quotes of
+  ``LATEST_PRICES_ROWS / len(KNOWN_SOURCES)`` assets (most assets have fewer quotes, and
+  the quotes are most of the answer), or one asset per ``asset``/``symbol`` value;
+  ``divergences``, ``candles``: ``first`` (100 / 500 by default; at most MAX_PAGE_SIZE);
+- a source list (``Asset.sources``, ``EtlRun.sources``, ``Stats.sources``,
+  ``Consensus.quotes``, ``Candle.sources``): ``len(KNOWN_SOURCES)``;
 - introspection lists: their average length in this schema (``__Schema.types`` is the
   number of types, ``__Type.fields`` the fields per type, ``__Field.args`` the arguments
   per field…), so a full introspection costs about what its answer holds;
@@ -69,6 +73,7 @@ from kasparro.gql.compiled.seam import graphql_schema
 from kasparro.gql.config import AppConfig
 from kasparro.gql.errors import QueryTooCostly
 from kasparro.gql.fragments import by_fragment, fragments_of
+from kasparro.gql.products import CANDLES_DEFAULT, DIVERGENCES_DEFAULT
 from kasparro.gql.resolvers import RUNS_MAXIMUM
 
 COST_CAP = 10**12
@@ -166,6 +171,13 @@ def estimates(config: AppConfig, schema: GraphQLSchema) -> dict[tuple[str, str],
         ("Asset", "sources"): sources,
         ("EtlRun", "sources"): sources,
         ("Stats", "sources"): sources,
+        ("Query", "consensus"): Filtered(
+            LATEST_PRICES_ROWS // len(KNOWN_SOURCES), 1, ("asset", "symbol")
+        ),
+        ("Query", "divergences"): Items(DIVERGENCES_DEFAULT, ("first",), config.max_page_size),
+        ("Consensus", "quotes"): sources,
+        ("Query", "candles"): Items(CANDLES_DEFAULT, ("first",), config.max_page_size),
+        ("Candle", "sources"): sources,
     }
     found.update(_introspection(schema))
     return found

@@ -10,7 +10,7 @@ from strawberry.types import Info
 
 from kasparro.db import queries
 from kasparro.db.outcomes import RunStatus
-from kasparro.gql import filters
+from kasparro.gql import filters, products
 from kasparro.gql.admin import authorize, run_etl_now
 from kasparro.gql.context import Context
 from kasparro.gql.dbcall import run_db
@@ -143,6 +143,10 @@ class Query:
             )
             for row in prices.rows
         ]
+
+    candles = products.candles_field
+    consensus = products.consensus_field
+    divergences = products.divergences_field
 
     @strawberry.field(description="Store and ETL figures, from the run tables.")
     async def stats(self, info: Info[Context, None]) -> Stats:

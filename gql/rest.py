@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from itertools import repeat
 from typing import Any
@@ -133,7 +134,7 @@ def _limit(text: str | None, config: AppConfig) -> int:
     )
 
 
-def _records_json(
+def records_json(
     conn: Connection,
     wanted: RecordFilters,
     position: Keyset | None,
@@ -161,15 +162,24 @@ def record_items(rows: Sequence[RecordRow]) -> list[dict[str, Any]]:
     return items
 
 
-async def data(request: Request) -> JSONResponse:
-    """``GET /data``: one page of records, newest first, with ``next_cursor``."""
+@dataclass(frozen=True, slots=True)
+class DataRequest:
+    """The checked parameters of ``GET /data`` (and of the exports, which take the same)."""
+
+    filters: RecordFilters
+    order: queries.Order
+    limit: int
+    position: Keyset | None
+
+
+def data_request(request: Request, accepted: Sequence[str] = DATA_PARAMETERS) -> DataRequest:
+    """Check ``/data``'s parameters (only ``accepted`` ones may be given)."""
     config: AppConfig = request.app.state.config
     params = request.query_params
-    unknown = sorted(set(params.keys()) - set(DATA_PARAMETERS))
+    unknown = sorted(set(params.keys()) - set(accepted))
     if unknown:
         raise BadInput(
-            f"unknown parameter {', '.join(map(repr, unknown))} "
-            f"(accepted: {', '.join(DATA_PARAMETERS)})"
+            f"unknown parameter {', '.join(map(repr, unknown))} (accepted: {', '.join(accepted)})"
         )
     since_text = _single(params, "since")
     until_text = _single(params, "until")
@@ -186,15 +196,26 @@ async def data(request: Request) -> JSONResponse:
     limit = _limit(_single(params, "limit"), config)
     cursor = _single(params, "cursor")
     position = decode_cursor(cursor, order) if cursor else None
+    return DataRequest(wanted, order, limit, position)
+
+
+async def data(request: Request) -> JSONResponse:
+    """``GET /data``: one page of records, newest first, with ``next_cursor``."""
+    asked = data_request(request)
     items, key = await run_db(
-        request.app.state.read_engine, _records_json, wanted, position, limit, order
+        request.app.state.read_engine,
+        records_json,
+        asked.filters,
+        asked.position,
+        asked.limit,
+        asked.order,
     )
     return JSONResponse(
         {
             "request_id": request_id_of(request),
             "api_latency_ms": _latency_ms(request),
             "data": items,
-            "next_cursor": encode_cursor(key, order) if key is not None else None,
+            "next_cursor": encode_cursor(key, asked.order) if key is not None else None,
         }
     )
 

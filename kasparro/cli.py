@@ -1,4 +1,4 @@
-"""The ``kasparro`` command line: serve, etl, migrate, export-schema, prune."""
+"""The ``kasparro`` command line: serve, etl, migrate, export-schema, export, prune."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from kasparro.db.engine import create_db_engine
 from kasparro.db.migrate import upgrade
 from kasparro.db.prune import DEFAULT_BATCH_SIZE, parse_age, prune
 from kasparro.etl_command import add_etl_parser
+from kasparro.export_command import add_export_parser
 from kasparro.logs import configure_logging
 from kasparro.settings import Settings, SettingsError, effective, markdown
 
@@ -165,6 +166,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="print the settings reference (docs/settings.md) instead",
     )
     settings_.set_defaults(handler=cmd_settings, format="table")
+    add_export_parser(commands)
 
     prune_ = commands.add_parser("prune", help="delete old raw payloads (and records, rejects)")
     prune_.add_argument(

@@ -169,7 +169,17 @@ def test_stats_on_an_empty_store(settings_client: TestClient) -> None:
 def test_openapi_document(client: TestClient) -> None:
     document = client.get("/openapi.json").json()
     assert document["openapi"] == "3.1.0"
-    assert set(document["paths"]) == {"/health", "/data", "/stats", "/etl/run"}
+    assert set(document["paths"]) == {
+        "/health",
+        "/data",
+        "/stats",
+        "/etl/run",
+        "/candles",
+        "/data.csv",
+        "/data.ndjson",
+        "/consensus",
+        "/divergences",
+    }
     names = [p["name"] for p in document["paths"]["/data"]["get"]["parameters"]]
     assert names == list(DATA_PARAMETERS)
     limit = document["paths"]["/data"]["get"]["parameters"][6]

@@ -24,6 +24,7 @@ from kasparro.etl.declared import (
     NameList,
     Origins,
     Parser,
+    Percent,
     Ratio,
     Seconds,
     Text,
@@ -44,7 +45,7 @@ def other_value(parse: Parser[Any], default: Any) -> str:
         return parse.render(not default)
     if isinstance(parse, Integer):
         return str(default + 1 if parse.maximum is None or default < parse.maximum else 1)
-    if isinstance(parse, Seconds | Ratio):
+    if isinstance(parse, Seconds | Ratio | Percent):
         return parse.render(default / 2)
     if isinstance(parse, Choice):
         return next(value for value in parse.allowed if value != default)

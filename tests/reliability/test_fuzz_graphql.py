@@ -26,6 +26,9 @@ BUDGET: Budget = {
     "Query.etlRuns": (80, 40),
     "Query.stats": (40, 20),
     "Query.health": (40, 20),
+    "Query.candles": (100, 40),
+    "Query.consensus": (60, 30),
+    "Query.divergences": (60, 30),
     # Each accepted call runs the ETL (over header-only CSVs and closed API ports).
     "Mutation.runEtl": (60, 30),
 }
@@ -90,7 +93,18 @@ def test_graphql_fuzzing_from_the_schema(
     )
     figures = tally.figures()
     # Well-typed requests reached every resolver, not only the input checks.
-    fields = ("records", "latestPrices", "assets", "etlRuns", "stats", "health", "runEtl")
+    fields = (
+        "records",
+        "latestPrices",
+        "assets",
+        "etlRuns",
+        "stats",
+        "health",
+        "runEtl",
+        "candles",
+        "consensus",
+        "divergences",
+    )
     assert all(tally.outcomes[f"{name} answered"] > 0 for name in fields), figures
     answered = sum(tally.outcomes[f"{name} answered"] for name in fields)
     assert answered >= sum(positive for positive, _ in BUDGET.values()) / 4, figures
