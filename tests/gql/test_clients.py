@@ -1,6 +1,7 @@
 """Clients nobody on the project wrote, against a real `kasparro serve` (both databases):
 graphql-http's server audit, Apollo Client (HttpLink, BatchHttpLink, PersistedQueryLink over
-POST and GET, relayStylePagination) and graphql-request (with batchRequests).
+POST and GET, relayStylePagination forward and backward, the documented typePolicies) and
+graphql-request (with batchRequests, forward and backward).
 
 The npm packages are pinned in tests/gql/clients/package-lock.json; `.ci/run` installs them
 with `npm ci`. Without Node or the modules these tests skip, saying so, except under CI
@@ -120,7 +121,12 @@ def test_graphql_request(served: tuple[Served, Store]) -> None:
     mutation_checked(report)
 
 
-@pytest.mark.skip(reason="backward paging (last/before) comes with the Relay connection work")
-def test_a_backward_cursor_walk() -> None:
-    """Apollo and graphql-request walk ``records(last:, before:)`` from the end to the start,
-    each row once: to be written with the Relay connection change (issue 17, defect 7)."""
+def test_a_backward_cursor_walk(served: tuple[Served, Store]) -> None:
+    """Apollo walks ``records`` forward (``first``/``after``) and backward (``last``/
+    ``before``) by ``fetchMore``, relayStylePagination merging every page into one cached
+    list; graphql-request walks backward page by page. Each sees every row once."""
+    server, store = served
+    report = run("walks.mjs", server)
+    assert set(report) == {"apolloForward", "apolloBackward", "graphqlRequestBackward"}
+    for walk in report.values():
+        walk_matches(walk, store)
