@@ -21,6 +21,7 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine
 
+from tests.conftest import REPO
 from tests.gql.store import Store, load_store
 from tests.ops.serving import Served, kasparro_serve, wait_until_serving
 
@@ -130,3 +131,47 @@ def test_a_backward_cursor_walk(served: tuple[Served, Store]) -> None:
     assert set(report) == {"apolloForward", "apolloBackward", "graphqlRequestBackward"}
     for walk in report.values():
         walk_matches(walk, store)
+
+
+def test_apollo_normalizes_with_the_documented_type_policies(
+    served: tuple[Served, Store],
+) -> None:
+    """Defect 8 of issue 17: with only README's typePolicies, InMemoryCache stores a record
+    (and a latest price) read under two argument sets once, and a second ``stats`` or
+    ``health`` query merges into the first one's entry instead of replacing it."""
+    server, store = served
+    report = run("cache.mjs", server)
+    cache = report["cache"]
+    assert report["warnings"] == []  # Apollo warns when it must drop cached data
+    # The three oldest records, read ASC with first and DESC with last: one entry each,
+    # holding the fields both queries selected.
+    ascending_ids, descending_ids = report["ids"]
+    assert len(ascending_ids) == 3 and descending_ids == ascending_ids[::-1]
+    records = {key: entry for key, entry in cache.items() if key.startswith("Record:")}
+    assert sorted(records) == sorted(f"Record:{id_}" for id_ in ascending_ids)
+    oldest = ascending(store)[:3]
+    for (source, _, timestamp), id_ in zip(oldest, ascending_ids, strict=True):
+        entry = records[f"Record:{id_}"]
+        assert entry["source"] == source and "value" in entry
+        assert entry["timestamp"].replace("Z", "+00:00") == timestamp
+    bitcoin, every = report["priceIds"]
+    assert set(bitcoin) < set(every) and len(every) == len(set(every))
+    prices = sorted(key for key in cache if key.startswith("AssetPrice:"))
+    assert prices == sorted(f"AssetPrice:{id_}" for id_ in every)
+    assert all("value" in cache[f"AssetPrice:{id_}"] for id_ in bitcoin)
+    # Stats and Health are singletons: the second query merged into the first.
+    assert cache["ROOT_QUERY"]["stats"] == {"__ref": "Stats:{}"}
+    fresh = report["fresh"]["stats"]
+    assert fresh["recordsTotal"] == len(store.records)
+    assert cache["Stats:{}"] == fresh
+    assert report["cachedStats"] == report["stats"][0]
+    assert cache["Health:{}"]["db"] == "ok" and "database" in cache["Health:{}"]
+
+
+def test_readme_documents_the_type_policies_the_clients_use() -> None:
+    """The Apollo checks build their cache with README's typePolicies, word for word."""
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    section = readme.split("### Client caches", 1)[1].split("\n### ", 1)[0]
+    documented = section.split("typePolicies: {", 1)[1].split("\n});", 1)[0]
+    used = (CLIENTS / "common.mjs").read_text(encoding="utf-8")
+    assert "".join(documented.split()) in "".join(used.split())
