@@ -1,11 +1,11 @@
 """Clients nobody on the project wrote, against a real `kasparro serve` (both databases):
 graphql-http's server audit, Apollo Client (HttpLink, BatchHttpLink, PersistedQueryLink over
-POST and GET, relayStylePagination forward and backward, the documented typePolicies) and
-graphql-request (with batchRequests, forward and backward).
+POST and GET, relayStylePagination forward and backward, the documented typePolicies),
+graphql-request (with batchRequests, forward and backward) and PyPI's Python `gql` client.
 
 The npm packages are pinned in tests/gql/clients/package-lock.json; `.ci/run` installs them
-with `npm ci`. Without Node or the modules these tests skip, saying so, except under CI
-(``CI=true``), where they fail.
+with `npm ci`, and PyPI's `gql` with the test extra. Without Node, the modules or `gql` these
+tests skip, saying so, except under CI (``CI=true``), where they fail.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ import json
 import os
 import shutil
 import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -28,7 +29,7 @@ from tests.ops.serving import Served, kasparro_serve, wait_until_serving
 CLIENTS = Path(__file__).parent / "clients"
 TOKEN = "client-token"
 PAGE_SIZE = 7  # as common.mjs
-NODE_TIMEOUT_SECONDS = 120
+CLIENT_TIMEOUT_SECONDS = 120
 
 
 def clients_missing() -> str | None:
@@ -40,27 +41,46 @@ def clients_missing() -> str | None:
     return None
 
 
-@pytest.fixture
-def served(database_url: str, engine: Engine, tmp_path: Path) -> Iterator[tuple[Served, Store]]:
-    missing = clients_missing()
+def skip_unless_ci(missing: str | None) -> None:
+    """Skip, saying why, when a client cannot run here; under CI, fail instead."""
     if missing is not None:
         if os.environ.get("CI") == "true":
             pytest.fail(f"CI runs the client checks: {missing}")
         pytest.skip(missing)
+
+
+@pytest.fixture
+def serving(database_url: str, engine: Engine, tmp_path: Path) -> Iterator[tuple[Served, Store]]:
+    """The store loaded and `kasparro serve` on it, with the admin token set."""
     store = load_store(engine)
     with kasparro_serve(database_url, tmp_path, "clients", ADMIN_TOKEN=TOKEN) as server:
         wait_until_serving(server)
         yield server, store
 
 
+@pytest.fixture
+def served(serving: tuple[Served, Store]) -> tuple[Served, Store]:
+    """``serving``, for the Node clients."""
+    skip_unless_ci(clients_missing())
+    return serving
+
+
 def run(script: str, served: Served) -> Any:
-    """Run ``script`` against ``served``; its one line of JSON."""
+    """Run the Node ``script`` against ``served``; its one line of JSON."""
+    return run_client(["node", script], served, CLIENTS)
+
+
+def run_client(
+    command: list[str], served: Served, cwd: Path, env: dict[str, str] | None = None
+) -> Any:
+    """Run ``command`` with the base URL and the admin token; its one line of JSON."""
     done = subprocess.run(
-        ["node", script, served.base_url, TOKEN],
-        cwd=CLIENTS,
+        [*command, served.base_url, TOKEN],
+        cwd=cwd,
+        env=env,
         capture_output=True,
         text=True,
-        timeout=NODE_TIMEOUT_SECONDS,
+        timeout=CLIENT_TIMEOUT_SECONDS,
         check=False,
     )
     assert done.returncode == 0, f"{done.stderr}\n{served.log()}"
@@ -175,3 +195,27 @@ def test_readme_documents_the_type_policies_the_clients_use() -> None:
     documented = section.split("typePolicies: {", 1)[1].split("\n});", 1)[0]
     used = (CLIENTS / "common.mjs").read_text(encoding="utf-8")
     assert "".join(documented.split()) in "".join(used.split())
+
+
+def test_the_python_gql_client(serving: tuple[Served, Store], tmp_path: Path) -> None:
+    """PyPI's ``gql`` client (HTTPX transport): introspection (it fetches the schema and
+    validates every document against it), variables, a fragment, a full forward and backward
+    cursor walk, the mutation without and with the token.
+
+    The repository's top-level ``gql/`` folder shadows PyPI's ``gql`` wherever the repository
+    root is on ``sys.path``, as pytest puts it; so the client runs in a subprocess, with
+    ``python -P`` (no script directory on the path) from a temporary directory and without
+    PYTHONPATH, and the test checks which ``gql`` it imported."""
+    installed = (Path(entry) / "gql" / "transport" / "httpx.py" for entry in sys.path)
+    if not any(path.is_file() for path in installed):
+        skip_unless_ci("PyPI's gql is not installed: pip install -e '.[test]'")
+    server, store = serving
+    environment = {key: value for key, value in os.environ.items() if key != "PYTHONPATH"}
+    command = [sys.executable, "-P", str(CLIENTS / "python_gql.py")]
+    report = run_client(command, server, tmp_path, environment)
+    imported = Path(report["gql"])
+    assert imported.parts[-3:] == ("site-packages", "gql", "__init__.py"), imported
+    assert report["queryType"] == "Query" and report["types"] > 20
+    walk_matches(report["forward"], store)
+    walk_matches(report["backward"], store)
+    mutation_checked(report)
