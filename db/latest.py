@@ -72,8 +72,8 @@ _UPSERT_SQLITE = text(
 class Newest:
     """The newest written row per record id of one source, over one transaction's chunks.
 
-    ``add`` the rows each write put in ``records`` (staged rows: record id, naive-UTC
-    timestamp text, …, value at index 5); ``upsert`` the result before the commit, then
+    ``add`` the rows each write put in ``records`` (staged rows, naive-UTC timestamp
+    text); ``upsert`` the result before the commit, then
     ``clear``. Of two rows at one timestamp the later one wins, as it does in ``records``.
     """
 
@@ -85,9 +85,9 @@ class Newest:
     def add(self, rows: Iterable[StagedRow]) -> None:
         held = self._rows
         for row in rows:
-            current = held.get(row[0])
-            if current is None or row[1] >= current[0]:
-                held[row[0]] = (row[1], row[5])
+            current = held.get(row.record_id)
+            if current is None or row.timestamp >= current[0]:
+                held[row.record_id] = (row.timestamp, row.value)
 
     def upsert(self, conn: Connection, source: str) -> None:
         """Write the gathered rows into ``latest_records`` (inside ``conn``'s transaction)."""

@@ -32,30 +32,17 @@ from sqlalchemy import (
     type_coerce,
 )
 
+from kasparro.db.outcomes import COUNTERS, Counters, RunStatus
+from kasparro.db.record import RECORD_COLUMNS, RecordRow
 from kasparro.db.tables import asset_aliases, assets, etl_run_sources, etl_runs, latest_records
 from kasparro.db.tables import records as record_table
-
-RUN_STATUSES = ("running", "success", "partial", "failed", "skipped")
 
 Order = Literal["asc", "desc"]
 
 DbRow: TypeAlias = "Row[*tuple[Any, ...]]"
 """A result row of any width; columns are read by attribute (``row.source``)."""
 
-RECORD_COLUMNS = (
-    record_table.c.source,
-    record_table.c.record_id,
-    record_table.c.timestamp,
-    record_table.c.asset_id,
-    record_table.c.symbol,
-    record_table.c.name,
-    record_table.c.value,
-    record_table.c.market_cap,
-    record_table.c.volume_24h,
-)
-"""The columns of a record page, in this order (callers may unpack rows positionally;
-``run_id`` and ``ingested_at`` stay internal)."""
-
+_record_row = RecordRow._make
 _KEY = (record_table.c.timestamp, record_table.c.source, record_table.c.record_id)
 
 
@@ -89,7 +76,7 @@ class RecordPage:
     """One page of records (in the order asked for), whether more follow it in that order
     (``has_next``) and whether any come before it (``has_previous``)."""
 
-    rows: Sequence[DbRow]
+    rows: Sequence[RecordRow]
     has_next: bool
     has_previous: bool = False
 
@@ -114,7 +101,7 @@ def etl_last_run_status(conn: Connection) -> str:
     """
     status = conn.execute(
         select(etl_runs.c.status)
-        .where(etl_runs.c.status != "skipped")
+        .where(etl_runs.c.status != RunStatus.SKIPPED)
         .order_by(etl_runs.c.started_at.desc(), etl_runs.c.id.desc())
         .limit(1)
     ).scalar_one_or_none()
@@ -169,9 +156,10 @@ def records(
     rows = conn.execute(_ordered(query, reading).limit(limit + 1)).all()
     more = len(rows) > limit
     behind = look_beyond and rows_beyond(conn, filters, after, before, order, from_end=from_end)
+    page = list(map(_record_row, rows[:limit]))
     if from_end:
-        return RecordPage(rows[:limit][::-1], has_next=behind, has_previous=more)
-    return RecordPage(rows[:limit], has_next=more, has_previous=behind)
+        return RecordPage(page[::-1], has_next=behind, has_previous=more)
+    return RecordPage(page, has_next=more, has_previous=behind)
 
 
 _REVERSE: dict[Order, Order] = {"asc": "desc", "desc": "asc"}
@@ -291,7 +279,7 @@ def latest_prices(
             latest_records.c.source,
             latest_records.c.record_id,
             latest_records.c.value,
-            _utc_text(conn, latest_records.c.timestamp),
+            _utc_text(conn, latest_records.c.timestamp).label("stamp"),
             assets.c.symbol,
             assets.c.name,
         )
@@ -316,21 +304,25 @@ def latest_prices(
     order: list[ColumnElement[str]] = [asset_aliases.c.asset_id, latest_records.c.source]
     if conn.dialect.name == "postgresql":
         order = [column.collate("C") for column in order]
-    newest: list[Any] = []
+    newest: list[DbRow] = []
     last = None
     for row in conn.execute(query.order_by(*order)).all():
-        if (key := (row[0], row[1])) != last:
+        if (key := (row.asset_id, row.source)) != last:
             newest.append(row)
             last = key
-        elif (row[4], newest[-1][2]) > (newest[-1][4], row[2]):
+        elif (row.stamp, newest[-1].record_id) > (newest[-1].stamp, row.record_id):
             newest[-1] = row
     stamps: dict[str, datetime] = {}
     prices = []
-    for asset_id, source, record_id, value, stamp, symbol, name in newest:
-        moment = stamps.get(stamp)
+    for row in newest:
+        moment = stamps.get(row.stamp)
         if moment is None:
-            moment = stamps[stamp] = datetime.fromisoformat(stamp).replace(tzinfo=UTC)
-        prices.append(LatestPrice(asset_id, source, record_id, value, moment, symbol, name))
+            moment = stamps[row.stamp] = datetime.fromisoformat(row.stamp).replace(tzinfo=UTC)
+        prices.append(
+            LatestPrice(
+                row.asset_id, row.source, row.record_id, row.value, moment, row.symbol, row.name
+            )
+        )
     return prices
 
 
@@ -396,8 +388,7 @@ class StoreStats:
     - ``records_processed``: rows the ETL has written, summed over every source run of
       every run: ``inserted + updated`` (new observations plus corrections). Unchanged
       duplicates, skipped and rejected rows are counted in ``rows`` but not here.
-    - ``rows``: the per-source-run counters summed over all runs (read, inserted, updated,
-      unchanged, skipped, rejected).
+    - ``rows``: the per-source-run counters (``db.outcomes.Counters``) summed over all runs.
     - ``runs_total``: ETL runs recorded, including skipped ones.
     - ``assets_total``: canonical assets.
     - ``sources``: the sources that have been run at least once, sorted.
@@ -406,30 +397,22 @@ class StoreStats:
 
     records_total: int
     records_processed: int
-    rows: dict[str, int]
+    rows: Counters
     runs_total: int
     assets_total: int
     sources: list[str]
     last_run: DbRow | None
 
 
-ROW_COUNTERS = ("rows_read", "inserted", "updated", "unchanged", "skipped", "rejected")
-
-
 def store_stats(conn: Connection) -> StoreStats:
     """The figures of ``/stats`` and GraphQL ``stats``, straight from the tables."""
     sums = conn.execute(
-        select(
-            *(
-                func.coalesce(func.sum(etl_run_sources.c[name]), 0).label(name)
-                for name in ROW_COUNTERS
-            )
-        )
+        select(*(func.coalesce(func.sum(etl_run_sources.c[name]), 0) for name in COUNTERS))
     ).one()
-    rows = {name: int(sums._mapping[name]) for name in ROW_COUNTERS}
+    rows = Counters(*map(int, sums))
     last_run = conn.execute(
         select(*_RUN_COLUMNS)
-        .where(etl_runs.c.status != "skipped")
+        .where(etl_runs.c.status != RunStatus.SKIPPED)
         .order_by(etl_runs.c.started_at.desc(), etl_runs.c.id.desc())
         .limit(1)
     ).one_or_none()
@@ -440,7 +423,7 @@ def store_stats(conn: Connection) -> StoreStats:
         records_total=int(
             conn.execute(select(func.count()).select_from(record_table)).scalar_one()
         ),
-        records_processed=rows["inserted"] + rows["updated"],
+        records_processed=rows.inserted + rows.updated,
         rows=rows,
         runs_total=int(conn.execute(select(func.count()).select_from(etl_runs)).scalar_one()),
         assets_total=int(conn.execute(select(func.count()).select_from(assets)).scalar_one()),

@@ -22,13 +22,14 @@ from typing import NamedTuple
 from sqlalchemy import Connection, func, insert, select, update
 
 from kasparro.db.load import forget_position
+from kasparro.db.outcomes import COUNTERS, RunStatus
 from kasparro.db.tables import etl_run_sources, etl_runs
 from kasparro.db.types import storable_text
 
-COUNTERS = ("rows_read", "inserted", "updated", "unchanged", "skipped", "rejected")
 
-
-def start_run(conn: Connection, trigger: str, now: datetime, status: str = "running") -> int:
+def start_run(
+    conn: Connection, trigger: str, now: datetime, status: RunStatus = RunStatus.RUNNING
+) -> int:
     """Insert a run row; return its id."""
     result = conn.execute(
         insert(etl_runs)
@@ -47,13 +48,13 @@ def start_run(conn: Connection, trigger: str, now: datetime, status: str = "runn
 
 def last_start(conn: Connection) -> datetime | None:
     """When the newest run that was not ``skipped`` started; None before the first."""
-    query = select(func.max(etl_runs.c.started_at)).where(etl_runs.c.status != "skipped")
+    query = select(func.max(etl_runs.c.started_at)).where(etl_runs.c.status != RunStatus.SKIPPED)
     started: datetime | None = conn.execute(query).scalar()
     return started
 
 
 def finish_run(
-    conn: Connection, run_id: int, status: str, now: datetime, error: str | None = None
+    conn: Connection, run_id: int, status: RunStatus, now: datetime, error: str | None = None
 ) -> None:
     conn.execute(
         update(etl_runs)
@@ -73,8 +74,8 @@ def reconcile_stale(conn: Connection, now: datetime, by_run: int | None = None) 
     stale = (
         conn.execute(
             update(etl_runs)
-            .where(etl_runs.c.status == "running")
-            .values(status="failed", finished_at=now, error=reason)
+            .where(etl_runs.c.status == RunStatus.RUNNING)
+            .values(status=RunStatus.FAILED, finished_at=now, error=reason)
             .returning(etl_runs.c.id)
         )
         .scalars()
@@ -83,8 +84,10 @@ def reconcile_stale(conn: Connection, now: datetime, by_run: int | None = None) 
     if stale:
         conn.execute(
             update(etl_run_sources)
-            .where(etl_run_sources.c.run_id.in_(stale), etl_run_sources.c.status == "running")
-            .values(status="failed", finished_at=now, error=reason)
+            .where(
+                etl_run_sources.c.run_id.in_(stale), etl_run_sources.c.status == RunStatus.RUNNING
+            )
+            .values(status=RunStatus.FAILED, finished_at=now, error=reason)
         )
     return len(stale)
 
@@ -96,7 +99,7 @@ def start_source(
         insert(etl_run_sources).values(
             run_id=run_id,
             source=source,
-            status="running",
+            status=RunStatus.RUNNING,
             started_at=now,
             rows_read=0,
             inserted=0,
@@ -117,7 +120,7 @@ def update_source(
     counters: Mapping[str, int],
     *,
     checkpoint: datetime | None,
-    status: str = "running",
+    status: RunStatus = RunStatus.RUNNING,
     error: str | None = None,
     note: str | None = None,
     finished_at: datetime | None = None,
@@ -143,7 +146,7 @@ class SourceFinal(NamedTuple):
     source: str
     counters: Mapping[str, int]
     checkpoint: datetime | None
-    status: str
+    status: RunStatus
     error: str | None
     finished_at: datetime
     note: str | None = None
@@ -155,7 +158,7 @@ class RunFinal(NamedTuple):
     """How a run ended, with the ends of sources not yet written (``record_final``)."""
 
     run_id: int
-    status: str
+    status: RunStatus
     error: str | None
     finished_at: datetime
     sources: tuple[SourceFinal, ...] = ()
@@ -184,7 +187,7 @@ def record_final(conn: Connection, final: RunFinal) -> bool:
     was written (False: another process ended the run meanwhile, and nothing changes)."""
     changed = conn.execute(
         update(etl_runs)
-        .where(etl_runs.c.id == final.run_id, etl_runs.c.status == "running")
+        .where(etl_runs.c.id == final.run_id, etl_runs.c.status == RunStatus.RUNNING)
         .values(status=final.status, finished_at=final.finished_at, error=_storable(final.error))
     )
     if not changed.rowcount:
@@ -193,8 +196,12 @@ def record_final(conn: Connection, final: RunFinal) -> bool:
         record_source_end(conn, final.run_id, source)
     conn.execute(
         update(etl_run_sources)
-        .where(etl_run_sources.c.run_id == final.run_id, etl_run_sources.c.status == "running")
-        .values(status="failed", finished_at=final.finished_at, error=_storable(final.error))
+        .where(
+            etl_run_sources.c.run_id == final.run_id, etl_run_sources.c.status == RunStatus.RUNNING
+        )
+        .values(
+            status=RunStatus.FAILED, finished_at=final.finished_at, error=_storable(final.error)
+        )
     )
     return True
 

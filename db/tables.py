@@ -32,6 +32,7 @@ from sqlalchemy import (
     Text,
 )
 
+from kasparro.db.outcomes import COUNTERS
 from kasparro.db.types import UTCDateTime
 
 NAMING = {
@@ -92,12 +93,7 @@ etl_run_sources = Table(
     Column("status", String(16), nullable=False),
     Column("started_at", UTCDateTime(), nullable=False),
     Column("finished_at", UTCDateTime()),
-    Column("rows_read", BigInteger, nullable=False, default=0),
-    Column("inserted", BigInteger, nullable=False, default=0),
-    Column("updated", BigInteger, nullable=False, default=0),
-    Column("unchanged", BigInteger, nullable=False, default=0),
-    Column("skipped", BigInteger, nullable=False, default=0),
-    Column("rejected", BigInteger, nullable=False, default=0),
+    *(Column(name, BigInteger, nullable=False, default=0) for name in COUNTERS),
     Column("error", Text),
     Column("note", Text),
     Column("checkpoint_before", UTCDateTime()),

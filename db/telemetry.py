@@ -17,19 +17,10 @@ from datetime import datetime
 
 from sqlalchemy import Connection, and_, func, select
 
+from kasparro.db.outcomes import COUNTERS, RunStatus, counter_label
 from kasparro.db.tables import etl_run_sources, etl_runs
 
-SOURCE_STATUSES = ("running", "success", "failed", "skipped")
-"""Statuses a source run can have; ``latest_status`` may also return others found in the table."""
-
-OUTCOMES: Mapping[str, str] = {
-    "read": "rows_read",
-    "inserted": "inserted",
-    "updated": "updated",
-    "unchanged": "unchanged",
-    "skipped": "skipped",
-    "rejected": "rejected",
-}
+OUTCOMES: Mapping[str, str] = {counter_label(name): name for name in COUNTERS}
 """Row outcome label → the ``etl_run_sources`` column that counts it."""
 
 
@@ -66,9 +57,9 @@ def run_counts(conn: Connection) -> tuple[tuple[RunCount, ...], int]:
     finished = tuple(
         RunCount(status, trigger, int(count))
         for status, trigger, count in rows
-        if status != "running"
+        if status != RunStatus.RUNNING
     )
-    running = sum(int(count) for status, _trigger, count in rows if status == "running")
+    running = sum(int(count) for status, _trigger, count in rows if status == RunStatus.RUNNING)
     return finished, running
 
 
@@ -94,7 +85,7 @@ def last_success(conn: Connection) -> dict[str, datetime]:
     finished = func.max(etl_run_sources.c.finished_at)
     rows = conn.execute(
         select(etl_run_sources.c.source, finished)
-        .where(etl_run_sources.c.status == "success")
+        .where(etl_run_sources.c.status == RunStatus.SUCCESS)
         .group_by(etl_run_sources.c.source)
     ).all()
     return {source: stamp for source, stamp in rows if stamp is not None}

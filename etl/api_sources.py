@@ -24,7 +24,12 @@ import json
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from kasparro.etl.errors import FetchError, RecordRejected, SchemaDriftError, SourceError
+from kasparro.etl.errors import (
+    FetchError,
+    NoUsablePageError,
+    RecordRejected,
+    SourceError,
+)
 from kasparro.etl.http import Fetcher, Response
 from kasparro.etl.json_pages import Unparsed, page_items
 from kasparro.etl.model import Chunk, Row
@@ -57,7 +62,7 @@ def _market_row(
     price, cap, volume = keys
     value = json_number(quote.get(price), prefix + price, required=True)
     assert value is not None
-    return (
+    return Row(
         record_id_text(item.get("id")),
         parse_time(stamp),
         symbol_text(item.get("symbol")),
@@ -155,10 +160,10 @@ def validated_chunks(
             where = f"{label} item {index}"
             try:
                 row = validate(_object(item), parse_time)
-                seen = first_seen.setdefault(row[0], where)
+                seen = first_seen.setdefault(row.record_id, where)
                 if seen != where:
                     raise RecordRejected(
-                        f"duplicate id {row[0]!r}: the first one read (at {seen}) is kept",
+                        f"duplicate id {row.record_id!r}: the first one read (at {seen}) is kept",
                         "duplicate id in the response",
                     )
                 chunk.rows.append(row)
@@ -169,7 +174,7 @@ def validated_chunks(
                 chunk = Chunk()
     if usable == 0:
         yield chunk
-        raise SchemaDriftError(source, "no usable page: every response was rejected (see rejects)")
+        raise NoUsablePageError(source)
     chunk.last = True
     yield chunk
 

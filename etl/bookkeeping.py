@@ -31,6 +31,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from kasparro.db import runs
 from kasparro.db.engine import bounded_transaction, is_unavailable
+from kasparro.db.outcomes import RunStatus
 from kasparro.db.runs import RunFinal, SourceFinal
 
 log = logging.getLogger(__name__)
@@ -155,7 +156,7 @@ class RunLedger:
         now = datetime.now(UTC)
         with self._lock:
             for run_id in self._in_flight:
-                self._owed.setdefault(run_id, RunFinal(run_id, "failed", reason, now))
+                self._owed.setdefault(run_id, RunFinal(run_id, RunStatus.FAILED, reason, now))
             self._in_flight.clear()
         if not self.settle(engine, seconds):
             with self._lock:

@@ -118,6 +118,7 @@ def row_validator(
     width = 1 + max(columns.values())
     coins: dict[tuple[str, str], tuple[str, str]] = {}
     stamps = parse_time.known
+    new_row = tuple.__new__  # Row(...) without its Python-level __new__: once per row
 
     def careful(fields: Sequence[str]) -> Row:
         if len(fields) < width:
@@ -134,7 +135,7 @@ def row_validator(
             coins[key] = known
         value = csv_number(fields[i_price].strip(), price, required=True)
         assert value is not None
-        return (
+        return Row(
             known[0],
             parse_time(fields[i_stamp]),
             known[0],
@@ -162,7 +163,7 @@ def row_validator(
             and (cap is None or 0.0 <= cap < math.inf)
             and (vol is None or 0.0 <= vol < math.inf)
         ):
-            return (symbol, moment, symbol, name, value, cap, vol)
+            return new_row(Row, (symbol, moment, symbol, name, value, cap, vol))
         return careful(fields)
 
     return validate

@@ -8,8 +8,9 @@ The hierarchy::
     │   ├── FetchError            a fetch failed after its retries (timeouts included), or at
     │   │                         once: a status never retried, a body over the size limit or
     │   │                         in an encoding not decoded, a redirect not followed
-    │   ├── SchemaDriftError      a CSV header lacks required columns; no usable API page;
-    │   │                         more of the input rejected than ETL_MAX_REJECT_RATIO allows
+    │   ├── SchemaDriftError      a CSV header lacks required columns; more of the input
+    │   │                         rejected than ETL_MAX_REJECT_RATIO allows
+    │   ├── NoUsablePageError     every API response fetched was rejected as a whole
     │   ├── InputMissingError     a configured input file does not exist
     │   └── StoppedError          the run was asked to stop; the source ended at a batch
     │                             boundary, or at once in the middle of a fetch
@@ -64,6 +65,14 @@ class FetchError(SourceError):
 class SchemaDriftError(SourceError):
     """The input's shape is not what the source expects: missing CSV columns, non-array JSON,
     or so many rejects that the source's format has likely changed."""
+
+
+class NoUsablePageError(SourceError):
+    """Every response an API source fetched was rejected as a whole (not JSON, not the
+    expected shape): the source loaded nothing. Each response is in ``rejects``."""
+
+    def __init__(self, source: str) -> None:
+        super().__init__(source, "no usable page: every response was rejected (see rejects)")
 
 
 class InputMissingError(SourceError):

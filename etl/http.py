@@ -47,16 +47,19 @@ attempt's own (never one kept alive from another), so a cut can shut its socket.
 
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 
+_DECLARED = EtlConfig()
+"""The declared defaults of the settings below (``etl.config``), not restated here."""
+
 
 @dataclass(frozen=True, slots=True)
 class FetchLimits:
-    """Bounds on one upstream request; each is a setting (README, Settings)."""
+    """Bounds on one upstream request; each is a setting (docs/settings.md)."""
 
-    deadline_seconds: float = 10.0
+    deadline_seconds: float = _DECLARED.http_timeout_seconds
     """HTTP_TIMEOUT_SECONDS: one attempt in all (connect, redirects, headers, body)."""
-    max_body_bytes: int = 16 * 1024 * 1024
+    max_body_bytes: int = _DECLARED.http_max_body_bytes
     """HTTP_MAX_BODY_BYTES: bytes received, and bytes they decode to, per response."""
-    max_redirects: int = 3
+    max_redirects: int = _DECLARED.http_max_redirects
     """HTTP_MAX_REDIRECTS: redirects followed per attempt; 0 = none."""
     max_codings: int = 2
     """HTTP_MAX_CONTENT_CODINGS: content codings decoded per response (``gzip, gzip``)."""
@@ -95,8 +98,8 @@ class Response:
 class RetryPolicy:
     """How often and how long to wait between attempts."""
 
-    max_retries: int = 3
-    retry_after_max: float = 30.0
+    max_retries: int = _DECLARED.http_max_retries
+    retry_after_max: float = _DECLARED.http_retry_after_max_seconds
     backoff_base: float = 0.5
     backoff_max: float = 8.0
     random: Callable[[], float] = field(default_factory=lambda: random.Random().random)

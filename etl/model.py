@@ -3,12 +3,19 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
-Row = tuple[str, str, str, str, float, float | None, float | None]
-"""A valid observation: (record_id, timestamp text, symbol, name, value, market_cap, volume_24h).
 
-The timestamp is canonical naive-UTC text, see ``etl.validate``.
-"""
+class Row(NamedTuple):
+    """A valid observation. The timestamp is canonical naive-UTC text, see ``etl.validate``."""
+
+    record_id: str
+    timestamp: str
+    symbol: str
+    name: str
+    value: float
+    market_cap: float | None
+    volume_24h: float | None
 
 
 @dataclass(frozen=True, slots=True)

@@ -35,6 +35,7 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
 from kasparro.db import runs
+from kasparro.db.outcomes import RunStatus
 from kasparro.db.prune import prune
 from kasparro.db.runs import RunFinal
 from kasparro.etl.assets import load_seed
@@ -117,13 +118,15 @@ def run_etl(
             reason = _not_due(engine, held, started, every)
             if reason is not None:
                 log.info("scheduled ETL run not needed: %s", reason, extra={"trigger": trigger})
-                return RunSummary(None, "skipped", (), trigger, started, started, 0, reason)
+                return RunSummary(None, RunStatus.SKIPPED, (), trigger, started, started, 0, reason)
         if not held:
             with engine.begin() as conn:
-                run_id = runs.start_run(conn, trigger, started, status="skipped")
-                runs.finish_run(conn, run_id, "skipped", datetime.now(UTC), LOCKED_ERROR)
+                run_id = runs.start_run(conn, trigger, started, status=RunStatus.SKIPPED)
+                runs.finish_run(conn, run_id, RunStatus.SKIPPED, datetime.now(UTC), LOCKED_ERROR)
             log.warning("ETL run skipped: %s", LOCKED_ERROR, extra={"run_id": run_id})
-            return RunSummary(run_id, "skipped", (), trigger, started, started, 0, LOCKED_ERROR)
+            return RunSummary(
+                run_id, RunStatus.SKIPPED, (), trigger, started, started, 0, LOCKED_ERROR
+            )
         # This process's runs that ended unrecorded get their true end, not "interrupted".
         ledger.settle(engine, config.bookkeeping_timeout_seconds)
         with engine.begin() as conn:
@@ -145,18 +148,24 @@ def run_etl(
             )
             status, error = _outcome(summaries, stop)
         except EtlError as exc:  # the run as a whole cannot go on (an unreadable asset seed)
-            summaries, status, error = (), "failed", str(exc)
+            summaries, status, error = (), RunStatus.FAILED, str(exc)
             log.error("ETL run failed: %s", exc, extra={"run_id": run_id})
         except BaseException as exc:
-            _finish(book, ledger, RunFinal(run_id, "failed", f"aborted: {exc}", datetime.now(UTC)))
+            _finish(
+                book,
+                ledger,
+                RunFinal(run_id, RunStatus.FAILED, f"aborted: {exc}", datetime.now(UTC)),
+            )
             raise
         finally:
             if http_client is None:
                 client.close()
         finished = datetime.now(UTC)
         recorded = _finish(book, ledger, RunFinal(run_id, status, error, finished))
-        if recorded and config.rejects_retention_days and not stop.is_set():
-            _prune_rejects(engine, config.rejects_retention_days, run_id)
+    # After the lock: a run started the moment this one is recorded must not be skipped
+    # for a prune of old rejects, which needs no lock.
+    if recorded and config.rejects_retention_days and not stop.is_set():
+        _prune_rejects(engine, config.rejects_retention_days, run_id)
     context = {"run_id": run_id, "trigger": trigger, "status": status, "error": error}
     log.info("ETL run finished: %s", status, extra=context)
     duration = int((time.monotonic() - clock) * 1000)
@@ -227,7 +236,7 @@ def _run_sources(
     for name in names:
         if stop.is_set() or database_failed:
             why = "stopped before it started" if stop.is_set() else DATABASE_FAILED_ERROR
-            summaries.append(SourceSummary(name, "skipped", 0, 0, 0, 0, 0, 0, why, 0))
+            summaries.append(SourceSummary(name, RunStatus.SKIPPED, Counters(), why, 0))
             continue
         job = SourceJob(
             engine,
@@ -246,12 +255,14 @@ def _run_sources(
     return tuple(summaries)
 
 
-def _outcome(summaries: tuple[SourceSummary, ...], stop: threading.Event) -> tuple[str, str | None]:
-    if stop.is_set() and any(s.status != "success" for s in summaries):
-        return "failed", STOPPED_ERROR
-    failed = [s.source for s in summaries if s.status != "success"]
+def _outcome(
+    summaries: tuple[SourceSummary, ...], stop: threading.Event
+) -> tuple[RunStatus, str | None]:
+    if stop.is_set() and any(s.status != RunStatus.SUCCESS for s in summaries):
+        return RunStatus.FAILED, STOPPED_ERROR
+    failed = [s.source for s in summaries if s.status != RunStatus.SUCCESS]
     if not failed:
-        return "success", None
+        return RunStatus.SUCCESS, None
     if len(failed) == len(summaries):
-        return "failed", "every source failed"
-    return "partial", f"failed: {', '.join(failed)}"
+        return RunStatus.FAILED, "every source failed"
+    return RunStatus.PARTIAL, f"failed: {', '.join(failed)}"

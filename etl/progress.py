@@ -5,25 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
+from kasparro.db.outcomes import COUNTERS, Counters, RunStatus
 
-@dataclass(frozen=True, slots=True)
-class Counters:
-    rows_read: int = 0
-    inserted: int = 0
-    updated: int = 0
-    unchanged: int = 0
-    skipped: int = 0
-    rejected: int = 0
-
-    def plus(self, other: Counters) -> Counters:
-        return Counters(
-            self.rows_read + other.rows_read,
-            self.inserted + other.inserted,
-            self.updated + other.updated,
-            self.unchanged + other.unchanged,
-            self.skipped + other.skipped,
-            self.rejected + other.rejected,
-        )
+__all__ = ["Counters", "ProgressEvent", "RunSummary", "SourceSummary"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,8 +17,8 @@ class ProgressEvent:
 
     source: str
     kind: str
-    counters: Counters = Counters()
-    status: str | None = None
+    counters: Counters = Counters()  # noqa: RUF009 - a NamedTuple, immutable
+    status: RunStatus | None = None
     error: str | None = None
     note: str | None = None
 
@@ -49,18 +33,19 @@ class SourceSummary:
     """
 
     source: str
-    status: str
-    rows_read: int
-    inserted: int
-    updated: int
-    unchanged: int
-    skipped: int
-    rejected: int
+    status: RunStatus
+    counters: Counters
     error: str | None
     duration_ms: int
     checkpoint_before: datetime | None = None
     checkpoint_after: datetime | None = None
     note: str | None = None
+
+    def __getattr__(self, name: str) -> int:
+        """A counter by its name: ``summary.inserted`` is ``summary.counters.inserted``."""
+        if name in COUNTERS:
+            return int(getattr(self.counters, name))
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,7 +57,7 @@ class RunSummary:
     ``running`` meanwhile."""
 
     run_id: int | None
-    status: str
+    status: RunStatus
     sources: tuple[SourceSummary, ...]
     trigger: str = "manual"
     started_at: datetime | None = None

@@ -24,9 +24,9 @@ stopping) and sets ``database_failed``. Its end is written through the run's
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 import logging
+import operator
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -37,8 +37,9 @@ import httpx
 from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import SQLAlchemyError
 
-from kasparro.db import latest, load, runs
+from kasparro.db import etl_reads, latest, load, runs
 from kasparro.db.engine import is_postgresql, is_unavailable
+from kasparro.db.outcomes import RunStatus
 from kasparro.db.runs import SourceFinal
 from kasparro.etl.api_sources import (
     coingecko_item,
@@ -54,7 +55,7 @@ from kasparro.etl.csv_layouts import CSV2_LAYOUT, CSV_LAYOUT
 from kasparro.etl.csv_source import CsvSource
 from kasparro.etl.errors import SchemaDriftError, SourceError, StoppedError
 from kasparro.etl.http import Fetcher, FetchLimits, Response, RetryPolicy
-from kasparro.etl.model import Chunk
+from kasparro.etl.model import Chunk, Row
 from kasparro.etl.prefetch import prefetched
 from kasparro.etl.progress import Counters, ProgressEvent, SourceSummary
 from kasparro.etl.reject_log import RejectLog
@@ -70,12 +71,16 @@ transactions load several times faster. Stopping commits at once."""
 
 Progress = Callable[[ProgressEvent], None]
 
+_row_key = operator.itemgetter(*map(Row._fields.index, ("record_id", "timestamp")))
+"""A row's (record_id, timestamp), its key within the source: an ``itemgetter``, as it
+runs once per row (reading the two attributes cost twice as much)."""
 
-class Committed(NamedTuple):
+
+class CommittedState(NamedTuple):
     """A source run's state as of its last write: counters, high-water mark, rejects stored."""
 
     counters: Counters
-    high: str | None
+    high_water: str | None
     rejects_stored: int
 
 
@@ -102,12 +107,14 @@ class SourceJob:
         self.database_failed = False
         """True after ``run`` when the database failed the source (locked, unreachable): the
         run's other sources would only wait for it in turn."""
-        self._state = Committed(Counters(), None, 0)
-        self._high: str | None = None
-        self._before: str | None = None
+        self._state = CommittedState(Counters(), None, 0)
+        self._newest_loaded: str | None = None
+        """The newest row timestamp loaded so far: the high-water mark of the final chunk."""
+        self._checkpoint_before: str | None = None
+        """The high-water mark the source had when the run started."""
         self._heads: dict[str, str] = {}
         """Record id → newest timestamp stored (before the run, then as written)."""
-        self._cutoffs: dict[str, str] = {}
+        self._processed_before: dict[str, str] = {}
         """Record id → its rows older than this were processed before the run."""
         self._rejects = RejectLog(config.max_rejects_stored, config.max_reject_ratio)
         self._fast_path = True
@@ -116,12 +123,15 @@ class SourceJob:
         started, clock = datetime.now(UTC), time.monotonic()
         try:
             with self.engine.begin() as conn:
-                high_water, fingerprint = load.read_checkpoint(conn, self.source)
+                high_water, fingerprint = etl_reads.read_checkpoint(conn, self.source)
                 runs.start_source(conn, self.run_id, self.source, started, high_water)
                 resolver = AssetResolver(
-                    self.source, self._seeds, load.read_assets(conn), load.read_aliases(conn)
+                    self.source,
+                    self._seeds,
+                    etl_reads.read_assets(conn),
+                    etl_reads.read_aliases(conn),
                 )
-                heads = load.read_heads(conn, self.source)
+                heads = etl_reads.read_heads(conn, self.source)
         except SQLAlchemyError as exc:
             if not is_unavailable(exc):
                 raise
@@ -129,15 +139,15 @@ class SourceJob:
             why = f"database: could not start the source: {first_line(exc)}"
             log.warning("source %s failed: %s", self.source, why, extra=self._log_context)
             duration = int((time.monotonic() - clock) * 1000)
-            return SourceSummary(self.source, "failed", 0, 0, 0, 0, 0, 0, why, duration)
+            return SourceSummary(self.source, RunStatus.FAILED, Counters(), why, duration)
         if high_water is not None:
-            self._before = self._high = stamp_text(high_water)
-            self._state = Committed(Counters(), self._before, 0)
+            self._checkpoint_before = self._newest_loaded = stamp_text(high_water)
+            self._state = CommittedState(Counters(), self._checkpoint_before, 0)
         lookback = timedelta(seconds=self.config.lookback_seconds)
         self._heads = {key: stamp_text(head) for key, head in heads.items()}
-        self._cutoffs = {key: stamp_text(head - lookback) for key, head in heads.items()}
+        self._processed_before = {key: stamp_text(head - lookback) for key, head in heads.items()}
         self._progress(ProgressEvent(self.source, "source_started"))
-        status, error, note = "success", None, None
+        status, error, note = RunStatus.SUCCESS, None, None
         drifted = False
         max_future = timedelta(seconds=self.config.max_future_seconds)
         try:
@@ -151,23 +161,23 @@ class SourceJob:
                 if drift is not None:
                     raise SchemaDriftError(self.source, drift)
         except SchemaDriftError as exc:
-            status, error = "failed", str(exc)
+            status, error = RunStatus.FAILED, str(exc)
             log.warning("source %s failed: %s", self.source, error, extra=self._log_context)
             drifted = True
         except SourceError as exc:
-            status, error = "failed", str(exc)
+            status, error = RunStatus.FAILED, str(exc)
             log.warning("source %s failed: %s", self.source, error, extra=self._log_context)
         except Exception as exc:  # the source boundary: log it, run the others
-            status, error = "failed", self._database_failure(exc)
+            status, error = RunStatus.FAILED, self._database_failure(exc)
             if error is None:
                 error = f"internal error: {type(exc).__name__}: {exc}"
                 log.exception("source %s failed unexpectedly", self.source, extra=self._log_context)
-        c, committed, stored = self._state
+        c, committed_high, stored = self._state
         note = note or self._rejects.note(c.rejected, stored)
-        checkpoint = stamp_datetime(committed) if committed else None
+        checkpoint = stamp_datetime(committed_high) if committed_high else None
         end = SourceFinal(
             self.source,
-            dataclasses.asdict(c),
+            c._asdict(),
             checkpoint,
             status,
             error,
@@ -178,7 +188,7 @@ class SourceJob:
         record = functools.partial(runs.record_source_end, run_id=self.run_id, end=end)
         if not self._book.write(f"the end of source {self.source}", record):
             self._book.owe_source(end)
-        outcome = {**self._log_context, "status": status, **dataclasses.asdict(c)}
+        outcome = {**self._log_context, "status": status, **c._asdict()}
         if c.rejected:
             outcome["reject_kinds"] = dict(self._rejects.commonest(5))
         log.info("source %s finished: %s", self.source, status, extra=outcome)
@@ -186,15 +196,10 @@ class SourceJob:
         return SourceSummary(
             self.source,
             status,
-            c.rows_read,
-            c.inserted,
-            c.updated,
-            c.unchanged,
-            c.skipped,
-            c.rejected,
+            c,
             error,
             int((time.monotonic() - clock) * 1000),
-            stamp_datetime(self._before) if self._before else None,
+            stamp_datetime(self._checkpoint_before) if self._checkpoint_before else None,
             checkpoint,
             note,
         )
@@ -311,32 +316,36 @@ class SourceJob:
         conn: Connection,
         chunk: Chunk,
         resolver: AssetResolver,
-        state: Committed,
+        state: CommittedState,
         heads: latest.Newest,
-    ) -> Committed:
+    ) -> CommittedState:
         """Write one chunk inside ``conn``'s transaction; return the state after it.
 
         Every staged row is in ``records`` with its values afterwards (inserted, corrected or
         already equal), so each is offered to ``heads``.
         """
-        rows, cutoffs = chunk.rows, self._cutoffs
-        kept = [row for row in rows if row[1] >= cutoffs.get(row[0], "")] if cutoffs else rows
-        unique = {(row[0], row[1]): row for row in kept}
+        rows, processed_before = chunk.rows, self._processed_before
+        kept = (
+            [row for row in rows if row.timestamp >= processed_before.get(row.record_id, "")]
+            if processed_before
+            else rows
+        )
+        unique = {_row_key(row): row for row in kept}
         same = changed = 0
         if len(unique) != len(kept):
             for row in kept:
-                winner = unique[(row[0], row[1])]
+                winner = unique[_row_key(row)]
                 if row is not winner:
                     same, changed = (same + 1, changed) if row == winner else (same, changed + 1)
-        resolve = resolver.resolve
-        staged = [
-            (r[0], r[1], resolve(r[0], r[2], r[3]), r[2], r[3], r[4], r[5], r[6])
-            for r in unique.values()
+        resolve, new, staged_row = resolver.resolve, tuple.__new__, load.StagedRow
+        staged = [  # new(StagedRow, …): StagedRow(…) without its Python-level __new__
+            new(staged_row, (id_, stamp, resolve(id_, symbol, name), symbol, name, value, cap, vol))
+            for id_, stamp, symbol, name, value, cap, vol in unique.values()
         ]
         if kept:
-            newest = max(row[1] for row in kept)
-            if self._high is None or newest > self._high:
-                self._high = newest
+            newest = max(row.timestamp for row in kept)
+            if self._newest_loaded is None or newest > self._newest_loaded:
+                self._newest_loaded = newest
         now = datetime.now(UTC)
         pending = resolver.take_pending()
         load.insert_assets(
@@ -360,7 +369,7 @@ class SourceJob:
                 chunk.rejected,
             )
         )
-        high = self._high if chunk.last else state.high
+        high = self._newest_loaded if chunk.last else state.high_water
         if chunk.last or chunk.position is not None:
             load.write_checkpoint(
                 conn,
@@ -374,11 +383,11 @@ class SourceJob:
             conn,
             self.run_id,
             self.source,
-            dataclasses.asdict(counters),
+            counters._asdict(),
             checkpoint=stamp_datetime(high) if high else None,
         )
         self._progress(ProgressEvent(self.source, "batch", counters))
-        return Committed(counters, high, state.rejects_stored + stored)
+        return CommittedState(counters, high, state.rejects_stored + stored)
 
     def _write(
         self, conn: Connection, staged: list[load.StagedRow], now: datetime
@@ -396,10 +405,10 @@ class SourceJob:
         fresh: list[load.StagedRow] = []
         rest: list[load.StagedRow] = []
         for row in staged:
-            (fresh if row[1] > heads.get(row[0], "") else rest).append(row)
+            (fresh if row.timestamp > heads.get(row.record_id, "") else rest).append(row)
         for row in fresh:
-            if row[1] > heads.get(row[0], ""):
-                heads[row[0]] = row[1]
+            if row.timestamp > heads.get(row.record_id, ""):
+                heads[row.record_id] = row.timestamp
         if not fresh or not self._fast_path:
             return load.upsert_records(conn, self.source, staged, self.run_id, now)
         if not load.insert_fresh_records(conn, self.source, fresh, self.run_id, now):

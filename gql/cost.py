@@ -65,6 +65,7 @@ from graphql.type.introspection import SchemaMetaFieldDef, TypeMetaFieldDef
 from strawberry.extensions import SchemaExtension
 
 from kasparro.etl.config import KNOWN_SOURCES
+from kasparro.gql.compiled.seam import graphql_schema
 from kasparro.gql.config import AppConfig
 from kasparro.gql.errors import QueryTooCostly
 from kasparro.gql.fragments import by_fragment, fragments_of
@@ -378,7 +379,7 @@ class CostLimit(SchemaExtension):
             operation = get_operation_ast(document, execution.operation_name)
             if operation is not None:
                 error = self._cost.check(
-                    execution.schema._schema, document, operation, execution.variables
+                    graphql_schema(execution.schema), document, operation, execution.variables
                 )
                 if error is not None:
                     execution.result = GraphQLExecutionResult(data=None, errors=[error])

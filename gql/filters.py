@@ -9,6 +9,7 @@ Every refusal is a ``BadInput``.
 
 from __future__ import annotations
 
+import enum
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -200,11 +201,13 @@ def records_request(
     after: str | None,
     last: int | None = None,
     before: str | None = None,
-    order: Order | None,
+    order: enum.Enum | Order | None,
     default_size: int,
     max_size: int,
 ) -> RecordsRequest:
-    """The arguments of ``records`` as the resolver and the compiled path both read them.
+    """The arguments of ``records`` as the resolver and the compiled path both read them:
+    by the resolver's parameter names (``gql.compiled.seam.python_arguments``); ``order``
+    as the ``SortOrder`` member or its value.
 
     Relay's rules: ``first`` (or, when neither is given, DEFAULT_PAGE_SIZE) rows from the
     start of the window between the cursors, or ``last`` rows from its end; 0 is allowed
@@ -235,7 +238,7 @@ def records_request(
         until=until,
         names=RECORD_ARGUMENTS,
     )
-    direction: Order = order or "desc"
+    direction: Order = (order.value if isinstance(order, enum.Enum) else order) or "desc"
     return RecordsRequest(
         filters=wanted,
         after=decode_cursor(after, direction) if after else None,

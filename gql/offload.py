@@ -64,7 +64,7 @@ class Offload:
             checked = await documents.checked(schema, data.query)
         except GraphQLError:
             return False
-        if checked.errors or data.query not in documents.cache:
+        if checked.errors or not documents.holds(data.query):
             return False
         try:
             operation = select_operation(checked.document, data.operation_name)

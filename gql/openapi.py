@@ -6,8 +6,11 @@ configuration.
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
+from kasparro.db.outcomes import COUNTERS, SOURCE_STATUSES, RunStatus
+from kasparro.db.record import RECORD_FIELDS, RecordField
 from kasparro.etl.config import KNOWN_SOURCES
 from kasparro.gql.config import AppConfig
 from kasparro.gql.cursors import CURSOR_MAX_LENGTH
@@ -51,20 +54,40 @@ def _list_parameter(
     }
 
 
+_JSON_TYPES: dict[type, dict[str, str]] = {
+    str: {"type": "string"},
+    float: {"type": "number"},
+    int: {"type": "integer"},
+    bool: {"type": "boolean"},
+    datetime: {"type": "string", "format": "date-time"},
+}
+"""The JSON schema of a record field's Python type."""
+
+
+def _record_field(field: RecordField) -> dict[str, Any]:
+    """A record field (``db.record``) as REST's JSON shows it."""
+    if field.name == "source":
+        return {"enum": list(KNOWN_SOURCES), "description": field.description}
+    schema: dict[str, Any] = dict(_JSON_TYPES[field.type])
+    if field.nullable:
+        schema["type"] = [schema["type"], "null"]
+    if field.description:
+        schema["description"] = field.description
+    return schema
+
+
 def _error(description: str) -> dict[str, Any]:
     return _json({"$ref": "#/components/schemas/Error"}, description)
 
 
 def openapi_document(config: AppConfig) -> dict[str, Any]:
     """The document for an application built from ``config``."""
+    _counters = dict.fromkeys(COUNTERS, _COUNT)
     source_run = _object(
         {
             "source": {"type": "string"},
-            "status": {"type": "string"},
-            **{
-                name: _COUNT
-                for name in ("rows_read", "inserted", "updated", "unchanged", "skipped", "rejected")
-            },
+            "status": {"enum": [status.value for status in SOURCE_STATUSES]},
+            **_counters,
             "error": {"type": ["string", "null"]},
             "note": {"type": ["string", "null"]},
             "started_at": _STAMP,
@@ -76,7 +99,7 @@ def openapi_document(config: AppConfig) -> dict[str, Any]:
     run = _object(
         {
             "id": {"type": "integer"},
-            "status": {"enum": ["running", "success", "partial", "failed", "skipped"]},
+            "status": {"enum": [status.value for status in RunStatus]},
             "trigger": {"type": "string"},
             "started_at": _STAMP,
             "finished_at": _NULLABLE_STAMP,
@@ -85,19 +108,7 @@ def openapi_document(config: AppConfig) -> dict[str, Any]:
             "sources": {"type": "array", "items": {"$ref": "#/components/schemas/SourceRun"}},
         }
     )
-    record = _object(
-        {
-            "source": {"enum": list(KNOWN_SOURCES)},
-            "record_id": {"type": "string"},
-            "value": {"type": "number"},
-            "timestamp": _STAMP,
-            "asset_id": {"type": "string"},
-            "symbol": {"type": "string"},
-            "name": {"type": "string"},
-            "market_cap": {"type": ["number", "null"]},
-            "volume_24h": {"type": ["number", "null"]},
-        }
-    )
+    record = _object({field.name: _record_field(field) for field in RECORD_FIELDS})
     request_fields = {
         "request_id": {"type": "string"},
         "api_latency_ms": {"type": "number", "minimum": 0},
@@ -116,7 +127,7 @@ def openapi_document(config: AppConfig) -> dict[str, Any]:
             "records_total": _COUNT,
             "last_run": {"anyOf": [{"$ref": "#/components/schemas/EtlRun"}, {"type": "null"}]},
             "sources": {"type": "array", "items": {"type": "string"}},
-            "rows": {"type": "object", "additionalProperties": _COUNT},
+            "rows": _object(_counters, extra=False),
             "runs_total": _COUNT,
             "assets_total": _COUNT,
         }

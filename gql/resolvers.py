@@ -9,6 +9,7 @@ from sqlalchemy import Connection
 from strawberry.types import Info
 
 from kasparro.db import queries
+from kasparro.db.outcomes import RunStatus
 from kasparro.gql import filters
 from kasparro.gql.admin import authorize, run_etl_now
 from kasparro.gql.context import Context
@@ -21,7 +22,6 @@ from kasparro.gql.types import (
     Record,
     RecordConnection,
     RowTotals,
-    RunStatus,
     SortOrder,
     Stats,
 )
@@ -85,7 +85,7 @@ class Query:
             after=after,
             last=last,
             before=before,
-            order=order.value if order is not None else None,
+            order=order,
             default_size=config.default_page_size,
             max_size=config.max_page_size,
         )
@@ -105,9 +105,12 @@ class Query:
         )
         return [EtlRun.from_row(row) for row in rows]
 
-    @strawberry.field(description="Canonical assets ordered by id, optionally by symbol.")
+    @strawberry.field(
+        description="Canonical assets ordered by id, optionally by symbol; `first` is "
+        "DEFAULT_PAGE_SIZE when absent, at most MAX_PAGE_SIZE."
+    )
     async def assets(
-        self, info: Info[Context, None], symbol: str | None = None, first: int | None = 100
+        self, info: Info[Context, None], symbol: str | None = None, first: int | None = None
     ) -> list[Asset]:
         config = info.context.config
         limit = filters.page_size(
@@ -147,7 +150,7 @@ class Query:
         return Stats(
             records_total=figures.records_total,
             records_processed=figures.records_processed,
-            rows=RowTotals(**figures.rows),
+            rows=RowTotals(**figures.rows._asdict()),
             runs_total=figures.runs_total,
             assets_total=figures.assets_total,
             sources=figures.sources,

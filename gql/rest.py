@@ -7,8 +7,9 @@ input rules as GraphQL); shapes are documented in ``gql.openapi`` and README.md.
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import datetime
+from itertools import repeat
 from typing import Any
 
 from sqlalchemy import Connection
@@ -16,7 +17,9 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 
 from kasparro.db import queries
+from kasparro.db.outcomes import RunStatus
 from kasparro.db.queries import DbRow, Keyset, RecordFilters
+from kasparro.db.record import RECORD_FIELDS, RecordRow
 from kasparro.gql import filters
 from kasparro.gql.admin import authorize, run_etl_now
 from kasparro.gql.config import AppConfig
@@ -25,6 +28,7 @@ from kasparro.gql.dbcall import run_db
 from kasparro.gql.errors import BadInput
 from kasparro.gql.middleware import request_id_of, started_at
 from kasparro.gql.text import load_json
+from kasparro.gql.types import counter_values
 
 DATA_PARAMETERS = (
     "source",
@@ -53,7 +57,7 @@ def run_json(run: DbRow, sources: list[DbRow]) -> dict[str, Any]:
     finished = run.finished_at
     return {
         "id": run.id,
-        "status": run.status,
+        "status": RunStatus(run.status).value,
         "trigger": run.trigger,
         "started_at": run.started_at.isoformat(),
         "finished_at": _iso(finished),
@@ -64,13 +68,8 @@ def run_json(run: DbRow, sources: list[DbRow]) -> dict[str, Any]:
         "sources": [
             {
                 "source": row.source,
-                "status": row.status,
-                "rows_read": row.rows_read,
-                "inserted": row.inserted,
-                "updated": row.updated,
-                "unchanged": row.unchanged,
-                "skipped": row.skipped,
-                "rejected": row.rejected,
+                "status": RunStatus(row.status).value,
+                **counter_values(row),
                 "error": row.error,
                 "note": row.note,
                 "started_at": row.started_at.isoformat(),
@@ -143,31 +142,23 @@ def _records_json(
 ) -> tuple[list[dict[str, Any]], Keyset | None]:
     """One page as JSON-ready dicts, built in the worker thread (off the event loop)."""
     page = queries.records(conn, wanted, position, limit, order)
-    items = [
-        {
-            "source": source,
-            "record_id": record_id,
-            "value": value,
-            "timestamp": timestamp.isoformat(),
-            "asset_id": asset_id,
-            "symbol": symbol,
-            "name": name,
-            "market_cap": market_cap,
-            "volume_24h": volume_24h,
-        }
-        for (
-            source,
-            record_id,
-            timestamp,
-            asset_id,
-            symbol,
-            name,
-            value,
-            market_cap,
-            volume_24h,
-        ) in page.rows
-    ]
-    return items, page.next_key
+    return record_items(page.rows), page.next_key
+
+
+_STAMP_KEYS = tuple(field.name for field in RECORD_FIELDS if field.type is datetime)
+
+
+def record_items(rows: Sequence[RecordRow]) -> list[dict[str, Any]]:
+    """Records as REST shows them: every declared field (``db.record``), timestamps in
+    ISO 8601. Rows of one page share few timestamps (all UTC, as ``UTCDateTime`` reads
+    them), so each distinct one is formatted once."""
+    items: list[dict[str, Any]] = list(map(dict, map(zip, repeat(RecordRow._fields), rows)))
+    for key in _STAMP_KEYS:
+        values = [item[key] for item in items]
+        text = {value: _iso(value) for value in set(values)}
+        for item, value in zip(items, values, strict=True):
+            item[key] = text[value]
+    return items
 
 
 async def data(request: Request) -> JSONResponse:
@@ -227,7 +218,7 @@ async def stats(request: Request) -> JSONResponse:
             "records_total": figures.records_total,
             "last_run": run_json(last, sources) if last is not None else None,
             "sources": figures.sources,
-            "rows": figures.rows,
+            "rows": figures.rows._asdict(),
             "runs_total": figures.runs_total,
             "assets_total": figures.assets_total,
         }

@@ -4,6 +4,9 @@ Built once per application. Limits (documented in README.md, section "Errors and
 each is a setting):
 
 - size: a document over ``max_query_bytes`` is refused before it is parsed;
+- variables: more values, deeper nesting or longer strings than MAX_VARIABLE_VALUES,
+  MAX_VARIABLE_DEPTH and MAX_VARIABLE_STRING_CHARS allow are refused (a 400) before
+  anything coerces them (``gql.variables``, checked by the view);
 - tokens: a document of more than ``max_query_tokens`` tokens is not even parsed;
 - validation (``gql.rules``): the specification's rules with a work budget for field
   merging, depth (at most ``max_query_depth`` nested selections, introspection included:
@@ -29,7 +32,7 @@ from __future__ import annotations
 
 import functools
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Sequence, Sized
 from dataclasses import dataclass
 
 import strawberry
@@ -44,6 +47,7 @@ from kasparro.gql.errors import RETRY_AFTER_SECONDS, ApiError, database_failure
 from kasparro.gql.hints import HideSchemaHints
 from kasparro.gql.resolvers import Mutation, Query
 from kasparro.gql.rules import validation_rules
+from kasparro.gql.variables import VariableLimits
 
 log = logging.getLogger(__name__)
 
@@ -54,10 +58,15 @@ class Guards:
 
     documents: DocumentCache
     cost: QueryCost
+    variables: VariableLimits
 
     @classmethod
     def for_config(cls, config: AppConfig) -> Guards:
-        return cls(DocumentCache(config, validation_rules(config)), QueryCost(config))
+        return cls(
+            DocumentCache(config, validation_rules(config)),
+            QueryCost(config),
+            VariableLimits.for_config(config),
+        )
 
 
 def is_client_error(error: GraphQLError) -> bool:
@@ -70,28 +79,54 @@ def is_client_error(error: GraphQLError) -> bool:
 
 
 class KasparroSchema(strawberry.Schema):
-    """Logs client errors briefly and unexpected ones with their traceback."""
+    """Logs a request's errors in at most three lines, whatever their number: the first
+    client error in one brief line, the first database failure in one warning, the first
+    unexpected error with its traceback (each line saying how many there were)."""
 
     def process_errors(
         self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None
     ) -> None:
-        for error in errors:
-            if is_client_error(error):
-                log.info("graphql request refused: %s", error.message)
-            elif (failure := database_failure(error.original_error)) is not None:
-                log.warning(
-                    "graphql at %s: %s (%s)",
-                    ".".join(map(str, error.path or ())),
-                    failure.message,
-                    str(getattr(error.original_error, "orig", None) or error.original_error),
-                )
-            else:
-                log.error(
-                    "graphql resolver failed at %s: %s",
-                    ".".join(map(str, error.path or ())),
-                    error.message,
-                    exc_info=error.original_error or error,
-                )
+        refused = [error for error in errors if is_client_error(error)]
+        failing = [
+            (error, failure)
+            for error in errors
+            if not is_client_error(error)
+            and (failure := database_failure(error.original_error)) is not None
+        ]
+        bugs = [
+            error
+            for error in errors
+            if not is_client_error(error) and database_failure(error.original_error) is None
+        ]
+        if refused:
+            log.info("graphql request refused%s: %s", _count(refused), refused[0].message)
+        if failing:
+            error, failure = failing[0]
+            log.warning(
+                "graphql at %s%s: %s (%s)",
+                _path(error),
+                _count(failing),
+                failure.message,
+                str(getattr(error.original_error, "orig", None) or error.original_error),
+            )
+        if bugs:
+            log.error(
+                "graphql resolver failed at %s%s: %s",
+                _path(bugs[0]),
+                _count(bugs),
+                bugs[0].message,
+                exc_info=bugs[0].original_error or bugs[0],
+            )
+
+
+def _path(error: GraphQLError) -> str:
+    return ".".join(map(str, error.path or ()))
+
+
+def _count(errors: Sized) -> str:
+    """How many errors of its kind a log line stands for, when more than the one it shows
+    (said first: a long message is cut at LOG_MAX_VALUE_CHARS)."""
+    return f" (1 of {len(errors)} errors)" if len(errors) > 1 else ""
 
 
 def build_schema(

@@ -3,18 +3,24 @@
 from __future__ import annotations
 
 import enum
+import inspect
 from datetime import datetime
+from typing import TypeVar
 
 import strawberry
 from strawberry.types import Info
 
 from kasparro.db import queries
+from kasparro.db.outcomes import COUNTERS, RunStatus
 from kasparro.db.queries import DbRow, Keyset, Order, RecordFilters, RecordPage
+from kasparro.db.record import RECORD_FIELDS, RecordRow
 from kasparro.gql.context import Context
 from kasparro.gql.cursors import encode_cursor
 from kasparro.gql.dbcall import run_db
 from kasparro.gql.filters import RecordsRequest
 from kasparro.gql.identity import price_id, record_id, source_run_id
+
+T = TypeVar("T")
 
 
 @strawberry.enum(description="Order of records by (timestamp, source, recordId).")
@@ -23,13 +29,10 @@ class SortOrder(enum.Enum):
     DESC = "desc"
 
 
-@strawberry.enum(description="Outcome of an ETL run.")
-class RunStatus(enum.Enum):
-    RUNNING = "running"
-    SUCCESS = "success"
-    PARTIAL = "partial"
-    FAILED = "failed"
-    SKIPPED = "skipped"
+strawberry.enum(
+    RunStatus,
+    description="Outcome of an ETL run, or of one source in it (never PARTIAL).",
+)
 
 
 @strawberry.type(description="Service health: database reachability and the last ETL run.")
@@ -71,30 +74,52 @@ class Asset:
         return cls(id=row.id, symbol=row.symbol, name=row.name)
 
 
+def graphql_name(name: str) -> str:
+    """The GraphQL name of a Python field: ``volume_24h`` is ``volume24h``."""
+    head, *rest = name.split("_")
+    return head + "".join(part[:1].upper() + part[1:] for part in rest)
+
+
+def with_record_fields(cls: type[T]) -> type[T]:
+    """Give ``cls`` a field per declared record field (``db.record.RECORD_FIELDS``), in
+    order, ahead of its own; a field ``cls`` annotates itself (a ``Private``) is kept as
+    it is. Apply it below ``strawberry.type``."""
+    own = inspect.get_annotations(cls)
+    fields: dict[str, object] = {}
+    for field in RECORD_FIELDS:
+        if field.name in own:
+            fields[field.name] = own[field.name]
+            continue
+        fields[field.name] = field.type | None if field.nullable else field.type
+        graphql = strawberry.field(name=graphql_name(field.name), description=field.description)
+        setattr(cls, field.name, graphql)
+    cls.__annotations__ = {**fields, **own}
+    return cls
+
+
 @strawberry.type(
     description="One observation of one asset's USD price at one time from one source."
 )
+@with_record_fields
 class Record:
-    source: str = strawberry.field(description="Source name, lower-case.")
-    record_id: str = strawberry.field(description="The source's own id for the coin.")
-    value: float = strawberry.field(description="Price in USD.")
-    timestamp: datetime = strawberry.field(description="When the price was observed (UTC).")
-    symbol: str
-    name: str
-    market_cap: float | None
-    volume_24h: float | None = strawberry.field(name="volume24h")
+    """The declared record fields (``with_record_fields``) but the id of its asset, which
+    GraphQL shows as the asset itself; ``row`` is the row it was read as."""
+
     asset_id: strawberry.Private[str]
+    row: strawberry.Private[RecordRow]
 
     @strawberry.field(
         description="Stable, opaque id of this record (from source, recordId and timestamp): "
         "the same in every query, order and page, unique among records."
     )
     def id(self) -> strawberry.ID:
-        return strawberry.ID(record_id(self.source, self.record_id, self.timestamp))
+        row = self.row
+        return strawberry.ID(record_id(row.source, row.record_id, row.timestamp))
 
     def cursor(self, order: Order) -> str:
         """This record's cursor when read in ``order``."""
-        return encode_cursor(Keyset(self.timestamp, self.source, self.record_id), order)
+        row = self.row
+        return encode_cursor(Keyset(row.timestamp, row.source, row.record_id), order)
 
     @strawberry.field(description="The canonical asset this record is about.")
     async def asset(self, info: Info[Context, None]) -> Asset:
@@ -104,18 +129,8 @@ class Record:
         return Asset.from_row(row)
 
     @classmethod
-    def from_row(cls, row: DbRow) -> Record:
-        return cls(
-            source=row.source,
-            record_id=row.record_id,
-            value=row.value,
-            timestamp=row.timestamp,
-            symbol=row.symbol,
-            name=row.name,
-            market_cap=row.market_cap,
-            volume_24h=row.volume_24h,
-            asset_id=row.asset_id,
-        )
+    def from_row(cls, row: RecordRow) -> Record:
+        return cls(row=row, **row._asdict())
 
 
 @strawberry.type(description="A record and its position in the connection.")
@@ -222,16 +237,27 @@ class AssetPrice:
         return strawberry.ID(price_id(self.asset.id, self.source))
 
 
+def with_counters(cls: type[T]) -> type[T]:
+    """Give ``cls`` an ``Int!`` field per declared counter (``db.outcomes.COUNTERS``), after
+    its ``status`` (first when it has none); apply it below ``strawberry.type``."""
+    fields = inspect.get_annotations(cls)
+    counters = dict.fromkeys(COUNTERS, "int")
+    at = list(fields).index("status") + 1 if "status" in fields else 0
+    items = list(fields.items())
+    cls.__annotations__ = dict([*items[:at], *counters.items(), *items[at:]])
+    return cls
+
+
+def counter_values(row: DbRow) -> dict[str, int]:
+    """The counters of a run log row, by name."""
+    return {name: row._mapping[name] for name in COUNTERS}
+
+
 @strawberry.type(description="One source within an ETL run and what it did.")
+@with_counters
 class SourceRun:
     source: str
-    status: str
-    rows_read: int
-    inserted: int
-    updated: int
-    unchanged: int
-    skipped: int
-    rejected: int
+    status: RunStatus
     error: str | None
     note: str | None = strawberry.field(
         description="What else the run has to say: a file unchanged and not read, rejects "
@@ -252,19 +278,14 @@ class SourceRun:
         return cls(
             run_id=row.run_id,
             source=row.source,
-            status=row.status,
-            rows_read=row.rows_read,
-            inserted=row.inserted,
-            updated=row.updated,
-            unchanged=row.unchanged,
-            skipped=row.skipped,
-            rejected=row.rejected,
+            status=RunStatus(row.status),
             error=row.error,
             note=row.note,
             started_at=row.started_at,
             finished_at=row.finished_at,
             checkpoint_before=row.checkpoint_before,
             checkpoint_after=row.checkpoint_after,
+            **counter_values(row),
         )
 
 
@@ -304,13 +325,9 @@ class EtlRun:
 
 
 @strawberry.type(description="Row counters summed over every source run of every ETL run.")
+@with_counters
 class RowTotals:
-    rows_read: int
-    inserted: int
-    updated: int
-    unchanged: int
-    skipped: int
-    rejected: int
+    """Only the counters (``with_counters``)."""
 
 
 @strawberry.type(description="Figures about the store and the ETL runs that filled it.")

@@ -46,12 +46,14 @@ from kasparro.db import latest
 from kasparro.gql import httpcache
 from kasparro.gql.apq import PersistedQueries
 from kasparro.gql.batch import over_limits
-from kasparro.gql.compiled import CompiledExecution, PlanCache
-from kasparro.gql.compiled.build import Encoded
-from kasparro.gql.compiled.fastpath import CachedPlans
+from kasparro.gql.compiled.build import EncodedData
+from kasparro.gql.compiled.extension import CompiledExecution, PlanCache
+from kasparro.gql.compiled.fastpath import PlanShortcut
+from kasparro.gql.compiled.seam import graphql_schema
 from kasparro.gql.config import AppConfig
 from kasparro.gql.context import Context
 from kasparro.gql.dbcall import run_db
+from kasparro.gql.errors import BadInput
 from kasparro.gql.graphiql import graphiql_html
 from kasparro.gql.loaders import build_loaders
 from kasparro.gql.observability import Observability
@@ -93,7 +95,15 @@ class GraphQLApp(GraphQL[Context, None]):
     def __init__(self, config: AppConfig, obs: Observability) -> None:
         self.guards = Guards.for_config(config)
         """The document cache and the cost limit (``gql.schema``)."""
-        self.plans = PlanCache(config.graphql_cache_bytes) if config.graphql_compiled else None
+        self.plans = (
+            PlanCache(
+                config.graphql_cache_bytes,
+                self.guards.documents.key_of,
+                self.guards.documents.known_key,
+            )
+            if config.graphql_compiled
+            else None
+        )
         """Plans of the compiled path (``gql.compiled``); None when GRAPHQL_COMPILED is off."""
         self.offload = Offload(self.guards, config.graphql_offload_cost)
         """Runs costly queries on an event loop of their own (``gql.offload``)."""
@@ -103,10 +113,10 @@ class GraphQLApp(GraphQL[Context, None]):
         if self.plans is not None:
             extensions.append(functools.partial(CompiledExecution, self.plans))
         schema = build_schema(config, extensions, self.guards)
-        self._graphql_schema = schema._schema
+        self._graphql_schema = graphql_schema(schema)
         super().__init__(schema, graphql_ide="graphiql" if config.graphiql else None)
         self.shortcut = (
-            CachedPlans.for_schema(schema, self.plans, obs.graphql, self.guards.cost)
+            PlanShortcut.for_schema(schema, self.plans, obs.graphql, self.guards.cost)
             if self.plans is not None
             else None
         )
@@ -219,6 +229,10 @@ class GraphQLApp(GraphQL[Context, None]):
                 "no GraphQL document: send it as query (or a persisted query's hash in "
                 "extensions.persistedQuery)"
             )
+        try:  # bounded before anything coerces them (gql.variables)
+            self.guards.variables.check(operation.variables)
+        except BadInput as exc:
+            raise RequestError(exc.message, code=COERCION_FAILED) from None
         if self.shortcut is not None:
             result = await self.shortcut.execute(request, context, operation)
             if result is not None:
@@ -266,7 +280,7 @@ class GraphQLApp(GraphQL[Context, None]):
             return "[" + ",".join(map(self.encode_json_string, data)) + "]"
         if type(data) is dict and len(data) == 1:
             answer = data.get("data")
-            if isinstance(answer, Encoded):
+            if isinstance(answer, EncodedData):
                 return '{"data":' + answer.text + "}"
         return super().encode_json(data)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import os
 import sys
@@ -15,7 +16,7 @@ from kasparro.db.migrate import upgrade
 from kasparro.db.prune import DEFAULT_BATCH_SIZE, parse_age, prune
 from kasparro.etl_command import add_etl_parser
 from kasparro.logs import configure_logging
-from kasparro.settings import Settings, SettingsError
+from kasparro.settings import Settings, SettingsError, effective, markdown
 
 log = logging.getLogger("kasparro")
 
@@ -29,7 +30,7 @@ def _settings() -> Settings:
 
 
 def _migrate(settings: Settings) -> None:
-    engine = create_db_engine(settings.database_url)
+    engine = create_db_engine(settings.app.database_url)
     try:
         revision = upgrade(engine)
     finally:
@@ -45,18 +46,12 @@ def cmd_migrate(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     # The web stack (Strawberry, Starlette, uvicorn) is imported only by the commands that
     # use it: `kasparro etl` on an unchanged file then starts in a fraction of the time.
-    from kasparro.connections import ConnectionLimits
     from kasparro.gql.app import create_app
     from kasparro.serve import serve
 
     _migrate(settings)
-    app = create_app(settings.app_config())
-    limits = ConnectionLimits(
-        header_timeout=settings.client_header_timeout_seconds,
-        body_timeout=settings.client_body_timeout_seconds,
-        max_connections=settings.max_connections,
-    )
-    serve(app, args.host, args.port, limits, settings.log_repeat_interval_seconds)
+    app = create_app(settings.app)
+    serve(app, args.host, args.port, settings.connections, settings.log_repeat_interval_seconds)
     return 0
 
 
@@ -69,6 +64,22 @@ def cmd_export_schema(args: argparse.Namespace, settings: Settings) -> int:
     else:
         Path(args.output).write_text(sdl, encoding="utf-8")
         print(f"wrote {args.output}", file=sys.stderr)
+    return 0
+
+
+def cmd_settings(args: argparse.Namespace, settings: Settings) -> int:
+    """Print each setting's value in effect and its source; or docs/settings.md."""
+    if args.format == "markdown":
+        sys.stdout.write(markdown())
+        return 0
+    rows = effective(settings, os.environ)
+    if args.format == "json":
+        print(json.dumps([row._asdict() for row in rows], indent=2))
+        return 0
+    width = max(len(row.name) for row in rows)
+    for row in rows:
+        value = "unset" if row.value is None else row.value
+        print(f"{row.name:<{width}}  {row.source:<7}  {value}")
     return 0
 
 
@@ -88,7 +99,7 @@ def cmd_prune(args: argparse.Namespace, settings: Settings) -> int:
     tables += ["rejects"] if args.rejects else []
     stamp = cutoff.isoformat(timespec="seconds")
     print(f"pruning {', '.join(tables)} dated before {stamp} in batches of {args.batch_size}")
-    engine = create_db_engine(settings.database_url)
+    engine = create_db_engine(settings.app.database_url)
     try:
         counts = prune(engine, cutoff, tables=tables, batch_size=args.batch_size)
     finally:
@@ -116,7 +127,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="kasparro",
         description="Crypto market-data service: ETL into one canonical store, "
         "served over GraphQL and REST. Settings come from environment variables "
-        "(see README.md).",
+        "(see docs/settings.md, or `kasparro settings`).",
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
@@ -138,6 +149,22 @@ def build_parser() -> argparse.ArgumentParser:
     export = commands.add_parser("export-schema", help="write the GraphQL SDL")
     export.add_argument("--output", default="schema.graphql", help="file to write, or - for stdout")
     export.set_defaults(handler=cmd_export_schema)
+
+    settings_ = commands.add_parser(
+        "settings", help="print each setting's value in effect and its source (env or default)"
+    )
+    output = settings_.add_mutually_exclusive_group()
+    output.add_argument(
+        "--json", dest="format", action="store_const", const="json", help="as a JSON array"
+    )
+    output.add_argument(
+        "--markdown",
+        dest="format",
+        action="store_const",
+        const="markdown",
+        help="print the settings reference (docs/settings.md) instead",
+    )
+    settings_.set_defaults(handler=cmd_settings, format="table")
 
     prune_ = commands.add_parser("prune", help="delete old raw payloads (and records, rejects)")
     prune_.add_argument(
@@ -161,7 +188,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     settings = _settings()
-    configure_logging(settings.log_format, settings.log_level_number)
+    configure_logging(settings.log_format, settings.log_level_number, settings.log_max_value_chars)
     result: int = args.handler(args, settings)
     return result
 

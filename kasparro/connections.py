@@ -36,7 +36,6 @@ import asyncio
 import json
 import logging
 import uuid
-from dataclasses import dataclass
 from typing import Any, Literal
 
 import h11
@@ -44,6 +43,7 @@ from uvicorn.config import Config
 from uvicorn.protocols.http.h11_impl import H11Protocol
 from uvicorn.server import ServerState
 
+from kasparro.limits import ConnectionLimits
 from kasparro.throttle import Throttle
 
 log = logging.getLogger(__name__)
@@ -52,16 +52,6 @@ Phase = Literal["head", "body"]
 
 RETRY_AFTER_SECONDS = 1
 """``Retry-After`` of the 503 sent when every connection has a request in flight."""
-
-
-@dataclass(frozen=True, slots=True)
-class ConnectionLimits:
-    """CLIENT_HEADER_TIMEOUT_SECONDS, CLIENT_BODY_TIMEOUT_SECONDS and the connection bound
-    (MAX_CONNECTIONS, lowered to what the file descriptor limit allows)."""
-
-    header_timeout: float = 10.0
-    body_timeout: float = 30.0
-    max_connections: int = 1000
 
 
 def _raw_response(status: int, reason: str, error: str, extra: str = "") -> bytes:

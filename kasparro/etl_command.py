@@ -26,6 +26,7 @@ from typing import Any, TextIO
 from kasparro.db.cancel import StatementCanceller
 from kasparro.db.engine import create_db_engine
 from kasparro.db.migrate import upgrade
+from kasparro.db.outcomes import COUNTERS, RunStatus, counter_label
 from kasparro.etl.bookkeeping import RunLedger
 from kasparro.etl.config import KNOWN_SOURCES
 from kasparro.etl.pipeline import ProgressEvent, RunSummary, run_etl
@@ -34,19 +35,14 @@ from kasparro.logs import printable
 from kasparro.run_signals import StopOnSignal
 from kasparro.settings import Settings
 
-EXIT_CODES = {"success": 0, "partial": 2, "failed": 1, "skipped": 1}
-COLUMNS = (
-    "source",
-    "status",
-    "read",
-    "inserted",
-    "updated",
-    "unchanged",
-    "skipped",
-    "rejected",
-    "seconds",
-    "error",
-)
+EXIT_CODES = {
+    RunStatus.SUCCESS: 0,
+    RunStatus.PARTIAL: 2,
+    RunStatus.FAILED: 1,
+    RunStatus.SKIPPED: 1,
+}
+"""The exit code of a run that ended with each final status."""
+COLUMNS = ("source", "status", *map(counter_label, COUNTERS), "seconds", "error")
 
 
 def add_etl_parser(commands: Any) -> None:
@@ -85,11 +81,8 @@ class ProgressPrinter:
         if event.kind == "source_started":
             line = f"{event.source}: started"
         elif event.kind == "batch":
-            line = (
-                f"{event.source}: {c.rows_read:,} read, {c.inserted:,} inserted, "
-                f"{c.updated:,} updated, {c.unchanged:,} unchanged, {c.skipped:,} skipped, "
-                f"{c.rejected:,} rejected"
-            )
+            counts = (f"{n:,} {counter_label(name)}" for name, n in zip(COUNTERS, c, strict=True))
+            line = f"{event.source}: {', '.join(counts)}"
         else:
             detail = event.error or event.note or f"{c.rows_read:,} read"
             line = f"{event.source}: {event.status} ({detail})"
@@ -103,12 +96,7 @@ def summary_table(summary: RunSummary) -> list[str]:
         (
             s.source,
             s.status,
-            str(s.rows_read),
-            str(s.inserted),
-            str(s.updated),
-            str(s.unchanged),
-            str(s.skipped),
-            str(s.rejected),
+            *map(str, s.counters),
             f"{s.duration_ms / 1000:.2f}",
             s.error or s.note or "",
         )
@@ -128,7 +116,7 @@ def summary_table(summary: RunSummary) -> list[str]:
 
 def cmd_etl(args: argparse.Namespace, settings: Settings) -> int:
     config = settings.etl_config()
-    engine = create_db_engine(settings.database_url, timeouts=config.db_timeouts())
+    engine = create_db_engine(settings.app.database_url, timeouts=config.db_timeouts())
     out, err = Terminal(sys.stdout), Terminal(sys.stderr)
     ledger = RunLedger()
     stop, finished = threading.Event(), threading.Event()

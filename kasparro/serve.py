@@ -28,12 +28,12 @@ import uvicorn
 from starlette.applications import Starlette
 
 from kasparro.connections import (
-    ConnectionLimits,
     ConnectionTable,
     GuardedH11Protocol,
     GuardedServerState,
 )
 from kasparro.etl.scheduler import EtlScheduler
+from kasparro.limits import ConnectionLimits
 from kasparro.loop_errors import throttled_exception_handler
 from kasparro.throttle import Throttle
 
@@ -135,8 +135,8 @@ def serve(
     app: Starlette,
     host: str,
     port: int,
-    limits: ConnectionLimits | None = None,
-    log_interval: float = 10.0,
+    limits: ConnectionLimits,
+    log_interval: float,
 ) -> None:
     """Serve ``app`` until SIGTERM or SIGINT (see the module docstring); exit status 3 when
     it cannot start (e.g. the port is taken).
@@ -144,7 +144,6 @@ def serve(
     ``limits``: the connection deadlines and bound (``max_connections`` is lowered to
     ``connection_budget``); ``log_interval``: LOG_REPEAT_INTERVAL_SECONDS.
     """
-    limits = limits or ConnectionLimits()
     budget = connection_budget(limits.max_connections)
     limits = ConnectionLimits(limits.header_timeout, limits.body_timeout, budget.connections)
     config = uvicorn.Config(

@@ -4,6 +4,7 @@ by TEST_DATABASE_URL, which these tests wipe), and settings built from it."""
 from __future__ import annotations
 
 import os
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -52,6 +53,18 @@ def _truncate_all(url: str) -> None:
         engine.dispose()
 
 
+@pytest.fixture(scope="session")
+def migrated_sqlite_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An empty SQLite database migrated once for the session, copied for each test."""
+    path = tmp_path_factory.mktemp("template") / "kasparro.db"
+    engine = create_db_engine(f"sqlite:///{path}")
+    try:
+        upgrade(engine)
+    finally:
+        engine.dispose()
+    return path
+
+
 @pytest.fixture
 def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     """A freshly migrated, empty database for one test."""
@@ -59,13 +72,9 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
         url: str = request.getfixturevalue("postgresql_url")
         _truncate_all(url)
         return url
-    url = f"sqlite:///{tmp_path / 'kasparro.db'}"
-    engine = create_db_engine(url)
-    try:
-        upgrade(engine)
-    finally:
-        engine.dispose()
-    return url
+    path = tmp_path / "kasparro.db"
+    shutil.copyfile(request.getfixturevalue("migrated_sqlite_file"), path)
+    return f"sqlite:///{path}"
 
 
 @pytest.fixture
@@ -76,7 +85,8 @@ def engine(database_url: str) -> Iterator[Engine]:
 
 
 def make_settings(database_url: str, **env: str) -> Settings:
-    """Settings for tests: the test database, real shipped data, no network, no startup ETL."""
+    """The settings of the tests: the test database, real shipped data, no network, no
+    startup ETL; ``env`` adds or replaces variables. (The ETL's are ``make_config``.)"""
     base = {
         "DATABASE_URL": database_url,
         "CSV_PATH": str(REPO / "data" / "data.csv"),

@@ -11,7 +11,8 @@ from typing import Any, Literal
 
 import uvicorn
 
-from kasparro.connections import ConnectionLimits, GuardedH11Protocol
+from kasparro.connections import GuardedH11Protocol
+from kasparro.limits import ConnectionLimits
 from kasparro.serve import Server
 
 

@@ -7,13 +7,13 @@ import contextlib
 import shutil
 import subprocess
 import tempfile
-import time
 from collections.abc import Iterator
 from typing import Any
 
 import httpx
 
 from tests.servers import free_port
+from tests.waiting import wait_until
 
 CHROMIUM_ARGS = [
     "--headless",
@@ -59,14 +59,7 @@ class Browser:
 
     def wait_for(self, source: str, *args: Any, timeout: float = 30) -> Any:
         """Run ``source`` until it returns something truthy; return that."""
-        deadline = time.monotonic() + timeout
-        while True:
-            value = self.script(source, *args)
-            if value:
-                return value
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"waited {timeout}s for: {source}")
-            time.sleep(0.2)
+        return wait_until(lambda: self.script(source, *args), timeout, source, interval=0.2)
 
     def screenshot_png(self) -> bytes:
         return base64.b64decode(self._call("GET", "/screenshot"))
@@ -82,16 +75,14 @@ def chromium() -> Iterator[Browser]:
     )
     try:
         with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=60) as client:
-            deadline = time.monotonic() + 20
-            while True:
+
+            def ready() -> bool:
                 try:
-                    if client.get("/status").json()["value"]["ready"]:
-                        break
+                    return bool(client.get("/status").json()["value"]["ready"])
                 except httpx.TransportError:
-                    pass
-                if time.monotonic() > deadline:
-                    raise RuntimeError("chromedriver did not start")
-                time.sleep(0.1)
+                    return False
+
+            wait_until(ready, 20, "chromedriver to start")
             options = {
                 "binary": shutil.which("chromium"),
                 "args": [*CHROMIUM_ARGS, f"--user-data-dir={profile}"],

@@ -13,14 +13,17 @@ Parsing, validation, operation metrics, error masking and the JSON encoding of t
 response are Strawberry's, unchanged: the seam is a schema extension's ``on_execute``
 (``gql.compiled.extension``). Once an operation has a plan (so its document is known to
 parse and validate), the GraphQL view answers later requests for it before Strawberry's
-extension machinery runs, recording the same operation metric (``gql.compiled.fastpath``).
+extension machinery runs, recording the same operation metric (``gql.compiled.fastpath``,
+through ``gql.view``).
 Anything else runs normally: other root fields (``etlRuns``: at most 100 runs, its
 ``sources`` from a DataLoader), several root fields, ``Record.asset`` and ``Asset.sources``
 (DataLoaders), directives, mutations, subscriptions,
 introspection, and any request normal execution would answer with an error (bad
 variables or arguments, values it cannot serialize, a database failure).
+
+Every use of Strawberry's internals in the service is in this package, in
+``gql.compiled.seam`` (the graphql-core schema, document validation, argument names); the
+view (``gql.view``) runs operations through the schema's public ``execute`` and overrides
+only the documented ``encode_json``. The package imports none
+of its modules here, so ``gql.documents`` and friends can import the seam.
 """
-
-from kasparro.gql.compiled.extension import CompiledExecution, PlanCache
-
-__all__ = ["CompiledExecution", "PlanCache"]

@@ -32,7 +32,8 @@ from sqlalchemy import Connection
 
 from kasparro.db import queries
 from kasparro.db.latest_cache import PricesCache
-from kasparro.db.queries import DbRow, Keyset, LatestPrice, Order, RecordPage
+from kasparro.db.queries import Keyset, LatestPrice, Order, RecordPage
+from kasparro.db.record import RecordRow
 from kasparro.gql.compiled.plan import (
     COLUMNS,
     Const,
@@ -68,10 +69,11 @@ class Mismatch(Exception):
     """A value normal execution would not serialize as this module does."""
 
 
-class Encoded(dict[str, Any]):
+class EncodedData(dict[str, Any]):
     """The response's ``data`` already encoded as JSON text (``text``), exactly as
-    Strawberry's ``encode_json`` would encode the objects (``gql.app.GraphQLApp`` writes it
-    out as is). The mapping itself is empty."""
+    Strawberry's ``encode_json`` would encode the objects (``gql.view`` writes it
+    out as is). The mapping itself is empty: it is a dict only because that is what an
+    execution result's ``data`` is typed as."""
 
     __slots__ = ("text",)
 
@@ -83,7 +85,7 @@ class Encoded(dict[str, Any]):
 _P = TypeVar("_P", bound="_Page")
 
 
-def fetch(
+def read_and_build(
     conn: Connection, plan: Plan, request: RecordsRequest | PricesRequest, prices: PricesCache
 ) -> dict[str, Any]:
     """Read the rows (and the count, if selected) and build the response's ``data``."""
@@ -93,16 +95,17 @@ def fetch(
     return _read(conn, plan, request, _Page).one(plan.root)
 
 
-def fetch_encoded(
+def read_and_encode(
     conn: Connection, plan: Plan, request: RecordsRequest | PricesRequest, prices: PricesCache
-) -> Encoded:
-    """``fetch``, but the ``data`` comes back as its JSON text: no objects per row."""
+) -> EncodedData:
+    """``read_and_build``, but the ``data`` comes back as its JSON text: no objects per
+    row."""
     if isinstance(request, PricesRequest):
         answer = prices.read(conn, request.asset_ids, request.symbols)
-        return Encoded(
+        return EncodedData(
             answer.built(plan.root, lambda rows: _prices_page(_EncodedPage, rows).one(plan.root))
         )
-    return Encoded(_read(conn, plan, request, _EncodedPage).one(plan.root))
+    return EncodedData(_read(conn, plan, request, _EncodedPage).one(plan.root))
 
 
 def _prices_page(page_type: type[_P], rows: list[LatestPrice]) -> _P:
@@ -123,7 +126,7 @@ class _Page:
 
     def __init__(
         self,
-        rows: Sequence[DbRow] | Sequence[LatestPrice],  # records rows | latest prices
+        rows: Sequence[RecordRow] | Sequence[LatestPrice],
         page: RecordPage,
         order: Order,
         total: int | None,

@@ -12,7 +12,7 @@ by the view directly (``gql.compiled.fastpath``), through the same ``serve``.
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import strawberry
@@ -29,35 +29,49 @@ from sqlalchemy.exc import SQLAlchemyError
 from strawberry.extensions import SchemaExtension
 
 from kasparro.gql import filters
-from kasparro.gql.compiled.build import Mismatch, fetch, fetch_encoded
+from kasparro.gql.compiled.build import (
+    Mismatch,
+    read_and_build,
+    read_and_encode,
+)
 from kasparro.gql.compiled.collect import Unsupported
 from kasparro.gql.compiled.plan import Plan, compile_plan
+from kasparro.gql.compiled.seam import graphql_schema, python_arguments
 from kasparro.gql.config import AppConfig
 from kasparro.gql.context import Context
 from kasparro.gql.dbcall import run_db
-from kasparro.gql.documents import estimated_bytes, text_bytes
+from kasparro.gql.documents import document_text, estimated_bytes, text_bytes
 from kasparro.gql.errors import ApiError, database_failure
 from kasparro.gql.filters import PricesRequest, RecordsRequest
 from kasparro.gql.lru import ByteLRU
-from kasparro.gql.types import SortOrder
 
 log = logging.getLogger(__name__)
 
 
 class PlanCache:
-    """Plans by (query text, operation name), least recently used first out, bounded by the
+    """Plans by (query key, operation name), least recently used first out, bounded by the
     estimated bytes they hold (a plan keeps its whole parsed document alive; see
     ``gql.documents.estimated_bytes``).
 
-    Documents that cannot be compiled are remembered too (as ``None``, weighed by their
-    text), so each distinct operation is compiled once until it is evicted. One cache per
-    application, of GRAPHQL_CACHE_BYTES.
+    The key of a query text is what ``key`` says: the application's
+    ``DocumentCache.key_of`` (its normalized text, so the same document padded otherwise
+    finds the same plan), else the text itself; ``get`` looks only for a key already known
+    (``known``), so a text never seen costs nothing there. Documents that cannot be compiled are
+    remembered too (as ``None``, weighed by their text), so each distinct operation is
+    compiled once until it is evicted. One cache per application, of GRAPHQL_CACHE_BYTES.
     """
 
-    def __init__(self, max_bytes: int) -> None:
+    def __init__(
+        self,
+        max_bytes: int,
+        key: Callable[[str], str] = str,
+        known: Callable[[str], str | None] = str,
+    ) -> None:
         self.compilations = 0
         """How many times an operation was compiled (cache misses)."""
         self.cache: ByteLRU[tuple[str, str | None], Plan | None] = ByteLRU(max_bytes)
+        self._key = key
+        self._known = known
 
     @property
     def size(self) -> int:
@@ -69,7 +83,8 @@ class PlanCache:
 
         Only a document that has passed parsing and validation ever gets a plan.
         """
-        return self.cache.get((query, operation_name))
+        found = self._known(query)
+        return None if found is None else self.cache.get((found, operation_name))
 
     def plan(
         self,
@@ -79,7 +94,7 @@ class PlanCache:
         operation_name: str | None,
     ) -> Plan | None:
         """The cached plan, compiling it on a miss; None when the operation has none."""
-        key = (query, operation_name)
+        key = (self._key(query), operation_name)
         if key in self.cache:
             return self.cache.get(key)
         self.compilations += 1
@@ -88,7 +103,8 @@ class PlanCache:
         except Unsupported as reason:
             log.debug("graphql operation %s runs normally: %s", operation_name, reason)
             plan = None
-        size = estimated_bytes(query, document) if plan is not None else text_bytes(query)
+        text = document_text(document)
+        size = estimated_bytes(text, document) if plan is not None else text_bytes(text)
         self.cache.put(key, plan, size)
         if plan is not None and operation_name is not None:
             # A document of this one operation runs it without operationName too (with
@@ -97,7 +113,7 @@ class PlanCache:
                 node for node in document.definitions if isinstance(node, OperationDefinitionNode)
             ]
             if len(operations) == 1:
-                self.cache.put((query, None), plan, size)
+                self.cache.put((key[0], None), plan, size)
         return plan
 
 
@@ -153,7 +169,7 @@ async def serve(
 
     A failing database (``gql.errors.database_failure``: unreachable, or past the request's
     timeouts) is raised: normal execution would only meet it again, after waiting as long.
-    ``encoded``: as an ``Encoded`` JSON text, for a caller that writes the response itself.
+    ``encoded``: as an ``EncodedData`` JSON text, for a caller that writes the response itself.
     """
     if not isinstance(context, Context):
         return None
@@ -161,7 +177,7 @@ async def serve(
     if request is None:
         return None
     try:
-        build = fetch_encoded if encoded else fetch
+        build = read_and_encode if encoded else read_and_build
         return await run_db(context.read_engine, build, plan, request, context.prices)
     except SQLAlchemyError as exc:
         if database_failure(exc) is not None:
@@ -182,31 +198,17 @@ def _request(
 ) -> RecordsRequest | PricesRequest | None:
     """What the resolver would read, or None where it would report an error."""
     coerced = get_variable_values(
-        schema._schema, plan.operation.variable_definitions or (), variables or {}
+        graphql_schema(schema), plan.operation.variable_definitions or (), variables or {}
     )
     if isinstance(coerced, list):  # coercion errors
         return None
     try:
-        arguments = get_argument_values(plan.field_def, plan.field, coerced)
+        values = get_argument_values(plan.field_def, plan.field, coerced)
+        arguments = python_arguments(schema, "Query", plan.root_field, values)
         if plan.root_field == "latestPrices":
-            return filters.prices_request(
-                asset=arguments.get("asset"), symbol=arguments.get("symbol")
-            )
-        order = arguments.get("order")
+            return filters.prices_request(**arguments)
         return filters.records_request(
-            source=arguments.get("source"),
-            record_id=arguments.get("recordId"),
-            asset=arguments.get("asset"),
-            symbol=arguments.get("symbol"),
-            since=arguments.get("since"),
-            until=arguments.get("until"),
-            first=arguments.get("first"),
-            after=arguments.get("after"),
-            last=arguments.get("last"),
-            before=arguments.get("before"),
-            order=SortOrder(order).value if order is not None else None,
-            default_size=config.default_page_size,
-            max_size=config.max_page_size,
+            **arguments, default_size=config.default_page_size, max_size=config.max_page_size
         )
     except (GraphQLError, ApiError):
         return None

@@ -6,7 +6,7 @@ are fixed per application. So when a request names a planned operation, the view
 answer it without Strawberry's per-request extension machinery, recording the operation
 metric exactly as ``GraphQLMetricsExtension`` does. That is only sound while every
 extension of the schema is one whose effect on such a request is known (none, or the
-metric); ``CachedPlans.for_schema`` returns None for a schema with any other extension,
+metric); ``PlanShortcut.for_schema`` returns None for a schema with any other extension,
 and then every request goes through ``schema.execute``.
 """
 
@@ -22,6 +22,7 @@ from strawberry.http import GraphQLRequestData
 from strawberry.types import ExecutionResult
 
 from kasparro.gql.compiled.extension import CompiledExecution, PlanCache, serve
+from kasparro.gql.compiled.seam import graphql_schema
 from kasparro.gql.context import Context
 from kasparro.gql.cost import CostLimit, QueryCost
 from kasparro.gql.documents import CachedDocuments
@@ -44,7 +45,7 @@ nothing to a valid query answered without errors, except count it, and ``CostLim
 check the shortcut makes itself (the cost depends on the variables)."""
 
 
-class CachedPlans:
+class PlanShortcut:
     """Answers requests for planned operations; None means: execute normally."""
 
     def __init__(
@@ -68,7 +69,7 @@ class CachedPlans:
         plans: PlanCache,
         metrics: GraphQLMetrics,
         cost: QueryCost,
-    ) -> CachedPlans | None:
+    ) -> PlanShortcut | None:
         """The shortcut, if every extension of ``schema`` is in ``KNOWN_EXTENSIONS``."""
         known = tuple(KNOWN_EXTENSIONS)
         if not all(isinstance(extension, known) for extension in schema.get_extensions()):
@@ -80,15 +81,17 @@ class CachedPlans:
     ) -> ExecutionResult | None:
         """The result of a planned operation, or None when it must run normally.
 
-        Its ``data`` is ``gql.compiled.build.Encoded``: the view's ``encode_json`` writes the
-        text out as is (``gql.app.GraphQLApp``).
+        Its ``data`` is ``gql.compiled.build.EncodedData``: the view's ``encode_json`` writes the
+        text out as is (``gql.view``).
         """
         if data.query is None:
             return None
         plan = self._plans.get(data.query, data.operation_name)
         if plan is None:
             return None
-        over = self._cost.check(self._schema._schema, plan.document, plan.operation, data.variables)
+        over = self._cost.check(
+            graphql_schema(self._schema), plan.document, plan.operation, data.variables
+        )
         if over is not None:
             return None  # normal execution refuses it, with the metric and the log line
         started = time.perf_counter()

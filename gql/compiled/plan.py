@@ -30,11 +30,12 @@ from graphql import (
     get_named_type,
 )
 
-from kasparro.db.queries import RECORD_COLUMNS
+from kasparro.db.record import RecordRow
 from kasparro.gql.compiled.collect import Fields, Unsupported, collect, subfields
+from kasparro.gql.compiled.seam import graphql_schema
 
-COLUMNS = tuple(column.name for column in RECORD_COLUMNS)
-"""Column names of a record page row, by position (``db.queries.RECORD_COLUMNS``)."""
+COLUMNS = RecordRow._fields
+"""Column names of a record page row, by position (``db.record.RecordRow``)."""
 
 RootField: TypeAlias = Literal["records", "latestPrices"]
 """The root fields the compiled path answers."""
@@ -206,7 +207,7 @@ class _Compiler:
         self, schema: strawberry.Schema, fragments: dict[str, FragmentDefinitionNode]
     ) -> None:
         self._strawberry = schema
-        self._schema: GraphQLSchema = schema._schema
+        self._schema: GraphQLSchema = graphql_schema(schema)
         self._fragments = fragments
         self._counts = False
         self._page_info: set[str] = set()

@@ -27,7 +27,8 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.pool import QueuePool
 
-from kasparro.db.telemetry import OUTCOMES, SOURCE_STATUSES, EtlSnapshot, etl_snapshot
+from kasparro.db.outcomes import SOURCE_STATUSES
+from kasparro.db.telemetry import OUTCOMES, EtlSnapshot, etl_snapshot
 
 log = logging.getLogger(__name__)
 

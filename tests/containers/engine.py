@@ -13,11 +13,12 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from tests.waiting import seconds_until
 
 OPT_IN = "KASPARRO_CONTAINER_TESTS"
 """Set to 1 (``.ci/containers`` does) to run these tests; they build images for minutes."""
@@ -92,12 +93,7 @@ def inspect(container: str, template: str) -> str:
 
 def wait_for(what: str, check: Callable[[], bool], seconds: float, every: float = 0.5) -> float:
     """Poll ``check`` until it is true; return the seconds it took, fail after ``seconds``."""
-    start = time.monotonic()
-    while not check():
-        if time.monotonic() - start > seconds:
-            raise TimeoutError(f"{what}: not within {seconds:g} s")
-        time.sleep(every)
-    return time.monotonic() - start
+    return seconds_until(check, seconds, what, interval=every)
 
 
 def health(container: str) -> str:

@@ -16,6 +16,7 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import Engine, insert
 
+from kasparro.db.outcomes import Counters
 from kasparro.db.tables import etl_run_sources, etl_runs
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
@@ -25,12 +26,7 @@ T0 = datetime(2026, 1, 1, tzinfo=UTC)
 class SourceRun:
     status: str
     finished: datetime | None
-    rows_read: int = 0
-    inserted: int = 0
-    updated: int = 0
-    unchanged: int = 0
-    skipped: int = 0
-    rejected: int = 0
+    counters: Counters = Counters()  # noqa: RUF009 - a NamedTuple, immutable
 
 
 @dataclass(frozen=True)
@@ -66,12 +62,7 @@ def write_runs(engine: Engine, runs: list[Run]) -> list[int]:
                         "status": part.status,
                         "started_at": run.started,
                         "finished_at": part.finished,
-                        "rows_read": part.rows_read,
-                        "inserted": part.inserted,
-                        "updated": part.updated,
-                        "unchanged": part.unchanged,
-                        "skipped": part.skipped,
-                        "rejected": part.rejected,
+                        **part.counters._asdict(),
                     },
                 )
     return ids
@@ -89,8 +80,10 @@ SCENARIO = [
         T0,
         GECKO_OK_1,
         {
-            "csv": SourceRun("success", CSV_OK_1, rows_read=10, inserted=8, skipped=1, rejected=1),
-            "coingecko": SourceRun("success", GECKO_OK_1, rows_read=250, inserted=250),
+            "csv": SourceRun(
+                "success", CSV_OK_1, Counters(rows_read=10, inserted=8, skipped=1, rejected=1)
+            ),
+            "coingecko": SourceRun("success", GECKO_OK_1, Counters(rows_read=250, inserted=250)),
         },
     ),
     Run(
@@ -99,7 +92,7 @@ SCENARIO = [
         T0 + timedelta(hours=1),
         GECKO_FAILED_2,
         {
-            "csv": SourceRun("success", CSV_OK_2, rows_read=10, updated=2, unchanged=8),
+            "csv": SourceRun("success", CSV_OK_2, Counters(rows_read=10, updated=2, unchanged=8)),
             "coingecko": SourceRun("failed", GECKO_FAILED_2),
         },
     ),
@@ -109,7 +102,7 @@ SCENARIO = [
         "manual",
         T0 + timedelta(hours=2),
         None,
-        {"csv": SourceRun("running", None, rows_read=5, inserted=5)},
+        {"csv": SourceRun("running", None, Counters(rows_read=5, inserted=5))},
     ),
 ]
 

@@ -10,6 +10,7 @@ from alembic import command
 from sqlalchemy import Engine, delete, insert, inspect
 
 from kasparro.db import latest
+from kasparro.db.load import StagedRow
 from kasparro.db.migrate import HEAD, alembic_config, current_revision, upgrade
 from kasparro.db.prune import prune
 from kasparro.db.tables import records
@@ -95,10 +96,10 @@ def test_a_row_replaces_a_key_only_at_the_same_or_a_newer_timestamp(engine: Engi
 
 def test_newest_keeps_one_row_per_key_over_several_writes(engine: Engine) -> None:
     heads = latest.Newest()
-    row = ("BTC", stamp(2), "bitcoin", "BTC", "Bitcoin", 2.0, None, None)
-    heads.add([row, ("ETH", stamp(1), "ethereum", "ETH", "Ethereum", 1.0, None, None)])
-    heads.add([("BTC", stamp(1), *row[2:5], 1.0, None, None)])  # older: not kept
-    heads.add([("BTC", stamp(2), *row[2:5], 2.5, None, None)])  # same time, later: kept
+    row = StagedRow("BTC", stamp(2), "bitcoin", "BTC", "Bitcoin", 2.0, None, None)
+    heads.add([row, StagedRow("ETH", stamp(1), "ethereum", "ETH", "Ethereum", 1.0, None, None)])
+    heads.add([row._replace(timestamp=stamp(1), value=1.0)])  # older: not kept
+    heads.add([row._replace(value=2.5)])  # same time, later: kept
     with engine.begin() as conn:
         heads.upsert(conn, "csv")
     heads.clear()

@@ -7,14 +7,14 @@ from datetime import UTC, datetime
 
 from sqlalchemy import Engine, select
 
-from kasparro.db import load
+from kasparro.db import etl_reads, load
 from kasparro.db.tables import checkpoints, records
 
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
 
 
 def staged(value: float, stamp: str = "2021-07-06 23:59:59.000000") -> load.StagedRow:
-    return ("BTC", stamp, "bitcoin", "BTC", "Bitcoin", value, 1.0, None)
+    return load.StagedRow("BTC", stamp, "bitcoin", "BTC", "Bitcoin", value, 1.0, None)
 
 
 def test_upsert_counts_inserted_updated_unchanged(engine: Engine) -> None:
@@ -75,10 +75,10 @@ def test_a_row_written_through_the_table_type_matches_the_raw_text(engine: Engin
 
 def test_checkpoints_upsert(engine: Engine) -> None:
     with engine.begin() as conn:
-        assert load.read_checkpoint(conn, "csv") == (None, None)
+        assert etl_reads.read_checkpoint(conn, "csv") == (None, None)
         load.write_checkpoint(conn, "csv", None, "v1:1", 1, NOW)
         load.write_checkpoint(conn, "csv", datetime(2021, 1, 1, tzinfo=UTC), "v1:2", 2, NOW)
-        assert load.read_checkpoint(conn, "csv") == (datetime(2021, 1, 1, tzinfo=UTC), "v1:2")
+        assert etl_reads.read_checkpoint(conn, "csv") == (datetime(2021, 1, 1, tzinfo=UTC), "v1:2")
         assert conn.execute(select(checkpoints.c.run_id)).scalar_one() == 2
 
 

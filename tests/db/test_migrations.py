@@ -4,6 +4,7 @@ import subprocess
 import sys
 from datetime import UTC, datetime
 
+import pytest
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
@@ -76,6 +77,7 @@ def test_upgrade_is_idempotent_and_at_head(engine: Engine) -> None:
     assert upgrade(engine) == "0005"
 
 
+@pytest.mark.slow
 def test_a_store_at_head_is_recognised_without_alembic(database_url: str) -> None:
     """``kasparro etl`` and ``serve`` start with ``upgrade``: at head it costs one SELECT."""
     program = (

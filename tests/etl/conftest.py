@@ -14,7 +14,7 @@ from kasparro.db.tables import records
 from kasparro.etl.config import EtlConfig
 from kasparro.etl.http import RetryPolicy
 from kasparro.etl.pipeline import RunSummary, SourceSummary
-from tests.conftest import REPO
+from tests.conftest import make_settings
 from tests.upstream import FakeUpstream, fake_upstream
 
 
@@ -35,15 +35,18 @@ FAST = RetryPolicy(max_retries=3, retry_after_max=5.0, backoff_base=0.01, backof
 
 
 def make_config(upstream: FakeUpstream | None = None, **changes: object) -> EtlConfig:
-    base = EtlConfig(
-        csv_path=REPO / "data" / "data.csv",
-        csv2_path=REPO / "data" / "data2.csv",
-        assets_path=REPO / "data" / "assets.csv",
-        coinpaprika_base_url=upstream.coinpaprika_url if upstream else "http://127.0.0.1:9/v1",
-        coingecko_base_url=upstream.coingecko_url if upstream else "http://127.0.0.1:9/api/v3",
-        http_timeout_seconds=5.0,
+    """The ETL part of the test settings (``make_settings``), pointed at ``upstream`` when
+    given, with a 5 s request deadline and three retries; ``changes`` replace fields."""
+    urls = (
+        {
+            "COINPAPRIKA_BASE_URL": upstream.coinpaprika_url,
+            "COINGECKO_BASE_URL": upstream.coingecko_url,
+        }
+        if upstream
+        else {}
     )
-    return replace(base, **changes)  # type: ignore[arg-type]
+    settings = make_settings("sqlite://", HTTP_TIMEOUT_SECONDS="5", HTTP_MAX_RETRIES="3", **urls)
+    return replace(settings.etl_config(), **changes)  # type: ignore[arg-type]
 
 
 def write(path: Path, text: str) -> Path:

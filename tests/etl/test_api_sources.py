@@ -9,6 +9,7 @@ import json
 from collections import Counter
 from datetime import UTC, datetime
 
+import pytest
 from sqlalchemy import Engine
 
 from kasparro.etl.pipeline import run_etl
@@ -29,6 +30,7 @@ from tests.upstream import (
 )
 
 
+@pytest.mark.slow
 def test_coinpaprika_tickers_are_normalized(engine: Engine, upstream: FakeUpstream) -> None:
     summary = run_etl(engine, make_config(upstream), sources=["coinpaprika"], retry=FAST)
     paprika = by_source(summary)["coinpaprika"]
@@ -50,6 +52,7 @@ def test_coinpaprika_tickers_are_normalized(engine: Engine, upstream: FakeUpstre
     assert stat.name == "STAT"  # recorded as "STAT " with a trailing space
 
 
+@pytest.mark.slow
 def test_duplicated_coinpaprika_symbols_stay_separate_assets(
     engine: Engine, upstream: FakeUpstream
 ) -> None:
@@ -70,6 +73,7 @@ def test_duplicated_coinpaprika_symbols_stay_separate_assets(
     assert len({r.id for r in core}) == len(core)
 
 
+@pytest.mark.slow
 def test_coingecko_markets_unify_with_coinpaprika_and_keep_bridged_copies_apart(
     engine: Engine, upstream: FakeUpstream
 ) -> None:
@@ -205,6 +209,7 @@ def test_a_403_fails_the_source_with_the_upstream_message(
     assert "HTTP 403: This endpoint is temporarily unavailable" in (gecko.error or "")
 
 
+@pytest.mark.slow
 def test_raw_payloads_are_kept_compressed_with_sha256_and_pruned(
     engine: Engine, upstream: FakeUpstream
 ) -> None:
@@ -235,6 +240,7 @@ def test_raw_payloads_are_kept_compressed_with_sha256_and_pruned(
     assert "page=1" in gecko.url and "vs_currency=usd" in gecko.url and "per_page=250" in gecko.url
 
 
+@pytest.mark.slow
 def test_a_second_run_over_the_same_payloads_inserts_nothing(
     engine: Engine, upstream: FakeUpstream
 ) -> None:

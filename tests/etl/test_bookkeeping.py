@@ -13,12 +13,13 @@ import pytest
 from sqlalchemy import Connection, Engine
 
 from kasparro.db import runs
+from kasparro.db.outcomes import COUNTERS, RunStatus
 from kasparro.db.runs import RunFinal, SourceFinal
 from kasparro.etl.bookkeeping import Bookkeeper, RunLedger
 from tests.dblocks import held_lock
 from tests.etl.conftest import query
 
-COUNTS = dict.fromkeys(runs.COUNTERS, 7)
+COUNTS = dict.fromkeys(COUNTERS, 7)
 
 
 def release_later(seconds: float, engine: Engine) -> tuple[threading.Event, threading.Thread]:
@@ -45,8 +46,8 @@ def new_run(engine: Engine) -> int:
 
 
 def finish(run_id: int) -> RunFinal:
-    end = SourceFinal("csv", COUNTS, None, "failed", "database: locked", datetime.now(UTC))
-    return RunFinal(run_id, "failed", "every source failed", datetime.now(UTC), (end,))
+    end = SourceFinal("csv", COUNTS, None, RunStatus.FAILED, "database: locked", datetime.now(UTC))
+    return RunFinal(run_id, RunStatus.FAILED, "every source failed", datetime.now(UTC), (end,))
 
 
 def write_final(final: RunFinal) -> Callable[[Connection], bool]:
@@ -56,6 +57,7 @@ def write_final(final: RunFinal) -> Callable[[Connection], bool]:
     return write
 
 
+@pytest.mark.slow
 def test_a_write_refused_for_less_than_the_budget_is_retried_and_lands(engine: Engine) -> None:
     run_id = new_run(engine)
     _, holder = release_later(1.0, engine)
@@ -71,6 +73,7 @@ def test_a_write_refused_for_less_than_the_budget_is_retried_and_lands(engine: E
     assert (source.status, source.error, source.rows_read) == ("failed", "database: locked", 7)
 
 
+@pytest.mark.slow
 def test_past_the_budget_the_end_is_owed_and_the_ledger_writes_it_later(engine: Engine) -> None:
     run_id = new_run(engine)
     ledger = RunLedger()
@@ -94,7 +97,9 @@ def test_close_out_ends_runs_still_in_flight_and_never_overwrites_an_ended_one(
 ) -> None:
     in_flight, ended_elsewhere = new_run(engine), new_run(engine)
     with engine.begin() as conn:  # another process's run ended this one meanwhile
-        runs.finish_run(conn, ended_elsewhere, "failed", datetime.now(UTC), "interrupted: …")
+        runs.finish_run(
+            conn, ended_elsewhere, RunStatus.FAILED, datetime.now(UTC), "interrupted: …"
+        )
     ledger = RunLedger()
     ledger.started(in_flight)
     ledger.owe(finish(ended_elsewhere))
@@ -113,6 +118,7 @@ def test_close_out_ends_runs_still_in_flight_and_never_overwrites_an_ended_one(
 
 
 @pytest.mark.parametrize(("stopping", "attempts"), [(False, 1), (True, 2)])
+@pytest.mark.slow
 def test_once_stopping_each_attempt_waits_at_most_a_second(
     engine: Engine, caplog: pytest.LogCaptureFixture, stopping: bool, attempts: int
 ) -> None:

@@ -6,14 +6,15 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
+import pytest
 from sqlalchemy import Engine
 
 from kasparro.etl.lock import ADVISORY_KEY
 from kasparro.etl.pipeline import run_etl
 from tests.etl.conftest import by_source, make_config, query
+from tests.waiting import wait_until
 
 ROWS = 120_000
 
@@ -44,24 +45,32 @@ def kill_mid_load(database_url: str, engine: Engine, path: Path) -> None:
         stderr=subprocess.DEVNULL,
     )
     try:
-        deadline = time.monotonic() + 60
-        while not query(engine, "SELECT fingerprint FROM checkpoints WHERE source = 'csv'"):
+
+        def checkpointed() -> bool:
             assert process.poll() is None, "the run ended before it could be killed"
-            assert time.monotonic() < deadline
-            time.sleep(0.01)
+            return bool(query(engine, "SELECT fingerprint FROM checkpoints WHERE source = 'csv'"))
+
+        wait_until(checkpointed, 60, "the csv checkpoint", interval=0.01)
         process.send_signal(signal.SIGKILL)
     finally:
         process.wait(timeout=30)
     # PostgreSQL ends the killed process's sessions (and frees its advisory ETL lock) only
     # once it notices the connection is gone: a run started before then is skipped.
-    deadline = time.monotonic() + 10
-    while engine.dialect.name == "postgresql" and query(
-        engine, "SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND objid = :k", k=ADVISORY_KEY
-    ):
-        assert time.monotonic() < deadline, "the killed run's ETL lock was never released"
-        time.sleep(0.05)
+    if engine.dialect.name == "postgresql":
+        wait_until(
+            lambda: (
+                not query(
+                    engine,
+                    "SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND objid = :k",
+                    k=ADVISORY_KEY,
+                )
+            ),
+            10,
+            "the killed run's ETL lock to be released",
+        )
 
 
+@pytest.mark.slow
 def test_a_killed_run_is_reconciled_and_its_file_resumed(
     database_url: str, engine: Engine, tmp_path: Path
 ) -> None:

@@ -64,7 +64,8 @@ def test_a_shuffled_file_loads_to_the_same_store(engine: Engine, tmp_path: Path)
 
 
 def staged(record_id: str, stamp: str, value: float) -> load.StagedRow:
-    return (record_id, stamp, record_id.lower(), record_id, record_id, value, None, None)
+    asset_id = record_id.lower()
+    return load.StagedRow(record_id, stamp, asset_id, record_id, record_id, value, None, None)
 
 
 def test_a_newer_stored_row_without_a_shared_key_still_takes_the_fast_path(

@@ -48,6 +48,7 @@ def fetcher() -> Iterator[MakeFetcher]:
         client.close()
 
 
+@pytest.mark.slow
 def test_retry_after_in_seconds_is_honoured(upstream: FakeUpstream, fetcher: MakeFetcher) -> None:
     upstream.script(TICKERS, too_many("1"))
     response = fetcher().get(f"{upstream.coinpaprika_url}/tickers")

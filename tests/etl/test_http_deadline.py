@@ -47,6 +47,7 @@ def timed(call: Callable[[], object]) -> tuple[BaseException | None, float]:
     return None, time.monotonic() - started
 
 
+@pytest.mark.slow
 def test_headers_dripped_a_byte_at_a_time_end_at_the_deadline() -> None:
     with dripping(SMALL, every=0.1) as server:
         error, took = timed(lambda: fetcher(1.0).get(f"{server.base_url}/v1/tickers"))
@@ -64,6 +65,7 @@ def test_headers_dripped_a_byte_at_a_time_end_at_the_deadline() -> None:
     assert 5 <= connection.sent < 30
 
 
+@pytest.mark.slow
 def test_a_body_dripped_a_byte_every_two_seconds_ends_at_the_deadline() -> None:
     # Each byte comes within a read timeout of 3 s; the whole body never would.
     response = http_response(b"[" + b" " * 50 + b"]")
@@ -80,6 +82,7 @@ def test_a_body_dripped_a_byte_every_two_seconds_ends_at_the_deadline() -> None:
     assert connection.closed_by_client is not None
 
 
+@pytest.mark.slow
 def test_each_attempt_has_its_own_deadline_and_is_retried() -> None:
     policy = RetryPolicy(max_retries=2, backoff_base=0.01, backoff_max=0.02)
     with dripping(SMALL, every=0.1) as server:
@@ -123,6 +126,7 @@ def stalls(upstream: FakeUpstream) -> Iterator[dict[str, str]]:
         "waiting to retry",
     ],
 )
+@pytest.mark.slow
 def test_a_stop_request_cuts_a_fetch_short_in_every_phase(
     stalls: dict[str, str], phase: str
 ) -> None:
@@ -159,6 +163,7 @@ def test_a_stop_request_cuts_a_fetch_short_in_every_phase(
         ("reading the body", "reading the body (1 byte received)"),
     ],
 )
+@pytest.mark.slow
 def test_the_deadline_error_names_the_phase_the_upstream_stalled_in(
     stalls: dict[str, str], phase: str, said: str
 ) -> None:
@@ -178,6 +183,7 @@ def _fetch_threads() -> list[threading.Thread]:
     return [t for t in threading.enumerate() if t.name.startswith("fetch-")]
 
 
+@pytest.mark.slow
 def test_many_cut_attempts_leave_no_thread_or_descriptor_behind() -> None:
     with dripping(SMALL, every=0.05) as server:
         fetch = fetcher(0.2)

@@ -9,6 +9,7 @@ import threading
 from datetime import datetime, timedelta
 from pathlib import Path
 
+import pytest
 from sqlalchemy import Engine, func, select
 
 from kasparro.db import queries
@@ -55,6 +56,7 @@ def served_latest_prices(engine: Engine) -> list[tuple[object, ...]]:
         return [tuple(row) for row in queries.latest_prices(conn)]
 
 
+@pytest.mark.slow
 def test_api_runs_with_corrections_and_late_rows(engine: Engine, upstream: FakeUpstream) -> None:
     config = make_config(upstream)
     run_etl(engine, config, sources=["coinpaprika", "coingecko"], retry=FAST)
@@ -126,6 +128,7 @@ def test_csv_corrections_duplicates_and_late_rows_over_batches(
     assert assert_consistent(engine)[("csv", "BTC")] == (at("2021-07-03T00:00:00Z"), 33.0)
 
 
+@pytest.mark.slow
 def test_a_stopped_run_keeps_latest_records_with_what_it_committed(engine: Engine) -> None:
     stop = threading.Event()
     config = make_config(batch_size=500)
@@ -145,6 +148,7 @@ def test_a_stopped_run_keeps_latest_records_with_what_it_committed(engine: Engin
     )
 
 
+@pytest.mark.slow
 def test_a_killed_run_leaves_latest_records_as_committed(
     database_url: str, engine: Engine, tmp_path: Path
 ) -> None:
@@ -158,6 +162,7 @@ def test_a_killed_run_leaves_latest_records_as_committed(
     assert heads[("csv", "C7")] == (at("2020-11-20T00:00:00Z"), 7 + 299 / 7)  # day 299
 
 
+@pytest.mark.slow
 def test_all_sources_then_retention(engine: Engine, upstream: FakeUpstream) -> None:
     run_etl(engine, make_config(upstream), retry=FAST)
     assert_consistent(engine)

@@ -20,6 +20,7 @@ from tests.etl.conftest import FAST, by_source, make_config, query
 from tests.upstream import TICKERS, FakeUpstream, server_error, too_many
 
 
+@pytest.mark.slow
 def test_all_four_sources_load_into_one_canonical_asset_per_coin(
     engine: Engine, upstream: FakeUpstream
 ) -> None:
@@ -54,6 +55,7 @@ def test_all_four_sources_load_into_one_canonical_asset_per_coin(
     assert sum(s.updated for s in again.sources) == 0
 
 
+@pytest.mark.slow
 def test_the_run_log_records_every_counter_and_checkpoint(
     engine: Engine, upstream: FakeUpstream
 ) -> None:
@@ -100,6 +102,7 @@ def test_a_source_failing_forever_fails_alone_and_the_run_is_partial(
     assert stored.status == "partial"
 
 
+@pytest.mark.slow
 def test_offline_the_run_is_partial_quickly_with_both_csvs_loaded(engine: Engine) -> None:
     started = time.monotonic()
     summary = run_etl(engine, make_config(http_max_retries=3))  # the default backoff policy

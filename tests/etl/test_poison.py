@@ -118,6 +118,7 @@ PAPRIKA_POISONS = [
     [p[1:] for p in PAPRIKA_POISONS],
     ids=[p[0] for p in PAPRIKA_POISONS],
 )
+@pytest.mark.slow
 def test_one_poisoned_coinpaprika_ticker_is_rejected_and_the_2500_others_load(
     engine: Engine,
     upstream: FakeUpstream,

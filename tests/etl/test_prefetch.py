@@ -4,12 +4,12 @@ closing early stops the worker and closes the source in the worker's thread."""
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Iterator
 
 import pytest
 
 from kasparro.etl.prefetch import prefetched
+from tests.waiting import holds_for, wait_until
 
 
 class Source:
@@ -41,9 +41,9 @@ def test_the_worker_reads_at_most_depth_items_ahead() -> None:
     source = Source(100)
     items = prefetched(source.items(), depth=2)
     assert next(items) == 0
-    time.sleep(0.3)
-    # one handed over, two queued, one held by the worker waiting for room
-    assert source.produced == 4
+    # one handed over, two queued, one held by the worker waiting for room; no more
+    wait_until(lambda: source.produced >= 4, 10, "the worker to fill the queue")
+    holds_for(lambda: source.produced == 4, 0.3, "at most depth items ahead")
     items.close()
 
 

@@ -9,6 +9,7 @@ import re
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import pytest
 from sqlalchemy import Engine
 
 from kasparro.db import load, runs
@@ -45,6 +46,7 @@ def test_rejects_past_the_cap_are_counted_not_stored(
     assert (record.rejected, record.note) == (3000, note)
 
 
+@pytest.mark.slow
 def test_the_default_cap_bounds_the_reject_text_of_a_run(
     engine: Engine, upstream: FakeUpstream
 ) -> None:

@@ -47,6 +47,7 @@ async def test_startup_run_in_the_background_then_a_manual_run(engine: Engine) -
     await scheduler.stop()
 
 
+@pytest.mark.slow
 async def test_interval_runs_repeat_until_stopped(engine: Engine) -> None:
     scheduler = EtlScheduler(
         engine, make_config(sources=("csv",)), on_startup=False, interval_seconds=1
@@ -70,6 +71,7 @@ async def test_unknown_sources_surface_from_run_now(engine: Engine) -> None:
     await scheduler.stop()
 
 
+@pytest.mark.slow
 async def test_stop_ends_a_running_run_at_a_batch_boundary(engine: Engine) -> None:
     scheduler = EtlScheduler(
         engine,

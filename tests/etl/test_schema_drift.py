@@ -55,7 +55,7 @@ def test_a_renamed_price_field_fails_the_source_everywhere_it_shows(
         ).json()
         [latest] = graphql["data"]["etlRuns"]
         assert latest["status"] == "PARTIAL"
-        assert {"source": "coingecko", "status": "failed", "error": DRIFT} in latest["sources"]
+        assert {"source": "coingecko", "status": "FAILED", "error": DRIFT} in latest["sources"]
         metrics = scrape(client)
         last = "kasparro_etl_source_last_status"
         assert value(metrics, last, source="coingecko", status="failed") == 1

@@ -130,6 +130,7 @@ def fragment_graphs(draw: st.DrawFn) -> tuple[str, int, int]:
     max_examples=300, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow]
 )
 @given(graph=fragment_graphs())
+@pytest.mark.slow
 def test_random_fragment_graphs_match_an_independent_reference(
     graph: tuple[str, int, int],
 ) -> None:
@@ -145,6 +146,7 @@ def test_the_issue_document_is_answered(client: TestClient) -> None:
 
 
 @pytest.mark.parametrize("case", list(worst_cases()), ids=lambda case: case.family)
+@pytest.mark.slow
 def test_the_worst_case_of_each_family_through_the_endpoint(client: TestClient, case: Case) -> None:
     response = client.post("/graphql", json={"query": case.query})
     assert response.status_code == 200

@@ -13,6 +13,7 @@ import pytest
 from kasparro.gql.app import create_app
 from tests.conftest import make_settings
 from tests.servers import serve_in_thread
+from tests.waiting import wait_until
 
 
 @pytest.mark.parametrize("path", ["/graphql", "/etl/run"])
@@ -31,10 +32,11 @@ def test_a_client_leaving_mid_body_is_logged_as_499_without_a_traceback(
         with socket.create_connection((parts.hostname, parts.port), timeout=10) as sock:
             sock.sendall(head + body[:5])
             time.sleep(0.3)
-        deadline = time.monotonic() + 5
-        while not [r for r in caplog.records if r.name == "kasparro.access"]:
-            assert time.monotonic() < deadline, caplog.text
-            time.sleep(0.05)
+        wait_until(
+            lambda: [r for r in caplog.records if r.name == "kasparro.access"],
+            5,
+            lambda: caplog.text,
+        )
     [access] = [r for r in caplog.records if r.name == "kasparro.access"]
     assert access.getMessage().startswith(f"POST {path} 499 ")
     assert not [r for r in caplog.records if r.levelno >= logging.ERROR], caplog.text

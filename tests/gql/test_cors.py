@@ -114,7 +114,9 @@ def test_bad_origins_stop_the_program(value: str, message: str) -> None:
     with pytest.raises(SettingsError, match="CORS_ORIGINS") as raised:
         Settings.from_env({"CORS_ORIGINS": value})
     assert message in str(raised.value)
-    origins = Settings.from_env({"CORS_ORIGINS": "HTTPS://A.example:8443, http://b"}).cors_origins
+    origins = Settings.from_env(
+        {"CORS_ORIGINS": "HTTPS://A.example:8443, http://b"}
+    ).app.cors_origins
     assert origins == ("https://a.example:8443", "http://b")
 
 

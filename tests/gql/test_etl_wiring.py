@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import time
-
 from starlette.testclient import TestClient
 
 from kasparro.gql.app import create_app
 from tests.conftest import make_settings
+from tests.waiting import after_a_run, wait_until
 
 TOKEN = "wiring-token"
 
@@ -48,10 +47,9 @@ def test_startup_run_happens_in_the_background(database_url: str) -> None:
     config = make_settings(database_url, ETL_ON_STARTUP="true", ETL_SOURCES="csv").app_config()
     with TestClient(create_app(config)) as client:
         assert client.get("/health").status_code == 200  # served while the ETL runs
-        deadline = time.monotonic() + 60
-        while client.get("/health").json()["etl_last_run"] in ("never", "running"):
-            assert time.monotonic() < deadline, "startup ETL did not finish"
-            time.sleep(0.1)
-        assert client.get("/health").json()["etl_last_run"] == "success"
+        health = wait_until(
+            lambda: after_a_run(client.get("/health").json()), 60, "the startup run"
+        )
+        assert health["etl_last_run"] == "success"
         runs = client.post("/graphql", json={"query": "{ etlRuns { trigger status } }"}).json()
         assert runs["data"]["etlRuns"] == [{"trigger": "startup", "status": "SUCCESS"}]

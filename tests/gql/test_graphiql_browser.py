@@ -20,6 +20,7 @@ QUERY = '{ records(first: 1, recordId: ["tether"]) { nodes { recordId symbol val
 
 @pytest.mark.browser
 @pytest.mark.skipif(browser_missing() is not None, reason=browser_missing() or "")
+@pytest.mark.slow
 def test_graphiql_runs_a_records_query(settings: Settings, engine: Engine, tmp_path: Path) -> None:
     newest = load_store(engine).newest_first(record_id="tether")[0]
     with serve_in_thread(create_app(settings.app_config())) as base, chromium() as browser:

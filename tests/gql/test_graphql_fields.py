@@ -78,11 +78,11 @@ def test_etl_runs(client: TestClient, store: Store) -> None:
     assert partial["id"] == store.run_ids[0]
     assert partial["durationMs"] == 2500
     assert partial["startedAt"] == "2024-05-01T00:00:00+00:00"
-    failed = [s for s in partial["sources"] if s["status"] == "failed"]
+    failed = [s for s in partial["sources"] if s["status"] == "FAILED"]
     assert failed == [
         {
             "source": "coingecko",
-            "status": "failed",
+            "status": "FAILED",
             "rowsRead": 10,
             "inserted": 0,
             "updated": 1,

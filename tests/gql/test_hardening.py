@@ -70,6 +70,7 @@ def test_deep_nesting_is_refused(client: TestClient) -> None:
     assert messages(body) == ["'anonymous' exceeds maximum operation depth of 15"]
 
 
+@pytest.mark.slow
 def test_five_hundred_aliases_are_refused(client: TestClient) -> None:
     query = "{ " + " ".join(f"a{i}: health {{ db }}" for i in range(500)) + " }"
     body = graphql(client, query)

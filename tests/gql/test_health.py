@@ -64,6 +64,7 @@ def unreachable_url(tmp_path: Path) -> str:
     )
 
 
+@pytest.mark.slow
 def test_unreachable_database_is_a_503_that_names_no_host_unless_debug(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:

@@ -11,6 +11,7 @@ import random
 import re
 import string
 
+import pytest
 from starlette.testclient import TestClient
 
 from kasparro.gql.observability.instruments import MAX_OPERATIONS
@@ -41,6 +42,7 @@ def names(count: int, seed: int) -> list[str]:
     return ["R" + "".join(draw.choices(string.ascii_letters, k=12)) for _ in range(count)]
 
 
+@pytest.mark.slow
 def test_a_flood_of_random_names_cannot_hide_the_real_operations(client: TestClient) -> None:
     for _ in range(3):
         for query in REAL.values():

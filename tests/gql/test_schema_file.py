@@ -4,6 +4,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from kasparro.gql.sdl import export_sdl
 from tests.conftest import REPO
 
@@ -15,6 +17,7 @@ def test_schema_graphql_matches_the_code() -> None:
     )
 
 
+@pytest.mark.slow
 def test_export_schema_command_writes_the_sdl(tmp_path: Path) -> None:
     target = tmp_path / "out.graphql"
     result = subprocess.run(

@@ -6,14 +6,15 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 
 from tests.ops.serving import BASE_ENV
 from tests.servers import free_port
+from tests.waiting import after_a_run, wait_until
 
 
 @pytest.mark.slow
@@ -38,17 +39,18 @@ def test_kasparro_serve_end_to_end(database_url: str, tmp_path: Path) -> None:
     base = f"http://127.0.0.1:{port}"
     try:
         with httpx.Client(base_url=base, timeout=10) as client:
-            deadline = time.monotonic() + 60
-            while True:
-                assert process.poll() is None, (tmp_path / "serve.log").read_text()
+
+            def health_after_a_run() -> dict[str, Any] | None:
+                assert process.poll() is None, log_text()
                 try:
-                    health = client.get("/health").json()
-                    if health["etl_last_run"] not in ("never", "running"):
-                        break
+                    return after_a_run(client.get("/health").json())
                 except httpx.TransportError:
-                    pass
-                assert time.monotonic() < deadline, (tmp_path / "serve.log").read_text()
-                time.sleep(0.2)
+                    return None
+
+            def log_text() -> str:
+                return (tmp_path / "serve.log").read_text()
+
+            health = wait_until(health_after_a_run, 60, log_text, interval=0.2)
             assert health["db"] == "ok"
             assert health["etl_last_run"] == "partial"  # the two API sources failed
 

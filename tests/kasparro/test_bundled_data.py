@@ -9,6 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from sqlalchemy import Engine, text
 
 from kasparro.etl.config import BUNDLED_DATA
@@ -42,6 +43,7 @@ def test_the_bundled_files_are_the_shipped_data() -> None:
         assert bundled.read_bytes() == (REPO / "data" / name).read_bytes()
 
 
+@pytest.mark.slow
 def test_etl_with_default_paths_loads_from_another_directory(
     database_url: str, tmp_path: Path
 ) -> None:
@@ -53,6 +55,7 @@ def test_etl_with_default_paths_loads_from_another_directory(
     assert "cannot read asset seed" not in result.stderr
 
 
+@pytest.mark.slow
 def test_a_missing_csv_fails_only_its_own_source(database_url: str, tmp_path: Path) -> None:
     missing = tmp_path / "nowhere" / "data.csv"
     result = etl_elsewhere(tmp_path, database_url, CSV_PATH=str(missing))

@@ -21,8 +21,8 @@ from starlette.requests import Request
 from starlette.responses import StreamingResponse
 from starlette.routing import Route
 
-from kasparro.connections import ConnectionLimits
 from kasparro.gql.app import create_app
+from kasparro.limits import ConnectionLimits
 from tests.conftest import make_settings
 from tests.servers import serve_in_thread
 
@@ -93,6 +93,7 @@ def assert_json_error(body: bytes, message: str) -> None:
     uuid.UUID(payload["request_id"])
 
 
+@pytest.mark.slow
 def test_headers_sent_too_slowly_get_a_408_at_the_deadline(base: str) -> None:
     with connect(base) as sock:
         started = time.monotonic()
@@ -112,6 +113,7 @@ def test_headers_sent_too_slowly_get_a_408_at_the_deadline(base: str) -> None:
     assert HEADER_TIMEOUT <= took < HEADER_TIMEOUT + MARGIN
 
 
+@pytest.mark.slow
 def test_a_connection_that_sends_nothing_is_closed_without_an_answer(base: str) -> None:
     with connect(base) as sock:
         data, took = read_until_closed(sock, HEADER_TIMEOUT + MARGIN)
@@ -119,6 +121,7 @@ def test_a_connection_that_sends_nothing_is_closed_without_an_answer(base: str) 
     assert HEADER_TIMEOUT - 0.1 <= took < HEADER_TIMEOUT + MARGIN
 
 
+@pytest.mark.slow
 def test_the_header_deadline_starts_again_after_each_response_on_a_kept_alive_connection(
     base: str,
 ) -> None:
@@ -134,6 +137,7 @@ def test_the_header_deadline_starts_again_after_each_response_on_a_kept_alive_co
     assert took < HEADER_TIMEOUT
 
 
+@pytest.mark.slow
 def test_a_body_sent_too_slowly_gets_a_408_and_no_error_is_logged(
     base: str, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -199,6 +203,7 @@ async def endless(request: Request) -> StreamingResponse:
     return StreamingResponse(chunks())
 
 
+@pytest.mark.slow
 def test_a_client_that_stops_reading_a_response_is_disconnected() -> None:
     app = Starlette(routes=[Route("/big", endless)])
     with serve_in_thread(app, guarded=limits()) as url:

@@ -58,6 +58,7 @@ def table(stdout: str) -> dict[str, list[str]]:
     return {line.split()[0]: line.split() for line in lines[2:-1]}
 
 
+@pytest.mark.slow
 def test_etl_loads_all_four_sources_then_inserts_nothing(
     database_url: str, engine: Engine, upstream: FakeUpstream
 ) -> None:
@@ -92,6 +93,7 @@ def test_etl_loads_all_four_sources_then_inserts_nothing(
     assert "file unchanged since the last run; not read" in second.stdout
 
 
+@pytest.mark.slow
 def test_offline_exit_code_2_partial_with_both_csvs(database_url: str) -> None:
     result = run_etl_cli(
         database_url,
@@ -105,6 +107,7 @@ def test_offline_exit_code_2_partial_with_both_csvs(database_url: str) -> None:
     assert "partial" in result.stdout.splitlines()[-1]
 
 
+@pytest.mark.slow
 def test_only_the_named_sources_run_and_a_total_failure_exits_1(database_url: str) -> None:
     ok = run_etl_cli(database_url, "--source", "csv2")
     assert ok.returncode == 0
@@ -114,6 +117,7 @@ def test_only_the_named_sources_run_and_a_total_failure_exits_1(database_url: st
     assert "cannot read /nonexistent/data.csv" in failed.stdout
 
 
+@pytest.mark.slow
 def test_an_unknown_source_is_a_usage_error(database_url: str) -> None:
     result = run_etl_cli(database_url, "--source", "nope")
     assert result.returncode == 2

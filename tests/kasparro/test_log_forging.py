@@ -69,6 +69,7 @@ def forged_log(database_url: str, workdir: Path, log_format: str) -> str:
         return served.log()
 
 
+@pytest.mark.slow
 def test_client_text_cannot_forge_console_lines_of_a_real_server(
     database_url: str, tmp_path: Path
 ) -> None:
@@ -82,6 +83,7 @@ def test_client_text_cannot_forge_console_lines_of_a_real_server(
     assert HEAD.match(refusal) and FORGED in refusal  # the variable's value stays inside
 
 
+@pytest.mark.slow
 def test_client_text_cannot_forge_json_lines_of_a_real_server(
     database_url: str, tmp_path: Path
 ) -> None:

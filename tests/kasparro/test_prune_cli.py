@@ -8,6 +8,7 @@ import subprocess
 import sys
 from datetime import UTC, datetime, timedelta
 
+import pytest
 from sqlalchemy import Engine
 
 from kasparro.settings import Settings
@@ -35,6 +36,7 @@ def cutoff_of(first_line: str, tables: str, batch_size: int) -> datetime:
     return datetime.fromisoformat(match.group(1))
 
 
+@pytest.mark.slow
 def test_prune_everything_in_small_batches(database_url: str, engine: Engine) -> None:
     now = datetime.now(UTC)
     seed(engine, now)
@@ -54,6 +56,7 @@ def test_prune_everything_in_small_batches(database_url: str, engine: Engine) ->
     }
 
 
+@pytest.mark.slow
 def test_retention_days_is_the_default_age(database_url: str, engine: Engine) -> None:
     now = datetime.now(UTC)
     seed(engine, now)
@@ -68,6 +71,7 @@ def test_retention_days_is_the_default_age(database_url: str, engine: Engine) ->
     assert len(left["records"]) == 12 and len(left["rejects"]) == 6
 
 
+@pytest.mark.slow
 def test_no_age_and_no_setting_is_refused(database_url: str) -> None:
     result = run_prune(database_url)
     assert result.returncode == 2
@@ -77,6 +81,7 @@ def test_no_age_and_no_setting_is_refused(database_url: str) -> None:
     )
 
 
+@pytest.mark.slow
 def test_bad_arguments_are_refused(database_url: str) -> None:
     bad_age = run_prune(database_url, "--older-than", "90")
     assert bad_age.returncode == 2

@@ -19,6 +19,7 @@ import httpx
 
 from tests.conftest import REPO
 from tests.servers import free_port
+from tests.waiting import wait_until
 
 BASE_ENV = {
     "CSV_PATH": str(REPO / "data" / "data.csv"),
@@ -81,17 +82,17 @@ def synthetic_csv(path: Path, rows: int) -> Path:
 
 def wait_until_serving(served: Served, timeout: float = 60.0) -> None:
     """Poll /health until the server answers (any status)."""
-    deadline = time.monotonic() + timeout
     with httpx.Client(base_url=served.base_url, timeout=5) as client:
-        while True:
+
+        def answers() -> bool:
             assert served.process.poll() is None, served.log()
             try:
                 client.get("/health")
-                return
             except httpx.TransportError:
-                pass
-            assert time.monotonic() < deadline, served.log()
-            time.sleep(0.1)
+                return False
+            return True
+
+        wait_until(answers, timeout, served.log, interval=0.1)
 
 
 def _file_limit(files: int) -> Callable[[], None]:

@@ -43,14 +43,15 @@ def test_published_on_the_hosts_loopback_only(compose: dict[str, Any]) -> None:
 
 def test_the_environment_is_valid_settings_online_and_offline(compose: dict[str, Any]) -> None:
     online = app_settings(compose, {})
-    assert online.etl_sources == ("coinpaprika", "coingecko", "csv", "csv2")
-    assert online.admin_token is None
-    assert (online.etl_interval_seconds, online.retention_days) == (900, 90)
-    assert (online.graphiql, online.introspection, online.log_format) == (False, False, "json")
+    assert online.app.etl.sources == ("coinpaprika", "coingecko", "csv", "csv2")
+    assert online.app.admin_token is None
+    assert (online.app.etl_interval_seconds, online.retention_days) == (900, 90)
+    assert (online.app.graphiql, online.app.introspection) == (False, False)
+    assert online.log_format == "json"
     # The file's offline example: `ETL_SOURCES=csv,csv2 docker compose up -d`.
     offline = app_settings(compose, {"ETL_SOURCES": "csv,csv2", "ADMIN_TOKEN": "s3cret"})
-    assert offline.etl_sources == ("csv", "csv2")
-    assert offline.admin_token == "s3cret"
+    assert offline.app.etl.sources == ("csv", "csv2")
+    assert offline.app.admin_token == "s3cret"
     assert "ETL_SOURCES=csv,csv2 docker compose up -d" in (REPO / "docker-compose.yml").read_text()
 
 

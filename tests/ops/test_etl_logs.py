@@ -14,6 +14,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from tests.ops.serving import BASE_ENV
 from tests.upstream import PAPRIKA, TICKERS, fake_upstream, recorded, server_error
 
@@ -23,6 +25,7 @@ def json_lines(stderr: str) -> list[dict[str, Any]]:
     return [json.loads(line) for line in stderr.splitlines() if line.startswith("{")]
 
 
+@pytest.mark.slow
 def test_etl_log_lines_carry_run_id_and_source(database_url: str, tmp_path: Path) -> None:
     with fake_upstream() as upstream:
         upstream.script(TICKERS, server_error(503), recorded(PAPRIKA))  # one retry, then data

@@ -107,6 +107,7 @@ def start_argv(platform: str) -> list[str]:
 
 @needs_root
 @pytest.mark.parametrize("platform", ["railway", "procfile"])
+@pytest.mark.slow
 def test_the_start_command_serves_on_port(platform: str, tmp_path: Path) -> None:
     argv = start_argv(platform)
     outcome = serve_privately(argv, 8123, platform_env(tmp_path), cwd=str(tmp_path))
@@ -118,6 +119,7 @@ def test_the_start_command_serves_on_port(platform: str, tmp_path: Path) -> None
     assert "Application shutdown complete" in outcome.stderr
 
 
+@pytest.mark.slow
 def test_the_release_command_migrates(tmp_path: Path) -> None:
     env = platform_env(tmp_path)
     result = subprocess.run(

@@ -33,6 +33,7 @@ from tests.dblocks import held_lock
 from tests.etl.conftest import query
 from tests.ops.serving import Served, kasparro_serve, synthetic_csv
 from tests.reliability.figures import report
+from tests.waiting import seconds_until, wait_until
 
 ROWS = 200_000
 TOKEN = "bookkeeping-token"
@@ -85,10 +86,12 @@ class ManualRun(threading.Thread):
 
 def wait_for_rows(engine: Engine, served: Served) -> None:
     """Until the run has committed some rows (it is mid-load)."""
-    deadline = time.monotonic() + 60
-    while not query(engine, "SELECT 1 FROM records LIMIT 1"):
-        assert served.process.poll() is None and time.monotonic() < deadline, served.log()
-        time.sleep(0.02)
+
+    def loading() -> bool:
+        assert served.process.poll() is None, served.log()
+        return bool(query(engine, "SELECT 1 FROM records LIMIT 1"))
+
+    wait_until(loading, 60, served.log)
 
 
 def answer(run: ManualRun) -> tuple[int, dict[str, str], dict[str, Any]]:
@@ -123,6 +126,7 @@ def manual_run_loading(
         yield served, run
 
 
+@pytest.mark.slow
 def test_a_write_lock_mid_run_ends_it_in_bounded_time_and_the_server_records_it(
     database_url: str, engine: Engine, tmp_path: Path, big_csv: Path, pytestconfig: pytest.Config
 ) -> None:
@@ -136,12 +140,9 @@ def test_a_write_lock_mid_run_ends_it_in_bounded_time_and_the_server_records_it(
                 health = client.get("/health")  # the server is alive and says so
             pending = run_rows(engine) if engine.dialect.name == "sqlite" else None
             time.sleep(0.5)
-        released = time.monotonic()
-        deadline = released + SETTLE + MARGIN
-        while run_rows(engine)[0].status == "running":
-            assert time.monotonic() < deadline, served.log()
-            time.sleep(0.1)
-        recorded_after = time.monotonic() - released
+        recorded_after = seconds_until(
+            lambda: run_rows(engine)[0].status != "running", SETTLE + MARGIN, served.log, 0.1
+        )
         [first] = run_rows(engine)
         [source] = source_rows(engine)
         # The next run of the same process is not told the first one died.
@@ -181,6 +182,7 @@ def test_a_write_lock_mid_run_ends_it_in_bounded_time_and_the_server_records_it(
     report(pytestconfig, "writer-lock-mid-run", json.dumps(figures), figures)
 
 
+@pytest.mark.slow
 def test_sigterm_during_a_blocked_manual_run_answers_503_and_records_it_stopped(
     database_url: str, engine: Engine, tmp_path: Path, big_csv: Path, pytestconfig: pytest.Config
 ) -> None:

@@ -15,8 +15,8 @@ from __future__ import annotations
 
 import os
 import sqlite3
-import time
 from collections.abc import Iterator
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +32,7 @@ from kasparro.gql.engines import HEALTH_APPLICATION_NAME, READ_APPLICATION_NAME
 from tests.conftest import ON_POSTGRESQL, make_settings
 from tests.etl.conftest import make_config, query
 from tests.ops.serving import kasparro_serve
+from tests.waiting import after_a_run, wait_until
 
 TOKEN = "scale-out-test-token"
 ROWS = 1496 + 1274  # data.csv + data2.csv
@@ -41,6 +42,10 @@ PAGE_QUERY = """query ($after: String) {
     nodes { source recordId value timestamp asset { id sources } }
   }
 }"""
+
+
+def health_after_a_run(client: httpx.Client) -> dict[str, Any] | None:
+    return after_a_run(client.get("/health").json())
 
 
 def all_data(client: httpx.Client, **params: str) -> list[dict[str, Any]]:
@@ -113,10 +118,7 @@ def test_two_replicas_read_through_a_read_only_role(
         httpx.Client(base_url=b.base_url, timeout=30) as two,
     ):
         for client in (one, two):
-            deadline = time.monotonic() + 60
-            while (health := client.get("/health").json())["etl_last_run"] in ("never", "running"):
-                assert time.monotonic() < deadline, health
-                time.sleep(0.1)
+            health = wait_until(partial(health_after_a_run, client), 60, "a run")
             assert (health["db"], health["read_db"]) == ("ok", "ok")
         # The startup ETL (writes) went through DATABASE_URL: the reader could not write.
         loaded = query(engine, "SELECT count(*) AS n FROM records")[0].n
@@ -164,6 +166,7 @@ def sqlite_copy(source: Path, target: Path) -> None:
     dst.close()
 
 
+@pytest.mark.slow
 def test_sqlite_read_url_is_a_lagging_read_only_copy(
     database_url: str, engine: Engine, tmp_path: Path
 ) -> None:

@@ -13,12 +13,14 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 from sqlalchemy import Engine, select
 
 from kasparro.db.tables import etl_runs
 from kasparro.etl.pipeline import LOCKED_ERROR
 from tests.ops.serving import kasparro_serve
 from tests.upstream import PAPRIKA, TICKERS, fake_upstream, recorded, slow
+from tests.waiting import wait_until
 
 TOKEN = "scheduling-test-token"
 RUNS_QUERY = "{ etlRuns(first: 50) { id status trigger startedAt finishedAt } }"
@@ -33,15 +35,19 @@ def graphql_runs(client: httpx.Client) -> list[dict[str, Any]]:
 
 def wait_for(client: httpx.Client, done: int, timeout: float = 30.0) -> list[dict[str, Any]]:
     """Poll etlRuns until ``done`` runs have finished; return all runs, oldest first."""
-    deadline = time.monotonic() + timeout
-    while True:
+
+    def finished() -> list[dict[str, Any]] | None:
         runs = graphql_runs(client)
-        if sum(run["status"] not in ("RUNNING", "SKIPPED") for run in runs) >= done:
-            return runs
-        assert time.monotonic() < deadline, runs
-        time.sleep(0.1)
+        return (
+            runs
+            if sum(run["status"] not in ("RUNNING", "SKIPPED") for run in runs) >= done
+            else None
+        )
+
+    return wait_until(finished, timeout, f"{done} finished runs")
 
 
+@pytest.mark.slow
 def test_startup_then_schedule_then_manual_triggers(database_url: str, tmp_path: Path) -> None:
     env = {
         "ETL_SOURCES": "csv",
@@ -85,6 +91,7 @@ def overlapping(runs: list[Any]) -> list[tuple[int, int]]:
     return [(a.id, b.id) for a, b in itertools.pairwise(runs) if b.started_at < a.finished_at]
 
 
+@pytest.mark.slow
 def test_two_replicas_share_one_schedule(database_url: str, engine: Engine, tmp_path: Path) -> None:
     with fake_upstream() as upstream:
         # Every run takes over a second (a slow upstream), longer than the 1 s interval, so

@@ -19,6 +19,7 @@ from sqlalchemy import Engine, select
 from kasparro.db.tables import checkpoints, etl_run_sources, etl_runs
 from tests.etl.conftest import query
 from tests.ops.serving import BASE_ENV, kasparro_serve, synthetic_csv
+from tests.ops.test_run_bookkeeping import wait_for_rows
 
 ROWS = 200_000
 PAGE = 500
@@ -63,6 +64,7 @@ def lines_before(path: Path, offset: int) -> int:
         return handle.read(offset).count(b"\n") - 1
 
 
+@pytest.mark.slow
 def test_sigterm_finishes_requests_and_stops_the_etl_at_a_batch_boundary(
     database_url: str, engine: Engine, tmp_path: Path, big_csv: Path
 ) -> None:
@@ -73,10 +75,7 @@ def test_sigterm_finishes_requests_and_stops_the_etl_at_a_batch_boundary(
         "ETL_BATCH_SIZE": "2000",
     }
     with kasparro_serve(database_url, tmp_path, "serve", **env) as served:
-        deadline = time.monotonic() + 60
-        while not query(engine, "SELECT 1 FROM records LIMIT 1"):
-            assert served.process.poll() is None and time.monotonic() < deadline, served.log()
-            time.sleep(0.05)
+        wait_for_rows(engine, served)
         sock = start_request(served.port)
         time.sleep(0.2)  # let the server read the partial request
         sent = time.monotonic()

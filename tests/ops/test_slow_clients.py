@@ -24,6 +24,7 @@ import pytest
 
 from tests.ops.serving import Served, kasparro_serve, kasparro_serve_with_file_limit
 from tests.reliability.figures import report
+from tests.waiting import wait_until
 
 DRIPPERS = 300
 FILES = 256
@@ -93,6 +94,7 @@ def open_files(served: Served) -> int:
     return len(os.listdir(f"/proc/{served.process.pid}/fd"))
 
 
+@pytest.mark.slow
 def test_slow_header_clients_are_cut_off_and_health_keeps_answering(
     database_url: str, tmp_path: Path, pytestconfig: pytest.Config
 ) -> None:
@@ -125,10 +127,12 @@ def test_slow_header_clients_are_cut_off_and_health_keeps_answering(
                 assert response.json()["db"] == "ok"
                 most_files = max(most_files, open_files(served))
                 time.sleep(0.1)
-        deadline = time.monotonic() + HEADER_TIMEOUT + 2
-        while any(d.closed is None for d in drippers) and time.monotonic() < deadline:
+
+        def all_closed() -> bool:
             read_closed(drippers)
-            time.sleep(0.05)
+            return all(d.closed is not None for d in drippers)
+
+        wait_until(all_closed, HEADER_TIMEOUT + 2, "the server to close every slow connection")
         lines = served.log_lines()
         text = served.log()
 
@@ -166,6 +170,7 @@ def test_slow_header_clients_are_cut_off_and_health_keeps_answering(
     report(pytestconfig, "slowloris", " ".join(f"{k}={v}" for k, v in figures.items()), figures)
 
 
+@pytest.mark.slow
 def test_accept_failing_for_lack_of_descriptors_is_logged_at_a_bounded_rate(
     database_url: str, tmp_path: Path, pytestconfig: pytest.Config
 ) -> None:

@@ -31,6 +31,7 @@ from tests.conftest import ON_POSTGRESQL, REPO
 from tests.ops.serving import Served, kasparro_serve
 from tests.pgcluster import PrivateCluster, private_cluster, streaming_standby
 from tests.reliability.figures import report
+from tests.waiting import seconds_until
 
 pytestmark = [
     pytest.mark.slow,
@@ -59,13 +60,12 @@ class Replicated:
         with self.primary_db.connect() as conn:
             target = conn.execute(text("SELECT pg_current_wal_lsn()")).scalar_one()
         query = text("SELECT pg_last_wal_replay_lsn() >= CAST(:target AS pg_lsn)")
-        started = time.monotonic()
-        while True:
+
+        def caught_up() -> bool:
             with self.standby_db.connect() as conn:
-                if conn.execute(query, {"target": target}).scalar_one():
-                    return time.monotonic() - started
-            assert time.monotonic() - started < timeout, "the standby did not catch up"
-            time.sleep(0.01)
+                return bool(conn.execute(query, {"target": target}).scalar_one())
+
+        return seconds_until(caught_up, timeout, "the standby to catch up", interval=0.01)
 
     def wal_behind(self) -> int:
         """Bytes of WAL the standby has received but not replayed, as the primary sees it."""
@@ -122,14 +122,6 @@ def latest_btc(served: Served) -> str:
         prices = http.post("/graphql", json={"query": query}).json()["data"]["latestPrices"]
     (csv,) = [price["timestamp"] for price in prices if price["source"] == "csv"]
     return str(csv)
-
-
-def wait_for(what: str, check: Callable[[], bool], timeout: float = 30.0) -> float:
-    started = time.monotonic()
-    while not check():
-        assert time.monotonic() - started < timeout, what
-        time.sleep(0.02)
-    return time.monotonic() - started
 
 
 @pytest.fixture(scope="module")
@@ -213,9 +205,10 @@ def test_a_lagging_standby_serves_its_past_and_catches_up(replicated: Replicated
     finally:
         replicated.replay(paused=False)
     replicated.figures["resumed_replayed_s"] = replicated.replayed()
-    replicated.figures["resumed_in_stats_s"] = wait_for(
-        "the standby's rows reach /stats",
+    replicated.figures["resumed_in_stats_s"] = seconds_until(
         lambda: get(replicated.reading, "/stats").json()["records_total"] == before + NEW_ROWS,
+        30,
+        "the standby's rows to reach /stats",
     )
     assert latest_btc(replicated.reading) == latest_btc(replicated.plain) > old_latest
 
@@ -243,8 +236,8 @@ def test_losing_the_standby_is_reported_and_survived(replicated: Replicated) -> 
         assert get(replicated.plain, "/health").status_code == 200
     finally:
         replicated.standby.start()
-    replicated.figures["restart_health_200_s"] = wait_for(
-        "/health recovers", lambda: get(replicated.reading, "/health").status_code == 200
+    replicated.figures["restart_health_200_s"] = seconds_until(
+        lambda: get(replicated.reading, "/health").status_code == 200, 30, "/health to recover"
     )
     replicated.figures["restart_replayed_s"] = replicated.replayed()
     assert get(replicated.reading, "/data", limit="1").status_code == 200

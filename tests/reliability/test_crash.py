@@ -36,7 +36,7 @@ from sqlalchemy import Connection, Engine, select, text
 from sqlalchemy.exc import DBAPIError
 
 from kasparro.db.engine import create_db_engine
-from kasparro.db.load import read_checkpoint
+from kasparro.db.etl_reads import read_checkpoint
 from kasparro.db.migrate import upgrade
 from kasparro.db.tables import etl_runs, records
 from kasparro.etl.csv_source import Fingerprint
@@ -44,6 +44,7 @@ from kasparro.etl.pipeline import ProgressEvent, run_etl
 from tests.conftest import ON_POSTGRESQL, REPO, _truncate_all
 from tests.etl.conftest import by_source, make_config, query
 from tests.reliability.figures import report
+from tests.waiting import wait_until
 
 ROWS = 100_000
 COINS = 400
@@ -142,10 +143,11 @@ def snapshot(engine: Engine) -> Iterator[Connection]:
     never commits: the server rolls it back once it notices the client is gone."""
     with engine.connect() as conn:
         if ON_POSTGRESQL:
-            deadline = time.monotonic() + 30
-            while conn.execute(COMMITTING).scalar_one():
-                assert time.monotonic() < deadline, "a COMMIT of the killed client never ended"
-                time.sleep(0.05)
+            wait_until(
+                lambda: not conn.execute(COMMITTING).scalar_one(),
+                30,
+                "the killed client's COMMIT to end",
+            )
             conn.rollback()
             conn.execution_options(isolation_level="REPEATABLE READ")
         with conn.begin():

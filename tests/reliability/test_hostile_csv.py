@@ -20,6 +20,7 @@ import pytest
 from sqlalchemy import Engine
 
 from kasparro.db import runs
+from kasparro.db.outcomes import COUNTERS, RunStatus
 from kasparro.etl.pipeline import run_etl
 from tests.etl.conftest import FAST, by_source, make_config, query
 from tests.reliability.csv_corpus import Case, Shape, corpus
@@ -50,6 +51,7 @@ def test_the_corpus_is_large_enough() -> None:
 
 
 @pytest.mark.parametrize(("shape", "case"), CASES, ids=[f"{s.source}-{c.name}" for s, c in CASES])
+@pytest.mark.slow
 def test_hostile_csv_file(
     engine: Engine,
     tmp_path: Path,
@@ -126,9 +128,9 @@ def test_an_error_message_with_nul_is_stored(engine: Engine) -> None:
     with engine.begin() as conn:
         run_id = runs.start_run(conn, "manual", started)
         runs.start_source(conn, run_id, "csv", started, None)
-        counters = dict.fromkeys(runs.COUNTERS, 0)
+        counters = dict.fromkeys(COUNTERS, 0)
         runs.update_source(conn, run_id, "csv", counters, checkpoint=None, error="a\x00b")
-        runs.finish_run(conn, run_id, "failed", started, "c\x00d")
+        runs.finish_run(conn, run_id, RunStatus.FAILED, started, "c\x00d")
     [stored] = query(
         engine,
         "SELECT r.error AS run, s.error AS source FROM etl_runs r "

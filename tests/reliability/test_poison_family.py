@@ -341,6 +341,7 @@ def query_symbols(engine: Engine, source: str) -> list[str]:
 
 
 @pytest.mark.parametrize("source", ["coingecko", "coinpaprika"])
+@pytest.mark.slow
 def test_poisoned_api_items_are_rejected_and_the_good_ones_load(
     engine: Engine, upstream: FakeUpstream, source: str, tallies: dict[str, Tally]
 ) -> None:
@@ -358,6 +359,7 @@ def test_poisoned_api_items_are_rejected_and_the_good_ones_load(
 
 
 @pytest.mark.parametrize("source", ["csv", "csv2"])
+@pytest.mark.slow
 def test_poisoned_csv_rows_are_rejected_and_the_good_ones_load(
     engine: Engine, tmp_path: Path, source: str, tallies: dict[str, Tally]
 ) -> None:

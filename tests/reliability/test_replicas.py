@@ -31,6 +31,7 @@ from tests.etl.conftest import query
 from tests.reliability.figures import report
 from tests.servers import free_port
 from tests.upstream import MARKETS, PAPRIKA, TICKERS, FakeUpstream, fake_upstream, recorded, slow
+from tests.waiting import wait_until
 
 REPLICAS = 3
 HOLD = 4.0
@@ -186,12 +187,13 @@ def _replicas(url: str, folder: Path, upstream: FakeUpstream, config: pytest.Con
     replicas = [Replica(env, folder, index) for index in range(REPLICAS)]
     engine = create_db_engine(url)
     try:
-        deadline = time.monotonic() + 90
-        while not _settled(engine):
+
+        def all_settled() -> bool:
             for replica in replicas:
                 assert replica.process.poll() is None, replica.log()
-            assert time.monotonic() < deadline, [r.log() for r in replicas]
-            time.sleep(0.1)
+            return _settled(engine)
+
+        wait_until(all_settled, 90, lambda: "\n".join(r.log() for r in replicas), interval=0.1)
         settled = time.monotonic() - clock
 
         runs = query(engine, "SELECT id, status, error, pid FROM etl_runs ORDER BY id")

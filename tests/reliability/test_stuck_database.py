@@ -191,6 +191,7 @@ def test_a_locked_table_gives_clean_timeouts_and_a_true_health(
     report(pytestconfig, "stuck-database", summary, figures)
 
 
+@pytest.mark.slow
 def test_sqlite_readers_go_on_while_a_writer_holds_begin_exclusive(
     database_url: str, engine: Engine, tmp_path: Path
 ) -> None:

@@ -31,6 +31,7 @@ from tests.hostile_upstream import Dripping, dripping, http_response
 from tests.ops.serving import BASE_ENV, kasparro_serve
 from tests.reliability.figures import report
 from tests.upstream import fake_upstream
+from tests.waiting import wait_until
 
 DRIP = 2.0
 """Seconds between the bytes of the response headers: each read is in time."""
@@ -45,12 +46,10 @@ def kasparro_etl(env: dict[str, str], *args: str) -> subprocess.CompletedProcess
 
 
 def wait_for_connection(server: Dripping, timeout: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not server.connections:
-        assert time.monotonic() < deadline, "the fetch never reached the upstream"
-        time.sleep(0.02)
+    wait_until(lambda: server.connections, timeout, "the fetch to reach the upstream")
 
 
+@pytest.mark.slow
 def test_kasparro_etl_ends_at_the_deadline_and_leaves_the_lock_free(
     database_url: str, engine: Engine, request: pytest.FixtureRequest
 ) -> None:
@@ -102,6 +101,7 @@ def test_kasparro_etl_ends_at_the_deadline_and_leaves_the_lock_free(
     )
 
 
+@pytest.mark.slow
 def test_a_stop_request_ends_a_run_stuck_in_a_fetch(
     database_url: str, engine: Engine, request: pytest.FixtureRequest
 ) -> None:
@@ -149,6 +149,7 @@ def test_a_stop_request_ends_a_run_stuck_in_a_fetch(
     )
 
 
+@pytest.mark.slow
 def test_sigterm_stops_kasparro_serve_while_a_fetch_drips(
     database_url: str, engine: Engine, tmp_path: Path, request: pytest.FixtureRequest
 ) -> None:

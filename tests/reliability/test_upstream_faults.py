@@ -404,6 +404,7 @@ def outcomes(request: pytest.FixtureRequest) -> Iterator[list[dict[str, Any]]]:
 
 
 @pytest.mark.parametrize("fault", FAULTS, ids=[f.name for f in FAULTS])
+@pytest.mark.slow
 def test_upstream_fault(
     database_url: str,
     engine: Engine,

@@ -12,8 +12,8 @@ from starlette.routing import Route
 from starlette.testclient import TestClient
 
 from kasparro.gql.app import create_app
-from kasparro.gql.compiled import PlanCache
-from kasparro.gql.compiled.fastpath import CachedPlans
+from kasparro.gql.compiled.extension import PlanCache
+from kasparro.gql.compiled.fastpath import PlanShortcut
 from kasparro.gql.view import GraphQLApp
 from tests.conftest import make_settings
 from tests.gql.store import Store
@@ -46,7 +46,7 @@ class Pair:
         return plans
 
     @property
-    def shortcut(self) -> CachedPlans:
+    def shortcut(self) -> PlanShortcut:
         shortcut = graphql_app(self.compiled).shortcut
         assert shortcut is not None
         return shortcut

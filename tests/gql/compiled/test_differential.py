@@ -4,7 +4,8 @@ The operations read ``records`` (about 70%) or ``latestPrices`` (``tests.gql.com
 
 Each example is sent twice to two apps over the same store of known rows (GRAPHQL_COMPILED
 on and off) through the real HTTP endpoint; status, content type and body bytes must be
-equal. Bounded for CI: 2000 examples on SQLite, 500 on PostgreSQL.
+equal. Bounded for CI: 2000 examples on SQLite, 500 on PostgreSQL (marked slow); the fast
+lane runs a fixed sample of SAMPLE examples (derandomized: the same ones every time).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from tests.gql.compiled.operations import Operation, operations
 from tests.gql.store import Store
 
 EXAMPLES = 500 if ON_POSTGRESQL else 2000
+SAMPLE = 60
 
 
 def store_cursors(store: Store) -> dict[str, tuple[str, ...]]:
@@ -42,11 +44,24 @@ def store_cursors(store: Store) -> dict[str, tuple[str, ...]]:
 def test_compiled_and_normal_execution_answer_alike(
     pair: Pair, store: Store, caplog: pytest.LogCaptureFixture
 ) -> None:
+    answer_alike(pair, store, caplog, EXAMPLES, derandomize=False)
+
+
+def test_a_fixed_sample_answers_alike(
+    pair: Pair, store: Store, caplog: pytest.LogCaptureFixture
+) -> None:
+    answer_alike(pair, store, caplog, SAMPLE, derandomize=True)
+
+
+def answer_alike(
+    pair: Pair, store: Store, caplog: pytest.LogCaptureFixture, examples: int, derandomize: bool
+) -> None:
     caplog.set_level(logging.ERROR, logger="kasparro.gql.compiled")
     outcomes: Counter[str] = Counter()
 
     @settings(
-        max_examples=EXAMPLES,
+        max_examples=examples,
+        derandomize=derandomize,
         deadline=None,
         database=None,
         suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
@@ -67,7 +82,7 @@ def test_compiled_and_normal_execution_answer_alike(
     check()
     assert not caplog.records, "the compiled path failed and fell back"
     total = outcomes["compiled"] + outcomes["normal"]
-    assert total >= EXAMPLES
+    assert total >= examples
     # The generator must mostly exercise the compiled path, and the fallbacks too.
     assert outcomes["compiled"] >= total * 0.4, outcomes
     assert outcomes["compiled latestPrices"] >= total * 0.1, outcomes

@@ -7,6 +7,7 @@ import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import pytest
 from sqlalchemy import Engine, insert, text
 from starlette.testclient import TestClient
 
@@ -135,6 +136,7 @@ def test_a_database_failure_is_reported_like_normal_execution(pair: Pair, engine
     assert pair.served_compiled(PRICES, "Prices")
 
 
+@pytest.mark.slow
 def test_text_that_json_must_escape_is_encoded_like_normal_execution(
     pair: Pair, engine: Engine
 ) -> None:

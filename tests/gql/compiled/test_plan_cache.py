@@ -11,8 +11,8 @@ from starlette.testclient import TestClient
 from strawberry.extensions.tracing import ApolloTracingExtension
 
 from kasparro.gql.app import create_app
-from kasparro.gql.compiled import PlanCache
-from kasparro.gql.compiled.fastpath import CachedPlans
+from kasparro.gql.compiled.extension import PlanCache
+from kasparro.gql.compiled.fastpath import PlanShortcut
 from kasparro.gql.compiled.plan import Const, Leaf, One, Rows, Shape, TotalCount
 from kasparro.gql.config import AppConfig
 from kasparro.gql.cost import QueryCost
@@ -144,7 +144,7 @@ def test_each_app_has_its_own_cache(pair: Pair, database_url: str) -> None:
 
 def test_graphql_compiled_false_turns_the_path_off(database_url: str, store: Store) -> None:
     settings = make_settings(database_url, GRAPHQL_COMPILED="false")
-    assert settings.graphql_compiled is False
+    assert settings.app.graphql_compiled is False
     with TestClient(create_app(settings.app_config())) as client:
         assert plans_of(client) is None
         response = client.post("/graphql", json={"query": TWO, "operationName": "Count"})
@@ -156,6 +156,6 @@ def test_the_view_shortcut_needs_every_extension_known(database_url: str) -> Non
     plans = PlanCache(config.graphql_cache_bytes)
     metrics = GraphQLMetrics(CollectorRegistry())
     cost = QueryCost(config)
-    assert CachedPlans.for_schema(build_schema(config), plans, metrics, cost) is not None
+    assert PlanShortcut.for_schema(build_schema(config), plans, metrics, cost) is not None
     tracing = build_schema(config, [ApolloTracingExtension])
-    assert CachedPlans.for_schema(tracing, plans, metrics, cost) is None
+    assert PlanShortcut.for_schema(tracing, plans, metrics, cost) is None
