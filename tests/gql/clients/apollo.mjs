@@ -1,12 +1,22 @@
 // Apollo Client against a served app: node apollo.mjs <base URL> <admin token>.
 // For each link (HttpLink, BatchHttpLink, PersistedQueryLink over POST and over GET):
 // introspection, a forward cursor walk with variables and a fragment, merged by
-// relayStylePagination (no other typePolicies), and the mutation without and with the token.
-import { ApolloClient, HttpLink, InMemoryCache, gql } from "@apollo/client";
+// relayStylePagination (only the typePolicies README documents), and the mutation without
+// and with the token. walks.mjs walks backward too.
+import { ApolloClient, HttpLink, gql } from "@apollo/client";
 import { BatchHttpLink } from "@apollo/client/link/batch-http";
 import { PersistedQueryLink } from "@apollo/client/link/persisted-queries";
-import { relayStylePagination } from "@apollo/client/utilities";
-import { INTROSPECTION, PAGE, PAGE_SIZE, RUN_ETL, codes, recordingFetch, rows, sha256 } from "./common.mjs";
+import {
+  INTROSPECTION,
+  PAGE,
+  RUN_ETL,
+  apolloWalk,
+  codes,
+  documentedCache,
+  recordingFetch,
+  rows,
+  sha256,
+} from "./common.mjs";
 
 const [base, token] = process.argv.slice(2);
 const uri = `${base}/graphql`;
@@ -23,30 +33,7 @@ function links(fetch) {
 }
 
 function client(link) {
-  const cache = new InMemoryCache({
-    typePolicies: { Query: { fields: { records: relayStylePagination(["order"]) } } },
-  });
-  return new ApolloClient({ link, cache });
-}
-
-async function walk(apollo) {
-  const query = gql(PAGE);
-  let result = await apollo.query({ query, variables: { first: PAGE_SIZE } });
-  const watched = apollo.watchQuery({ query, variables: { first: PAGE_SIZE } });
-  const subscription = watched.subscribe(() => {});
-  let pages = 1;
-  while (result.data.records.pageInfo.hasNextPage) {
-    // The page fetched; relayStylePagination merges it into the cached list.
-    result = await watched.fetchMore({
-      variables: { first: PAGE_SIZE, after: result.data.records.pageInfo.endCursor },
-    });
-    pages += 1;
-    if (pages > 1000) throw new Error("the walk does not end");
-  }
-  subscription.unsubscribe();
-  // The cache merged every page into one list (relayStylePagination).
-  const merged = apollo.readQuery({ query, variables: { first: PAGE_SIZE } });
-  return { pages, rows: rows(merged.records.edges) };
+  return new ApolloClient({ link, cache: documentedCache() });
 }
 
 async function mutation(apollo, headers) {
@@ -69,12 +56,12 @@ for (const name of ["http", "batch", "apq", "apqGet"]) {
       apollo.query({ query: gql(PAGE), variables: { first }, fetchPolicy: "network-only" }),
     ),
   );
-  const walked = await walk(client(links(recordingFetch(seen))[name]));
+  const forward = await apolloWalk(client(links(recordingFetch(seen))[name]), "forward");
   report[name] = {
     queryType: introspection.data.__schema.queryType.name,
     types: introspection.data.__schema.types.length,
     together: together.map((r) => rows(r.data.records.edges)),
-    walk: walked,
+    walk: forward,
     seen,
     apollo,
   };

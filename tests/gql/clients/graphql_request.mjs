@@ -2,7 +2,7 @@
 // Introspection, a forward cursor walk with variables and a fragment, batchRequests, and the
 // mutation without and with the token.
 import { GraphQLClient, batchRequests } from "graphql-request";
-import { INTROSPECTION, PAGE, PAGE_SIZE, RUN_ETL, codes, recordingFetch, rows } from "./common.mjs";
+import { INTROSPECTION, PAGE, RUN_ETL, codes, recordingFetch, rows, walk } from "./common.mjs";
 
 const [base, token] = process.argv.slice(2);
 const url = `${base}/graphql`;
@@ -18,23 +18,14 @@ async function attempt(run) {
 }
 
 const introspection = await client.request(INTROSPECTION);
-const walked = [];
-let page = await client.request(PAGE, { first: PAGE_SIZE });
-let pages = 1;
-walked.push(...rows(page.records.edges));
-while (page.records.pageInfo.hasNextPage) {
-  page = await client.request(PAGE, { first: PAGE_SIZE, after: page.records.pageInfo.endCursor });
-  walked.push(...rows(page.records.edges));
-  pages += 1;
-  if (pages > 1000) throw new Error("the walk does not end");
-}
+const walked = await walk("forward", (variables) => client.request(PAGE, variables));
 const documents = [1, 2, 3].map((first) => ({ document: PAGE, variables: { first } }));
 const batched = await client.batchRequests(documents);
 // The module-level function too (it sends with the global fetch).
 const again = await batchRequests(url, documents);
 const report = {
   queryType: introspection.__schema.queryType.name,
-  walk: { pages, rows: walked },
+  walk: walked,
   batch: batched.map((answer) => rows(answer.data.records.edges)),
   batchAgain: again.map((answer) => rows(answer.data.records.edges)),
   anonymous: await attempt(() => client.request(RUN_ETL)),
