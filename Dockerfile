@@ -1,5 +1,5 @@
 # Kasparro: `docker build -t kasparro .` then
-# `docker run -p 127.0.0.1:8000:8000 kasparro` (or `docker compose up -d`, see README).
+# `docker run -p 127.0.0.1:8000:8000 kasparro` (or `docker compose up -d`, see docs/operations.md).
 # Stage 1 installs the locked dependencies (requirements.lock, every file checked against
 # its sha256) and the project into a virtual environment; stage 2 copies only that
 # environment into a slim runtime that runs as a non-root user. `.ci/containers` builds

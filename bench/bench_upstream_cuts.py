@@ -40,15 +40,15 @@ sys.path.insert(0, str(REPO))
 
 from kasparro.etl.errors import FetchError, StoppedError  # noqa: E402
 from kasparro.etl.http import Fetcher, FetchLimits, RetryPolicy, upstream_client  # noqa: E402
-from tests.hostile_upstream import (  # noqa: E402
+from tests.ops.serving import BASE_ENV, kasparro_serve  # noqa: E402
+from tests.support.hostile_upstream import (  # noqa: E402
     Dripping,
     dripping,
     header_block,
     http_response,
     unconnectable,
 )
-from tests.ops.serving import BASE_ENV, kasparro_serve  # noqa: E402
-from tests.upstream import PAPRIKA, TICKERS, fake_upstream, gzip_bomb, recorded, too_many  # noqa: E402
+from tests.support.upstream import PAPRIKA, TICKERS, fake_upstream, gzip_bomb, recorded, too_many  # noqa: E402
 
 OUT = REPO / "bench" / "out"
 SMALL = http_response(b"[]")

@@ -10,7 +10,7 @@ Per database: ``SELECT 1`` (reachable, else ``error``), then on the primary the 
 run's status, then one row of every served table (``db.probe``). A statement or lock wait
 past its timeout means the database is reachable but slow (a table locked by another
 session, an overloaded server): ``db`` stays ``ok`` and ``slow`` is true, and the answer
-stays 200 (README, "Health"): every replica shares the database, so pulling them all from a
+stays 200 (docs/operations.md): every replica shares the database, so pulling them all from a
 load balancer cannot help, while requests themselves fail fast with 504 and Retry-After.
 """
 

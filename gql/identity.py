@@ -11,7 +11,7 @@ same on every server, in every order and page, and unique among objects of its t
 - ``SourceRun``: ``(run id, source)``.
 
 Objects that already have one (``Asset.id``, ``EtlRun.id``) keep it; the singletons
-``Stats`` and ``Health`` have none (README, "Client caches", gives their typePolicies).
+``Stats`` and ``Health`` have none (docs/api.md, "Client caches", gives their typePolicies).
 Clients must treat ids as opaque.
 """
 

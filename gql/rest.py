@@ -1,7 +1,7 @@
 """REST shims: ``/health``, ``/data``, ``/stats`` and ``POST /etl/run``.
 
 Thin adapters over ``db.queries`` (through ``gql.filters`` and ``gql.cursors``, the same
-input rules as GraphQL); shapes are documented in ``gql.openapi`` and README.md.
+input rules as GraphQL); shapes are documented in ``gql.openapi`` and docs/api.md.
 """
 
 from __future__ import annotations

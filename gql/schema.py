@@ -1,6 +1,6 @@
 """The executable Strawberry schema and its hardening extensions.
 
-Built once per application. Limits (documented in README.md, section "Errors and limits";
+Built once per application. Limits (documented in docs/api.md, section "Errors and limits";
 each is a setting):
 
 - size: a document over ``max_query_bytes`` is refused before it is parsed;

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from tests.waiting import seconds_until
+from tests.support.waiting import seconds_until
 
 OPT_IN = "KASPARRO_CONTAINER_TESTS"
 """Set to 1 (``.ci/containers`` does) to run these tests; they build images for minutes."""

@@ -3,7 +3,7 @@ loaded, the data kept across ``down`` / ``up`` in the volume, ``kasparro prune``
 
 The file runs as written but for its networking (``engine.loopback_compose``: the two
 services share one namespace with only a loopback, nothing published). ``postgres:16`` is
-a stand-in built by ``.ci/containers`` from Debian's PostgreSQL 15 (README lists the
+a stand-in built by ``.ci/containers`` from Debian's PostgreSQL 15 (docs/operations.md lists the
 differences). The run uses the file's offline example, ``ETL_SOURCES=csv,csv2``.
 """
 

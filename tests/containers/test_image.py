@@ -1,9 +1,9 @@
 """The image, built from the unmodified Dockerfile and run the way users run it.
 
 Stand-ins: ``.ci/containers`` builds ``python:3.11-slim`` locally from Debian bookworm
-(Debian's Python 3.11, not the official image's own build; README lists the differences),
-so these tests check the Dockerfile and the app in it, not the official base image. The
-container has no network but its loopback (``--network none``): the API sources fail at
+(Debian's Python 3.11, not the official image's own build; docs/operations.md lists the
+differences), so these tests check the Dockerfile and the app in it, not the official base
+image. The container has no network but its loopback (``--network none``): the API sources fail at
 once, the bundled CSVs load.
 """
 

@@ -15,7 +15,7 @@ from kasparro.etl.config import EtlConfig
 from kasparro.etl.http import RetryPolicy
 from kasparro.etl.pipeline import RunSummary, SourceSummary
 from tests.conftest import make_settings
-from tests.upstream import FakeUpstream, fake_upstream
+from tests.support.upstream import FakeUpstream, fake_upstream
 
 
 @pytest.fixture(scope="session")

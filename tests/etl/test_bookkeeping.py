@@ -16,8 +16,8 @@ from kasparro.db import runs
 from kasparro.db.outcomes import COUNTERS, RunStatus
 from kasparro.db.runs import RunFinal, SourceFinal
 from kasparro.etl.bookkeeping import Bookkeeper, RunLedger
-from tests.dblocks import held_lock
 from tests.etl.conftest import query
+from tests.support.dblocks import held_lock
 
 COUNTS = dict.fromkeys(COUNTERS, 7)
 

@@ -14,7 +14,7 @@ from sqlalchemy import Engine
 from kasparro.etl.lock import ADVISORY_KEY
 from kasparro.etl.pipeline import run_etl
 from tests.etl.conftest import by_source, make_config, query
-from tests.waiting import wait_until
+from tests.support.waiting import wait_until
 
 ROWS = 120_000
 

@@ -10,7 +10,15 @@ from sqlalchemy import Engine
 
 from kasparro.etl.pipeline import run_etl
 from tests.etl.conftest import FAST, by_source, make_config, query, record
-from tests.upstream import GECKO, MARKETS, PAPRIKA, TICKERS, FakeUpstream, json_reply, sample
+from tests.support.upstream import (
+    GECKO,
+    MARKETS,
+    PAPRIKA,
+    TICKERS,
+    FakeUpstream,
+    json_reply,
+    sample,
+)
 
 
 def test_a_coin_twice_in_a_coingecko_page_keeps_the_first(

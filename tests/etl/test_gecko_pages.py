@@ -18,7 +18,7 @@ from sqlalchemy import Engine
 
 from kasparro.etl.pipeline import run_etl
 from tests.etl.conftest import FAST, by_source, make_config, query
-from tests.upstream import (
+from tests.support.upstream import (
     GECKO,
     MARKETS,
     FakeUpstream,

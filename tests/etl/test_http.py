@@ -17,7 +17,7 @@ from kasparro.etl.http import (
     retry_after_seconds,
     upstream_client,
 )
-from tests.upstream import (
+from tests.support.upstream import (
     MARKETS,
     TICKERS,
     FakeUpstream,

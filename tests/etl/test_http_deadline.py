@@ -1,7 +1,7 @@
 """The total deadline of an attempt, and a stop request, against upstreams that stall in
 every phase: connecting, the TLS handshake, the response headers, the body, a retry wait.
 
-The stalls are real sockets (``tests/hostile_upstream.py``). The time bounds asserted here
+The stalls are real sockets (``tests/support/hostile_upstream.py``). The time bounds asserted here
 are loose (the fetch ended by the deadline or the stop, not by the upstream); the tight ones
 (a stop within a second in every phase) are asserted by ``bench/bench_upstream_cuts.py``.
 """
@@ -18,13 +18,13 @@ import pytest
 
 from kasparro.etl.errors import FetchError, StoppedError
 from kasparro.etl.http import Fetcher, FetchLimits, RetryPolicy, upstream_client
-from tests.hostile_upstream import (
+from tests.support.hostile_upstream import (
     dripping,
     header_block,
     http_response,
     unconnectable,
 )
-from tests.upstream import TICKERS, FakeUpstream, too_many
+from tests.support.upstream import TICKERS, FakeUpstream, too_many
 
 ONCE = RetryPolicy(max_retries=0)
 SMALL = http_response(b"[]")

@@ -15,7 +15,7 @@ from kasparro.etl.errors import FetchError
 from kasparro.etl.http import Fetcher, FetchLimits, RetryPolicy, upstream_client
 from kasparro.etl.pipeline import run_etl
 from tests.etl.conftest import FAST, by_source, make_config
-from tests.upstream import (
+from tests.support.upstream import (
     GECKO,
     MARKETS,
     PAPRIKA,

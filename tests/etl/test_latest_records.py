@@ -19,7 +19,7 @@ from kasparro.etl.pipeline import run_etl
 from tests.db.latest_check import assert_consistent
 from tests.etl.conftest import FAST, by_source, make_config, query, write
 from tests.etl.test_crash import big_csv, kill_mid_load
-from tests.upstream import PAPRIKA, TICKERS, FakeUpstream, json_reply, sample
+from tests.support.upstream import PAPRIKA, TICKERS, FakeUpstream, json_reply, sample
 
 HEADER = "symbol,name,price_usd,market_cap,volume_24h,timestamp\n"
 

@@ -17,7 +17,7 @@ from kasparro.etl.http import RetryPolicy
 from kasparro.etl.lock import EtlLock
 from kasparro.etl.pipeline import run_etl
 from tests.etl.conftest import FAST, by_source, make_config, query
-from tests.upstream import TICKERS, FakeUpstream, server_error, too_many
+from tests.support.upstream import TICKERS, FakeUpstream, server_error, too_many
 
 
 @pytest.mark.slow

@@ -26,7 +26,15 @@ from kasparro.etl.reject_log import RejectLog
 from kasparro.etl.validate import NAME_LIMIT, SYMBOL_LIMIT, TimestampParser
 from tests.conftest import REPO
 from tests.etl.conftest import FAST, by_source, make_config, query, write
-from tests.upstream import GECKO, MARKETS, PAPRIKA, TICKERS, FakeUpstream, json_reply, sample
+from tests.support.upstream import (
+    GECKO,
+    MARKETS,
+    PAPRIKA,
+    TICKERS,
+    FakeUpstream,
+    json_reply,
+    sample,
+)
 
 HUGE_INT = "9" * 401
 """A JSON integer that ``float()`` cannot hold (OverflowError)."""

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 import pytest
 
 from kasparro.etl.prefetch import prefetched
-from tests.waiting import holds_for, wait_until
+from tests.support.waiting import holds_for, wait_until
 
 
 class Source:

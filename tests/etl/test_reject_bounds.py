@@ -15,7 +15,7 @@ from sqlalchemy import Engine
 from kasparro.db import load, runs
 from kasparro.etl.pipeline import run_etl
 from tests.etl.conftest import FAST, by_source, make_config, query, write
-from tests.upstream import MARKETS, FakeUpstream, json_reply
+from tests.support.upstream import MARKETS, FakeUpstream, json_reply
 
 
 def unusable(count: int, size: int) -> str:

@@ -14,7 +14,7 @@ from kasparro.gql.app import create_app
 from tests.conftest import make_settings
 from tests.etl.conftest import FAST, by_source, make_config, query, write
 from tests.gql.test_metrics import scrape, value
-from tests.upstream import GECKO, MARKETS, FakeUpstream, json_reply, sample
+from tests.support.upstream import GECKO, MARKETS, FakeUpstream, json_reply, sample
 
 TOKEN = "drift-token"
 DRIFT = (

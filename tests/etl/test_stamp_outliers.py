@@ -17,7 +17,7 @@ from sqlalchemy import Engine
 from kasparro.etl.config import EtlConfig
 from kasparro.etl.pipeline import SourceSummary, run_etl
 from tests.etl.conftest import FAST, by_source, make_config, query, record, write
-from tests.upstream import GECKO, MARKETS, FakeUpstream, json_reply, sample
+from tests.support.upstream import GECKO, MARKETS, FakeUpstream, json_reply, sample
 
 HEADER = "symbol,name,price_usd,market_cap,volume_24h,timestamp\n"
 

@@ -15,7 +15,7 @@ from sqlalchemy import Engine, func, select
 from kasparro.db.tables import etl_runs
 from kasparro.gql.app import create_app
 from tests.conftest import make_settings
-from tests.servers import serve_in_thread
+from tests.support.servers import serve_in_thread
 
 LIMIT = 4096
 TOKEN = "body-limit-token"

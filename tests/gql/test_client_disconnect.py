@@ -12,8 +12,8 @@ import pytest
 
 from kasparro.gql.app import create_app
 from tests.conftest import make_settings
-from tests.servers import serve_in_thread
-from tests.waiting import wait_until
+from tests.support.servers import serve_in_thread
+from tests.support.waiting import wait_until
 
 
 @pytest.mark.parametrize("path", ["/graphql", "/etl/run"])

@@ -156,9 +156,9 @@ def test_a_backward_cursor_walk(served: tuple[Served, Store]) -> None:
 def test_apollo_normalizes_with_the_documented_type_policies(
     served: tuple[Served, Store],
 ) -> None:
-    """Defect 8 of issue 17: with only README's typePolicies, InMemoryCache stores a record
-    (and a latest price) read under two argument sets once, and a second ``stats`` or
-    ``health`` query merges into the first one's entry instead of replacing it."""
+    """Defect 8 of issue 17: with only the typePolicies docs/api.md documents, InMemoryCache
+    stores a record (and a latest price) read under two argument sets once, and a second
+    ``stats`` or ``health`` query merges into the first one's entry instead of replacing it."""
     server, store = served
     report = run("cache.mjs", server)
     cache = report["cache"]
@@ -189,8 +189,8 @@ def test_apollo_normalizes_with_the_documented_type_policies(
 
 
 def test_readme_documents_the_type_policies_the_clients_use() -> None:
-    """The Apollo checks build their cache with README's typePolicies, word for word."""
-    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    """The Apollo checks build their cache with docs/api.md's typePolicies, word for word."""
+    readme = (REPO / "docs" / "api.md").read_text(encoding="utf-8")
     section = readme.split("### Client caches", 1)[1].split("\n### ", 1)[0]
     documented = section.split("typePolicies: {", 1)[1].split("\n});", 1)[0]
     used = (CLIENTS / "common.mjs").read_text(encoding="utf-8")

@@ -16,7 +16,7 @@ from kasparro.db import latest
 from kasparro.gql.app import create_app
 from tests.conftest import make_settings
 from tests.gql.store import Store
-from tests.servers import serve_in_thread
+from tests.support.servers import serve_in_thread
 
 PAGE = "{ records(first: 1000) { nodes { source recordId value timestamp symbol name } } }"
 PRICES = "{ latestPrices { source value asset { id } } }"

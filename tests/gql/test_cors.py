@@ -17,8 +17,8 @@ from kasparro.gql.app import create_app
 from kasparro.settings import Settings, SettingsError
 from tests.conftest import make_settings
 from tests.gql.store import load_store
-from tests.servers import serve_in_thread
-from tests.webdriver import browser_missing, chromium
+from tests.support.servers import serve_in_thread
+from tests.support.webdriver import browser_missing, chromium
 
 APP_ORIGIN = "https://app.example"
 PREFLIGHT = {

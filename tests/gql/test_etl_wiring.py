@@ -6,7 +6,7 @@ from starlette.testclient import TestClient
 
 from kasparro.gql.app import create_app
 from tests.conftest import make_settings
-from tests.waiting import after_a_run, wait_until
+from tests.support.waiting import after_a_run, wait_until
 
 TOKEN = "wiring-token"
 

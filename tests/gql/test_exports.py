@@ -29,7 +29,7 @@ from kasparro.gql.app import create_app
 from kasparro.gql.exports import COLUMNS
 from tests.conftest import make_settings
 from tests.gql.store import Store
-from tests.servers import serve_in_thread
+from tests.support.servers import serve_in_thread
 
 FILTERS: list[dict[str, str]] = [
     {},

@@ -12,8 +12,8 @@ from sqlalchemy import Engine
 from kasparro.gql.app import create_app
 from kasparro.settings import Settings
 from tests.gql.store import load_store
-from tests.servers import serve_in_thread
-from tests.webdriver import browser_missing, chromium
+from tests.support.servers import serve_in_thread
+from tests.support.webdriver import browser_missing, chromium
 
 QUERY = '{ records(first: 1, recordId: ["tether"]) { nodes { recordId symbol value } } }'
 

@@ -20,7 +20,7 @@ from starlette.testclient import TestClient
 from kasparro.gql.app import create_app
 from kasparro.logs import ConsoleFormatter, JsonFormatter
 from tests.conftest import make_settings
-from tests.logcapture import captured_logging
+from tests.support.logcapture import captured_logging
 
 HOSTILE = {
     "4,900 unknown fields": "{ " + " ".join(f"f{n}" for n in range(4900)) + " }",

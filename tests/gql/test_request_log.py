@@ -12,8 +12,8 @@ import pytest
 from starlette.testclient import TestClient
 
 from tests.gql.observed import observed_app
-from tests.logcapture import captured_logging
-from tests.servers import serve_in_thread
+from tests.support.logcapture import captured_logging
+from tests.support.servers import serve_in_thread
 
 ReadLines = Callable[[], list[dict[str, Any]]]
 

@@ -13,8 +13,8 @@ import httpx
 import pytest
 
 from tests.ops.serving import BASE_ENV
-from tests.servers import free_port
-from tests.waiting import after_a_run, wait_until
+from tests.support.servers import free_port
+from tests.support.waiting import after_a_run, wait_until
 
 
 @pytest.mark.slow

@@ -24,7 +24,7 @@ from starlette.routing import Route
 from kasparro.gql.app import create_app
 from kasparro.limits import ConnectionLimits
 from tests.conftest import make_settings
-from tests.servers import serve_in_thread
+from tests.support.servers import serve_in_thread
 
 HEADER_TIMEOUT = 1.0
 BODY_TIMEOUT = 1.0

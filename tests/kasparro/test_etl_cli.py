@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy import Engine, text
 
 from tests.conftest import REPO
-from tests.upstream import FakeUpstream, fake_upstream, json_reply
+from tests.support.upstream import FakeUpstream, fake_upstream, json_reply
 
 
 @pytest.fixture(scope="module")

@@ -18,8 +18,8 @@ import httpx
 import pytest
 
 from kasparro.logs import printable
-from tests.logcapture import captured_logging
 from tests.ops.serving import kasparro_serve
+from tests.support.logcapture import captured_logging
 
 FORGED = "12:00:00 INFO    kasparro.access: GET /admin 200 1.0ms"
 HEAD = re.compile(r"^\d\d:\d\d:\d\d (DEBUG|INFO|WARNING|ERROR|CRITICAL) ")

@@ -18,8 +18,8 @@ from typing import Any
 import httpx
 
 from tests.conftest import REPO
-from tests.servers import free_port
-from tests.waiting import wait_until
+from tests.support.servers import free_port
+from tests.support.waiting import wait_until
 
 BASE_ENV = {
     "CSV_PATH": str(REPO / "data" / "data.csv"),

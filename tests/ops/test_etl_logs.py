@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 from tests.ops.serving import BASE_ENV
-from tests.upstream import PAPRIKA, TICKERS, fake_upstream, recorded, server_error
+from tests.support.upstream import PAPRIKA, TICKERS, fake_upstream, recorded, server_error
 
 
 def json_lines(stderr: str) -> list[dict[str, Any]]:

@@ -29,11 +29,11 @@ import httpx
 import pytest
 from sqlalchemy import Engine
 
-from tests.dblocks import held_lock
 from tests.etl.conftest import query
 from tests.ops.serving import Served, kasparro_serve, synthetic_csv
 from tests.reliability.figures import report
-from tests.waiting import seconds_until, wait_until
+from tests.support.dblocks import held_lock
+from tests.support.waiting import seconds_until, wait_until
 
 ROWS = 200_000
 TOKEN = "bookkeeping-token"

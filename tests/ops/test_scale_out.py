@@ -32,7 +32,7 @@ from kasparro.gql.engines import HEALTH_APPLICATION_NAME, READ_APPLICATION_NAME
 from tests.conftest import ON_POSTGRESQL, make_settings
 from tests.etl.conftest import make_config, query
 from tests.ops.serving import kasparro_serve
-from tests.waiting import after_a_run, wait_until
+from tests.support.waiting import after_a_run, wait_until
 
 TOKEN = "scale-out-test-token"
 ROWS = 1496 + 1274  # data.csv + data2.csv

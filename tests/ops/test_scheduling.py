@@ -2,7 +2,7 @@
 
 Real `kasparro serve` processes on the test database. A scheduled tick runs only when it
 gets the ETL lock and no run started within the interval; a tick that does not run records
-nothing (README "Runs"), so replicas neither overlap nor fill etl_runs with skipped rows.
+nothing (docs/etl.md "Runs"), so replicas neither overlap nor fill etl_runs with skipped rows.
 """
 
 from __future__ import annotations
@@ -19,8 +19,8 @@ from sqlalchemy import Engine, select
 from kasparro.db.tables import etl_runs
 from kasparro.etl.pipeline import LOCKED_ERROR
 from tests.ops.serving import kasparro_serve
-from tests.upstream import PAPRIKA, TICKERS, fake_upstream, recorded, slow
-from tests.waiting import wait_until
+from tests.support.upstream import PAPRIKA, TICKERS, fake_upstream, recorded, slow
+from tests.support.waiting import wait_until
 
 TOKEN = "scheduling-test-token"
 RUNS_QUERY = "{ etlRuns(first: 50) { id status trigger startedAt finishedAt } }"

@@ -24,7 +24,7 @@ import pytest
 
 from tests.ops.serving import Served, kasparro_serve, kasparro_serve_with_file_limit
 from tests.reliability.figures import report
-from tests.waiting import wait_until
+from tests.support.waiting import wait_until
 
 DRIPPERS = 300
 FILES = 256

@@ -1,6 +1,6 @@
 """A real read replica: a PostgreSQL streaming standby behind DATABASE_READ_URL.
 
-A private primary (tests/pgcluster.py) and a hot standby made from it with
+A private primary (tests/support/pgcluster.py) and a hot standby made from it with
 ``pg_basebackup -R``, on two free loopback ports. Two `kasparro serve` processes: one with
 ``DATABASE_READ_URL`` at the standby, one on the primary alone. The ETL loads the real
 ``data.csv`` in two parts (its first 1,000 rows, then the remaining 496) to make new rows
@@ -29,9 +29,9 @@ from kasparro.db.engine import create_db_engine
 from kasparro.gql.engines import READ_APPLICATION_NAME
 from tests.conftest import ON_POSTGRESQL, REPO
 from tests.ops.serving import Served, kasparro_serve
-from tests.pgcluster import PrivateCluster, private_cluster, streaming_standby
 from tests.reliability.figures import report
-from tests.waiting import seconds_until
+from tests.support.pgcluster import PrivateCluster, private_cluster, streaming_standby
+from tests.support.waiting import seconds_until
 
 pytestmark = [
     pytest.mark.slow,

@@ -44,7 +44,7 @@ from kasparro.etl.pipeline import ProgressEvent, run_etl
 from tests.conftest import ON_POSTGRESQL, REPO, _truncate_all
 from tests.etl.conftest import by_source, make_config, query
 from tests.reliability.figures import report
-from tests.waiting import wait_until
+from tests.support.waiting import wait_until
 
 ROWS = 100_000
 COINS = 400

@@ -1,4 +1,4 @@
-"""Database loss: a real `kasparro serve` on a private PostgreSQL server (tests.pgcluster)
+"""Database loss: a real `kasparro serve` on a private PostgreSQL server (tests.support.pgcluster)
 loses its database while clients keep asking, three times over. /health turns 503 with
 ``db: error`` at once, every request fails cleanly and fast (REST 503 JSON with the request
 id, GraphQL errors with code SERVICE_UNAVAILABLE), and when the database returns the same
@@ -27,8 +27,8 @@ from kasparro.db.migrate import upgrade
 from tests.conftest import ON_POSTGRESQL
 from tests.gql.store import load_store
 from tests.ops.serving import Served, kasparro_serve
-from tests.pgcluster import PrivateCluster, private_cluster
 from tests.reliability.figures import report
+from tests.support.pgcluster import PrivateCluster, private_cluster
 
 pytestmark = pytest.mark.skipif(
     not ON_POSTGRESQL, reason="PostgreSQL only (see the module docstring); runs in that pass"

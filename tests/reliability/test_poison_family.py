@@ -44,7 +44,7 @@ from tests.reliability.poison_values import (
     deep,
     now_utc,
 )
-from tests.upstream import (
+from tests.support.upstream import (
     GECKO,
     MARKETS,
     PAPRIKA,

@@ -29,9 +29,17 @@ from kasparro.db.migrate import head_revision, upgrade
 from tests.conftest import ON_POSTGRESQL, REPO
 from tests.etl.conftest import query
 from tests.reliability.figures import report
-from tests.servers import free_port
-from tests.upstream import MARKETS, PAPRIKA, TICKERS, FakeUpstream, fake_upstream, recorded, slow
-from tests.waiting import wait_until
+from tests.support.servers import free_port
+from tests.support.upstream import (
+    MARKETS,
+    PAPRIKA,
+    TICKERS,
+    FakeUpstream,
+    fake_upstream,
+    recorded,
+    slow,
+)
+from tests.support.waiting import wait_until
 
 REPLICAS = 3
 HOLD = 4.0

@@ -30,11 +30,11 @@ from sqlalchemy import Engine, event
 
 from kasparro.gql.app import create_app
 from tests.conftest import make_settings
-from tests.dblocks import held_lock
 from tests.gql.store import load_store
 from tests.ops.serving import Served, kasparro_serve
 from tests.reliability.figures import report
-from tests.servers import serve_in_thread
+from tests.support.dblocks import held_lock
+from tests.support.servers import serve_in_thread
 
 CLIENTS = 36
 HOLD_SECONDS = 6.0

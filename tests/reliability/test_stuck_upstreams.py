@@ -1,5 +1,5 @@
 """Stuck upstreams against whole runs and real processes: an upstream that sends its
-headers one byte every two seconds (``tests/hostile_upstream.py``) must not hold a run, the
+headers one byte every two seconds (``tests/support/hostile_upstream.py``) must not hold a run, the
 ETL lock or a shutting-down server.
 
 - ``kasparro etl`` (a subprocess) ends at ``HTTP_TIMEOUT_SECONDS`` per attempt with the
@@ -27,11 +27,11 @@ from sqlalchemy import Engine
 from kasparro.etl.pipeline import RunSummary, run_etl
 from tests.conftest import make_settings
 from tests.etl.conftest import by_source, query
-from tests.hostile_upstream import Dripping, dripping, http_response
 from tests.ops.serving import BASE_ENV, kasparro_serve
 from tests.reliability.figures import report
-from tests.upstream import fake_upstream
-from tests.waiting import wait_until
+from tests.support.hostile_upstream import Dripping, dripping, http_response
+from tests.support.upstream import fake_upstream
+from tests.support.waiting import wait_until
 
 DRIP = 2.0
 """Seconds between the bytes of the response headers: each read is in time."""

@@ -24,7 +24,7 @@ from kasparro.etl.pipeline import run_etl
 from tests.conftest import make_settings
 from tests.etl.conftest import by_source, query
 from tests.reliability.figures import report
-from tests.upstream import (
+from tests.support.upstream import (
     GECKO,
     MARKETS,
     PAPRIKA,

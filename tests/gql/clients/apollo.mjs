@@ -1,7 +1,7 @@
 // Apollo Client against a served app: node apollo.mjs <base URL> <admin token>.
 // For each link (HttpLink, BatchHttpLink, PersistedQueryLink over POST and over GET):
 // introspection, a forward cursor walk with variables and a fragment, merged by
-// relayStylePagination (only the typePolicies README documents), and the mutation without
+// relayStylePagination (only the typePolicies docs/api.md documents), and the mutation without
 // and with the token. walks.mjs walks backward too.
 import { ApolloClient, HttpLink, gql } from "@apollo/client";
 import { BatchHttpLink } from "@apollo/client/link/batch-http";

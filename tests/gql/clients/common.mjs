@@ -49,7 +49,7 @@ export async function walk(direction, fetchPage) {
   return { pages, rows: walked };
 }
 
-/** Apollo Client's InMemoryCache with the typePolicies README "Client caches" documents,
+/** Apollo Client's InMemoryCache with the typePolicies docs/api.md "Client caches" documents,
  * and no others (a test holds the two texts equal). */
 export function documentedCache() {
   return new InMemoryCache({

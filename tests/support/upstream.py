@@ -9,7 +9,7 @@ files, 429 with or without ``Retry-After``, 5xx, garbage, truncated JSON, HTML, 
 403 body, slow replies, replies trickled piece by piece, payloads enlarged N times,
 redirects, gzip/deflate-encoded bodies and a gzip bomb. Every request is logged in
 ``requests`` with its arrival time and headers. (Stalls below HTTP, such as headers sent one
-byte at a time, are in ``tests/hostile_upstream.py``.)
+byte at a time, are in ``tests/support/hostile_upstream.py``.)
 
 Use ``with fake_upstream() as upstream:`` and point the ETL at ``upstream.coinpaprika_url``
 and ``upstream.coingecko_url``.
@@ -33,7 +33,7 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
-from tests.servers import serve_in_thread
+from tests.support.servers import serve_in_thread
 
 SAMPLES = Path(__file__).resolve().parent.parent.parent / "shared" / "datasets" / "upstream-samples"
 PAPRIKA = "coinpaprika_tickers_usd_2023-08-11.json"

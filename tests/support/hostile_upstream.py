@@ -22,7 +22,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
-from tests.upstream import sample
+from tests.support.upstream import sample
 
 
 def http_response(body: bytes, status: str = "200 OK", **headers: str) -> bytes:

@@ -12,8 +12,8 @@ from typing import Any
 
 import httpx
 
-from tests.servers import free_port
-from tests.waiting import wait_until
+from tests.support.servers import free_port
+from tests.support.waiting import wait_until
 
 CHROMIUM_ARGS = [
     "--headless",

@@ -1,0 +1,1 @@
+"""Helpers shared by the tests: fake upstreams, servers, browsers, database tools."""
