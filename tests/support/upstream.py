@@ -35,7 +35,7 @@ from starlette.routing import Route
 
 from tests.support.servers import serve_in_thread
 
-SAMPLES = Path(__file__).resolve().parent.parent.parent / "shared" / "datasets" / "upstream-samples"
+SAMPLES = Path(__file__).resolve().parents[3] / "shared" / "datasets" / "upstream-samples"
 PAPRIKA = "coinpaprika_tickers_usd_2023-08-11.json"
 PAPRIKA_2019 = "coinpaprika_tickers_usd_2019-10-04.json"
 GECKO = "coingecko_markets_usd_top120_2025-05-20.json"
