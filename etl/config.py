@@ -145,6 +145,14 @@ class EtlConfig:
         "longest CSV row (bytes, over all its lines); a longer one is a reject with its "
         "size, read past in blocks and never held whole",
     )
+    csv_max_row_lines: int = setting(
+        "CSV_MAX_ROW_LINES",
+        8,
+        Integer(1),
+        "most physical lines a CSV row may span (a quoted field with newlines); a quote "
+        "still open past them, or at the end of the file, makes the row's first line a "
+        "reject (unterminated quote) and reading resumes on the next line",
+    )
     rejects_retention_days: int = setting(
         "REJECTS_RETENTION_DAYS",
         30,

@@ -13,7 +13,9 @@ Rows are located by the physical line number they start on (``line N``, the head
 1). A row that is not valid UTF-8, that the ``csv`` module cannot read (a field over its
 size limit), or that is longer than ``max_row_bytes`` (CSV_MAX_ROW_BYTES: read past, never
 held whole, see ``_Lines``) is rejected like any invalid row; a header that is not UTF-8
-fails the source.
+fails the source. A quote still open after ``max_row_lines`` lines (CSV_MAX_ROW_LINES) or at
+the end of the file rejects only the row's first line ("unterminated quote"): the lines
+after it are read again as rows, so one stray quote cannot swallow the rows that follow.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import os
+from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -67,6 +70,15 @@ class RowTooLong(Exception):
     """A row passed the bound on its bytes; the rest of its line was skipped."""
 
 
+class UnterminatedQuote(Exception):
+    """A quoted field was still open past the bound on a row's lines, or at the end of the
+    file; only the row's first line is kept, the others are read again."""
+
+    def __init__(self, at_end: bool) -> None:
+        super().__init__()
+        self.at_end = at_end
+
+
 class _Lines:
     """The file's lines, as text for the ``csv`` reader, with every row's bytes bounded.
 
@@ -74,15 +86,23 @@ class _Lines:
     bytes. The line that would take the row past them is read on in blocks to its end,
     hashed and counted but not kept, and ``RowTooLong`` is raised through the reader (which
     starts afresh on the next line): so a 100 MB line costs one block of memory, not 100 MB.
-    Lines are hashed as they are read (the fingerprint), and counted (``first`` is the line
-    number the current row starts on).
+    Lines are counted (``first`` is the line number the current row starts on) and hashed
+    in file order (the fingerprint): a row's first line when it is read, the others (which
+    the reader asks for only inside a quoted field) once the row is whole. The reader asking
+    for more than ``max_lines`` lines, or meeting the end of the file, inside one row raises
+    ``UnterminatedQuote``: the row shrinks to its first line and its other lines, not yet
+    hashed, are handed out again (``_replay``) as the start of the next rows.
     """
 
-    def __init__(self, handle: BinaryIO, hasher: hashlib._Hash, line: int, max_row: int) -> None:
+    def __init__(
+        self, handle: BinaryIO, hasher: hashlib._Hash, line: int, max_row: int, max_lines: int
+    ) -> None:
         self._handle = handle
         self._hasher = hasher
         self._max_row = max_row
+        self._max_lines = max_lines
         self._line = line
+        self._replay: deque[bytes] = deque()
         self._size = 0
         self.first = line + 1
         self.pending: list[bytes] = []
@@ -94,15 +114,20 @@ class _Lines:
         return self
 
     def __next__(self) -> str:
+        if len(self.pending) >= self._max_lines:
+            self._unterminated(at_end=False)
         room = self._max_row - self._size
-        raw = self._handle.readline(room + 1)
+        raw = self._replay.popleft() if self._replay else self._handle.readline(room + 1)
         if not raw:
+            if self.pending:
+                self._unterminated(at_end=True)
             raise StopIteration
-        self._hasher.update(raw)
         self._line += 1
         if len(raw) > room:
             self._skip_rest(raw)
             raise RowTooLong
+        if not self.pending:
+            self._hasher.update(raw)
         self.pending.append(raw)
         self._size += len(raw)
         try:
@@ -113,6 +138,8 @@ class _Lines:
 
     def _skip_rest(self, raw: bytes) -> None:
         """Read past the rest of the line ``raw`` starts, keeping only the row's start."""
+        self._hash_rest()
+        self._hasher.update(raw)
         self.pending.append(raw[:RAW_LIMIT])
         self.cut = self._size + len(raw)
         while not raw.endswith(b"\n"):
@@ -122,6 +149,23 @@ class _Lines:
             self._hasher.update(raw)
             self.cut += len(raw)
 
+    def _hash_rest(self) -> None:
+        """Hash the current row's lines after its first (their bytes come next in the file)."""
+        for raw in self.pending[1:]:
+            self._hasher.update(raw)
+
+    def _unterminated(self, at_end: bool) -> None:
+        """Shrink the row to its first line and hand its other lines out again."""
+        self._replay.extendleft(reversed(self.pending[1:]))
+        del self.pending[1:]
+        self.undecodable.clear()
+        self._line = self.first
+        raise UnterminatedQuote(at_end)
+
+    def offset(self) -> int:
+        """The file offset after the last whole row (lines to read again come after it)."""
+        return self._handle.tell() - sum(map(len, self._replay))
+
     def raw_text(self) -> str:
         """The current row's raw text for its reject (an excerpt when it is long or cut)."""
         text = b"".join(self.pending).decode("utf-8", "replace").rstrip("\r\n")
@@ -129,6 +173,8 @@ class _Lines:
 
     def next_row(self) -> None:
         """The reader has the current row: the next one starts on the next line."""
+        if not self.cut:
+            self._hash_rest()
         self.pending.clear()
         self.undecodable.clear()
         self._size = self.cut = 0
@@ -137,7 +183,8 @@ class _Lines:
 
 class CsvSource:
     """One CSV input for one source name and layout; no row may be longer than
-    ``max_row_bytes`` (CSV_MAX_ROW_BYTES)."""
+    ``max_row_bytes`` (CSV_MAX_ROW_BYTES) or span more than ``max_row_lines`` lines
+    (CSV_MAX_ROW_LINES)."""
 
     def __init__(
         self,
@@ -146,11 +193,13 @@ class CsvSource:
         layout: Layout,
         previous: str | None,
         max_row_bytes: int = 1 << 20,
+        max_row_lines: int = 8,
     ) -> None:
         self.source = source
         self.path = path
         self.layout = layout
         self.max_row_bytes = max_row_bytes
+        self.max_row_lines = max_row_lines
         self._previous = Fingerprint.parse(previous)
         try:
             stat = os.stat(path)
@@ -188,7 +237,7 @@ class CsvSource:
             header_fields = next(csv.reader([self._header_text(header)]))
             validate = validator_for(self.source, self.layout, header_fields, parse_time)
             hasher, line = self._start(handle, header)
-            lines = _Lines(handle, hasher, line, self.max_row_bytes)
+            lines = _Lines(handle, hasher, line, self.max_row_bytes, self.max_row_lines)
             reader = csv.reader(lines)
             chunk = Chunk()
             full: Chunk | None = None  # a full batch, held until a next row shows more follow
@@ -207,6 +256,8 @@ class CsvSource:
                         f"{kind} ({lines.cut:,} bytes; CSV_MAX_ROW_BYTES)", kind
                     )
                     fields = []
+                except UnterminatedQuote as exc:
+                    problem, fields = self._unterminated(exc), []
                 if lines.undecodable and not lines.cut:
                     kind = "not valid UTF-8"
                     problem = RecordRejected(f"{kind} ({lines.undecodable[0]})", kind)
@@ -224,12 +275,12 @@ class CsvSource:
                         rejects.add(chunk, f"line {lines.first}", why, lines.raw_text)
                 lines.next_row()
                 if chunk.read >= batch_size:
-                    chunk.position = self._position(handle, hasher)
+                    chunk.position = self._position(handle, hasher, lines.offset())
                     full, chunk = chunk, Chunk()
             if full is not None:  # the file ends with a full batch: that is the last chunk
                 chunk = full
             else:
-                chunk.position = self._position(handle, hasher)
+                chunk.position = self._position(handle, hasher, lines.offset())
             chunk.last = True
             yield chunk
 
@@ -268,7 +319,17 @@ class CsvSource:
             handle.seek(len(header))
         return hashlib.sha256(header), 1
 
-    def _position(self, handle: BinaryIO, hasher: hashlib._Hash) -> str:
-        offset = handle.tell()
+    def _unterminated(self, exc: UnterminatedQuote) -> RecordRejected:
+        kind = "unterminated quote"
+        where = (
+            "at the end of the file"
+            if exc.at_end
+            else f"after {self.max_row_lines:,} lines (CSV_MAX_ROW_LINES)"
+        )
+        return RecordRejected(
+            f"{kind}: a quoted field is still open {where}; only this line is rejected", kind
+        )
+
+    def _position(self, handle: BinaryIO, hasher: hashlib._Hash, offset: int) -> str:
         tail = tail_digest(handle.fileno(), offset)
         return Fingerprint(offset, self._mtime_ns, tail, hasher.hexdigest()).text()

@@ -230,7 +230,14 @@ class SourceJob:
         if self.source in ("csv", "csv2"):
             path = config.csv_path if self.source == "csv" else config.csv2_path
             layout = CSV_LAYOUT if self.source == "csv" else CSV2_LAYOUT
-            reader = CsvSource(self.source, path, layout, fingerprint, config.csv_max_row_bytes)
+            reader = CsvSource(
+                self.source,
+                path,
+                layout,
+                fingerprint,
+                config.csv_max_row_bytes,
+                config.csv_max_row_lines,
+            )
             if reader.unchanged():
                 return None
             chunks = reader.chunks(parse_time, batch, self._rejects)

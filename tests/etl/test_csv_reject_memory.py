@@ -107,12 +107,19 @@ def test_a_64_mib_line_is_read_past_in_bounded_memory(
 def test_a_row_quoted_over_many_lines_is_bounded_too(
     database_url: str, engine: Engine, tmp_path: Path
 ) -> None:
-    """A quoted name spanning 20,000 short lines, with CSV_MAX_ROW_BYTES at 64 KiB: the row
-    is cut at the bound and the reader starts afresh on the next line (so the rest of the
-    quoted text becomes short rejected rows, as after any broken quote)."""
+    """A quoted name spanning 20,000 short lines, with CSV_MAX_ROW_BYTES at 64 KiB (and
+    CSV_MAX_ROW_LINES past 20,000, so the bytes bound comes first): the row is cut at it
+    and the reader starts afresh on the next line (so the rest of the quoted text becomes
+    short rejected rows, as after any broken quote)."""
     csv = tmp_path / "quoted.csv"
     csv.write_bytes(HEADER + GOOD + b'BAD,"' + b"line\n" * 20_000 + b'",1,1,1,2021-01-01\n')
-    _, out = etl_peak_rss(database_url, csv, CSV_MAX_ROW_BYTES="65536", ETL_MAX_REJECT_RATIO="1")
+    _, out = etl_peak_rss(
+        database_url,
+        csv,
+        CSV_MAX_ROW_BYTES="65536",
+        CSV_MAX_ROW_LINES="100000",
+        ETL_MAX_REJECT_RATIO="1",
+    )
     assert csv_row(out)[:2] == ["csv", "success"], out
     first = query(engine, "SELECT locator, reason, raw FROM rejects ORDER BY id LIMIT 1")[0]
     assert first.locator == "line 3"
