@@ -4,7 +4,9 @@ Each source fetches its pages lazily through a ``Fetcher``, hands every successf
 to ``keep`` (the raw-payload store) before parsing it, and yields ``Chunk``s of validated
 rows. A page that is not a JSON array (garbage, truncated JSON, HTML, an error object) is
 one reject located ``page N``; an item that fails validation is a reject located
-``page N item I`` (I counts from 0). The source fails when no page was usable, and when a
+``page N item I`` (I counts from 0). The source fails when no page was usable, when the
+usable pages held no items at all (an upstream answering ``[]`` is down, not empty; a
+CoinGecko page after the first that is empty only ends the paging), and when a
 page cannot be fetched (after its retries): the items of the pages before it are then
 loaded all the same, and with more than one page asked the error names the page (``page 3:
 GET … after 4 attempts: …; pages 1-2 were read and loaded``).
@@ -26,6 +28,7 @@ from typing import Any
 
 from kasparro.etl.errors import (
     FetchError,
+    NoItemsError,
     NoUsablePageError,
     RecordRejected,
     SourceError,
@@ -133,7 +136,7 @@ def validated_chunks(
 ) -> Iterator[Chunk]:
     """Turn fetched pages into chunks of rows and rejects (see the module docstring);
     ``rejects`` counts every reject and keeps the first few."""
-    usable = 0
+    usable = items_read = 0
     chunk = Chunk()
     first_seen: dict[str, str] = {}
     while True:
@@ -155,6 +158,7 @@ def validated_chunks(
             chunk.read += 1
             continue
         usable += 1
+        items_read += len(items)
         for index, item in enumerate(items):
             chunk.read += 1
             where = f"{label} item {index}"
@@ -175,6 +179,9 @@ def validated_chunks(
     if usable == 0:
         yield chunk
         raise NoUsablePageError(source)
+    if items_read == 0:
+        yield chunk
+        raise NoItemsError(source, usable)
     chunk.last = True
     yield chunk
 

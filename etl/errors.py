@@ -11,6 +11,7 @@ The hierarchy::
     │   ├── SchemaDriftError      a CSV header lacks required columns; more of the input
     │   │                         rejected than ETL_MAX_REJECT_RATIO allows
     │   ├── NoUsablePageError     every API response fetched was rejected as a whole
+    │   ├── NoItemsError          the API answered, but with no items at all (``[]``)
     │   ├── InputMissingError     a configured input file does not exist
     │   └── StoppedError          the run was asked to stop; the source ended at a batch
     │                             boundary, or at once in the middle of a fetch
@@ -73,6 +74,15 @@ class NoUsablePageError(SourceError):
 
     def __init__(self, source: str) -> None:
         super().__init__(source, "no usable page: every response was rejected (see rejects)")
+
+
+class NoItemsError(SourceError):
+    """An API source's usable responses held no items at all (``[]``): an upstream that
+    answers so is down, not empty, so the source fails rather than succeed with 0 rows."""
+
+    def __init__(self, source: str, pages: int) -> None:
+        held = "the response was" if pages == 1 else f"all {pages} usable responses were"
+        super().__init__(source, f"{source} answered no items: {held} an empty JSON array")
 
 
 class InputMissingError(SourceError):

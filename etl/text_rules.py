@@ -14,7 +14,21 @@ refused wherever they appear (after the value's ends are trimmed):
   the blank Braille pattern U+2800; a variation selector is allowed right after a non-ASCII
   character (emoji presentation: ``❤️``);
 * private-use (Co) and unassigned (Cn, per the Unicode version of Python's ``unicodedata``)
-  code points, and the line and paragraph separators (Zl, Zp).
+  code points, and the line and paragraph separators (Zl, Zp);
+* compatibility characters, which NFKC normalization replaces: full-width letters,
+  ligatures, circled, super- and subscript letters, signs such as U+212A KELVIN (a space
+  other than U+0020 excepted outside symbols: ``Ether\u00a0Coin`` is a name).
+
+A symbol is the key of a coin, so it must not merely look like another one; besides the
+above it may not hold (``forbidden_symbol_character``):
+
+* combining marks (Mn, Me: ``B̶T̶C̶``, ``B`` + 60 accents), a variation selector right after
+  a non-ASCII character excepted, as above;
+* a space other than U+0020 (Zs: the no-break space in ``B\u00a0TC``);
+
+and it must be in NFKC normal form as a whole (``unnormalized``), so no sequence composes
+into another character. Letters of other scripts that only look like Latin ones (Cyrillic
+``\u0412\u0422\u0421``) are not refused: that needs a table of confusables.
 """
 
 from __future__ import annotations
@@ -30,6 +44,12 @@ _CATEGORIES = {
     "Zl": "a line separator",
     "Zp": "a paragraph separator",
 }
+_SYMBOL_CATEGORIES = {
+    "Mn": "a combining mark",
+    "Me": "a combining mark",
+    "Zs": "a space other than U+0020",
+}
+_COMPATIBILITY = "a compatibility character (NFKC replaces it)"
 _NUL = "a NUL character"
 _INVISIBLE = "an invisible character"
 _JOINERS = frozenset("\u200c\u200d")
@@ -69,7 +89,29 @@ def forbidden_character(text: str, index: int) -> str | None:
         return None if between else _CATEGORIES["Cf"]
     if _within(code, _VARIATION):
         return None if _non_ascii(text, index - 1) else _INVISIBLE
-    problem = _CATEGORIES.get(unicodedata.category(char))
+    category = unicodedata.category(char)
+    problem = _CATEGORIES.get(category)
     if problem is not None:
         return problem
-    return _INVISIBLE if _within(code, _BLANK) else None
+    if _within(code, _BLANK):
+        return _INVISIBLE
+    if category != "Zs" and unicodedata.normalize("NFKC", char) != char:
+        return _COMPATIBILITY
+    return None
+
+
+def forbidden_symbol_character(text: str, index: int) -> str | None:
+    """Why ``text[index]`` may not be in a symbol: ``forbidden_character``'s reasons, a
+    combining mark, a space other than U+0020; or None."""
+    problem = forbidden_character(text, index)
+    char = text[index]
+    if problem is not None or char.isascii() or _within(ord(char), _VARIATION):
+        return problem  # a variation selector forbidden_character allowed is allowed here
+    return _SYMBOL_CATEGORIES.get(unicodedata.category(char))
+
+
+def unnormalized(text: str) -> str | None:
+    """``text`` in NFKC normal form when that differs from ``text`` (a sequence that composes
+    into one character), else None."""
+    normal = unicodedata.normalize("NFKC", text)
+    return None if normal == text else normal

@@ -10,8 +10,8 @@ What passes fits the store on both databases: text is checked after normalizatio
 symbols upper-cased, which can lengthen them: ``ß`` → ``SS``) against the lengths of the
 columns it goes to (``db.tables``, declared there once), holds no character that PostgreSQL
 or UTF-8 cannot store (NUL, lone surrogates) nor any that would make it display as other
-text (``etl.text_rules``); numbers are finite floats; timestamps lie in
-[2009-01-01, now + the allowed clock skew].
+text, and a symbol none that would make it look like another (``etl.text_rules``); numbers
+are finite floats; timestamps lie in [2009-01-01, now + the allowed clock skew].
 """
 
 from __future__ import annotations
@@ -27,7 +27,11 @@ from sqlalchemy import Column, String
 
 from kasparro.db.tables import asset_aliases, assets, latest_records, records
 from kasparro.etl.errors import RecordRejected
-from kasparro.etl.text_rules import forbidden_character
+from kasparro.etl.text_rules import (
+    forbidden_character,
+    forbidden_symbol_character,
+    unnormalized,
+)
 
 log = logging.getLogger(__name__)
 
@@ -210,9 +214,10 @@ def json_number(value: object, field: str, *, required: bool) -> float | None:
     return _finite(number, value, field)
 
 
-def clean_text(value: object, field: str, *, limit: int, upper: bool = False) -> str:
-    """A non-empty string, trimmed of whitespace and zero-width characters (and upper-cased
-    when ``upper``), of at most ``limit`` characters, that displays as what it is."""
+def clean_text(value: object, field: str, *, limit: int, symbol: bool = False) -> str:
+    """A non-empty string, trimmed of whitespace and zero-width characters, of at most
+    ``limit`` characters, that displays as what it is; a ``symbol`` is upper-cased and may
+    not even look like another (``etl.text_rules``)."""
     if not isinstance(value, str):
         raise RecordRejected(f"{field} is missing" if value is None else f"{field} is not text")
     if len(value) > _PADDING * limit:
@@ -224,7 +229,7 @@ def clean_text(value: object, field: str, *, limit: int, upper: bool = False) ->
     if not text:
         raise RecordRejected(f"{field} is empty")
     trimmed = len(text)
-    if upper:
+    if symbol:
         text = text.upper()
     if len(text) > limit:
         after = f" ({len(text)} once upper-cased)" if len(text) > trimmed else ""
@@ -233,13 +238,18 @@ def clean_text(value: object, field: str, *, limit: int, upper: bool = False) ->
             f"{field} is longer than {limit} characters",
         )
     if not (text.isascii() and text.isprintable()):
+        forbidden = forbidden_symbol_character if symbol else forbidden_character
         for position, char in enumerate(text, 1):
-            problem = forbidden_character(text, position - 1)
+            problem = forbidden(text, position - 1)
             if problem is not None:
                 raise RecordRejected(
                     f"{field} contains {problem} (U+{ord(char):04X}) at character {position}",
                     f"{field} contains {problem}",
                 )
+        normal = unnormalized(text) if symbol else None
+        if normal is not None:
+            kind = f"{field} is not in NFKC normal form"
+            raise RecordRejected(f"{kind} (it would be {_SHORT.repr(normal)})", kind)
     return text
 
 
@@ -255,7 +265,7 @@ def _trimmed(value: str) -> str:
 
 def symbol_text(value: object) -> str:
     """Symbols are stored upper-case."""
-    return clean_text(value, "symbol", limit=SYMBOL_LIMIT, upper=True)
+    return clean_text(value, "symbol", limit=SYMBOL_LIMIT, symbol=True)
 
 
 def name_text(value: object) -> str:

@@ -4,7 +4,8 @@ Each case is the recorded payload (120 CoinGecko items, 2,500 CoinPaprika ticker
 shipped CSV with one bad item or row put in the middle: a number too large for a float, a
 timestamp whose UTC conversion leaves the calendar, a lone surrogate, a symbol that grows
 past its column when upper-cased, an integer past Python's digit limit, an item nested past
-the JSON parser's depth, invisible format characters (issue 13, items 11 and 17).
+the JSON parser's depth, invisible format characters (issue 13, items 11 and 17), symbols
+that look like others (full-width, combining overlays and accents, a no-break space inside).
 """
 
 from __future__ import annotations
@@ -40,6 +41,12 @@ HUGE_INT = "9" * 401
 """A JSON integer that ``float()`` cannot hold (OverflowError)."""
 HUGER_INT = "9" * 5000
 """Past Python's 4,300-digit limit of int parsing: ``json.loads`` refuses the whole page."""
+
+
+FULL_WIDTH = "symbol contains a compatibility character (NFKC replaces it) (U+FF22) at character 1"
+OVERLAY = "symbol contains a combining mark (U+0336) at character 2"
+ACCENT = "symbol contains a combining mark (U+0301) at character 2"
+NO_BREAK = "symbol contains a space other than U+0020 (U+00A0) at character 2"
 
 
 def deeply_nested(depth: int) -> str:
@@ -91,6 +98,12 @@ GECKO_POISONS = [
     ("newline-name", gecko_item(name=json.dumps("Bit\ncoin")), "control character"),
     ("private-use-symbol", gecko_item(symbol=json.dumps("BTC\ue000")), "private-use character"),
     ("hangul-filler-name", gecko_item(name=json.dumps("\u3164")), "invisible character"),
+    ("full-width-symbol", gecko_item(symbol=json.dumps("\uff22\uff34\uff23")), FULL_WIDTH),
+    ("full-width-name", gecko_item(name=json.dumps("\uff22itcoin")), "name contains a comp"),
+    ("overlay-symbol", gecko_item(symbol=json.dumps("B\u0336T\u0336C\u0336")), OVERLAY),
+    ("60-accents-symbol", gecko_item(symbol=json.dumps("B" + "\u0301" * 60)), ACCENT),
+    ("no-break-space-symbol", gecko_item(symbol=json.dumps("B\u00a0TC")), NO_BREAK),
+    ("composing-symbol", gecko_item(symbol=json.dumps("\u1100\u1161")), "NFKC normal form"),
 ]
 
 
@@ -159,6 +172,10 @@ CSV_POISONS = [
     ("ffi-symbol", {"symbol": "\ufb03" * 30}, "symbol is longer than 64"),
     ("bidi-name", {"name": "Bitcoin\u202e"}, "invisible format character"),
     ("huge-price", {"price": HUGE_INT}, "must be a finite number"),
+    ("full-width-symbol", {"symbol": "\uff22\uff34\uff23"}, FULL_WIDTH),
+    ("overlay-symbol", {"symbol": "B\u0336T\u0336C\u0336"}, OVERLAY),
+    ("60-accents-symbol", {"symbol": "B" + "\u0301" * 60}, ACCENT),
+    ("no-break-space-symbol", {"symbol": "B\u00a0TC"}, NO_BREAK),
 ]
 
 

@@ -101,6 +101,15 @@ def test_text_is_trimmed_of_spaces_and_zero_width_characters() -> None:
         ("BT\u2028C", "symbol contains a line separator (U+2028) at character 3"),
         ("BT\ud800C", "symbol contains a lone surrogate (not valid Unicode text) (U+D800)"),
         ("\u00df" * 40, "symbol is longer than 64 characters (80 once upper-cased)"),
+        ("\uff22\uff34\uff23", "symbol contains a compatibility character (NFKC replaces"),
+        ("BTC\u2122", "symbol contains a compatibility character (NFKC replaces it) (U+2122)"),
+        ("\u212aBT", "symbol contains a compatibility character (NFKC replaces it) (U+212A)"),
+        ("B\u0336T\u0336C\u0336", "symbol contains a combining mark (U+0336) at character 2"),
+        ("B" + "\u0301" * 60, "symbol contains a combining mark (U+0301) at character 2"),
+        ("BTC\u20dd", "symbol contains a combining mark (U+20DD) at character 4"),
+        ("B\u00a0TC", "symbol contains a space other than U+0020 (U+00A0) at character 2"),
+        ("B\u3000TC", "symbol contains a space other than U+0020 (U+3000) at character 2"),
+        ("\u1100\u1161", "symbol is not in NFKC normal form (it would be '\uac00')"),
     ],
 )
 def test_symbols_that_would_display_as_other_text_or_not_fit_are_rejected(
@@ -127,6 +136,14 @@ def test_symbols_that_would_display_as_other_text_or_not_fit_are_rejected(
 )
 def test_names_keep_the_characters_scripts_and_emoji_need(value: str, stored: str) -> None:
     assert name_text(value) == stored
+
+
+def test_names_refuse_compatibility_characters_but_symbols_keep_real_scripts() -> None:
+    with pytest.raises(RecordRejected, match=r"name contains a compatibility .* \(U\+FF22\)"):
+        name_text("\uff22itcoin")
+    assert name_text("Caf\u00e9 Coin") == "Caf\u00e9 Coin"
+    for symbol in ("\u2764\ufe0f", "\ud55c\uad6d", "\u0411\u0422\u0421", "\u00c9TH", "BTC 2"):
+        assert symbol_text(symbol) == symbol
 
 
 def test_a_symbol_exactly_at_the_column_length_after_upper_casing_fits() -> None:

@@ -20,6 +20,12 @@ FORBIDDEN = st.one_of(
     st.sampled_from("\u034f\u115f\u1160\u17b4\u180b\u2800\u3164\ufe0f\uffa0\U000e0100"),
 )
 """Characters no stored text may hold (``etl.text_rules``), placed between ASCII letters."""
+LOOKALIKE = st.one_of(
+    st.characters(categories=["Mn", "Me", "Zs"], exclude_characters=" \u0345"),
+    st.sampled_from("\uff22\uff41\u2122\u212a\u00b2\u2460\ufe63\U0001d400"),
+)
+"""Characters no symbol may hold besides those: combining marks (U+0345 upper-cases to a
+letter), spaces other than U+0020, compatibility characters (full-width letters, ``™``, …)."""
 GROWS = st.sampled_from("\u00df\ufb03\u0149\u01f0\u0390\ufb00\u1e96")
 """Letters that upper-case to two or three characters."""
 LETTERS = st.text("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789", min_size=1)
@@ -28,11 +34,13 @@ LIMITS = {"id": ID_LIMIT, "symbol": SYMBOL_LIMIT, "name": NAME_LIMIT}
 
 @st.composite
 def bad_text(draw: st.DrawFn, field: str) -> str:
-    """Text that cannot be stored as ``field``: a hidden character, too long (after
-    upper-casing, for symbols), or blank."""
+    """Text that cannot be stored as ``field``: a hidden character (in a symbol, also one
+    that makes it look like another), too long (after upper-casing, for symbols), or
+    blank."""
     kind = draw(st.sampled_from(["hidden", "long", "grows", "blank"]))
     if kind == "hidden":
-        return draw(LETTERS) + draw(FORBIDDEN) + draw(LETTERS)
+        hidden = st.one_of(FORBIDDEN, LOOKALIKE) if field == "symbol" else FORBIDDEN
+        return draw(LETTERS) + draw(hidden) + draw(LETTERS)
     if kind == "grows" and field == "symbol":
         letter = draw(GROWS)
         fewest = SYMBOL_LIMIT // len(letter.upper()) + 1
