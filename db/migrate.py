@@ -49,11 +49,35 @@ def upgrade(engine: Engine, revision: str = "head") -> str | None:
         from alembic import command
         from alembic.runtime.migration import MigrationContext
 
-        with engine.begin() as connection:
+        with engine.begin() as connection, _one_sqlite_transaction(connection):
             if connection.dialect.name == "postgresql":
                 connection.exec_driver_sql("SELECT pg_advisory_xact_lock(4242001)")
             command.upgrade(alembic_config(connection), revision)
             return MigrationContext.configure(connection).get_current_revision()
+
+
+@contextlib.contextmanager
+def _one_sqlite_transaction(connection: Connection) -> Iterator[None]:
+    """On SQLite, make the migrations one transaction, DDL included.
+
+    Python's sqlite3 opens a transaction implicitly only before a data statement, so each
+    ``CREATE``, ``DROP`` and ``ALTER`` committed on its own: a process killed inside a batch
+    migration (copy ``records``, drop it, rename the copy) left a store without ``records``
+    that no later run could migrate. Here sqlite3 is told to leave transactions alone and one
+    ``BEGIN`` covers them all, so a kill rolls the whole upgrade back. The connection's mode
+    is restored before it goes back to the pool.
+    """
+    if connection.dialect.name != "sqlite":
+        yield
+        return
+    driver = connection.connection.driver_connection
+    previous = driver.isolation_level  # type: ignore[union-attr]
+    driver.isolation_level = None  # type: ignore[union-attr]
+    try:
+        connection.exec_driver_sql("BEGIN")
+        yield
+    finally:
+        driver.isolation_level = previous  # type: ignore[union-attr]
 
 
 def stored_revision(engine: Engine) -> str | None:

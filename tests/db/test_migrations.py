@@ -3,13 +3,16 @@ from __future__ import annotations
 import subprocess
 import sys
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import Engine, inspect, select
+from sqlalchemy.exc import OperationalError
 
+from kasparro.db.engine import create_db_engine
 from kasparro.db.migrate import (
     HEAD,
     alembic_config,
@@ -83,8 +86,8 @@ def test_a_store_at_head_is_recognised_without_alembic(database_url: str) -> Non
     program = (
         "import sys\n"
         "import kasparro.cli\n"
-        "from db.engine import create_db_engine\n"
-        "from db.migrate import upgrade\n"
+        "from kasparro.db.engine import create_db_engine\n"
+        "from kasparro.db.migrate import upgrade\n"
         "print(upgrade(create_db_engine(sys.argv[1])), 'alembic' in sys.modules)\n"
     )
     done = subprocess.run(
@@ -128,3 +131,24 @@ def test_0002_keeps_the_records_of_a_0001_store(engine: Engine) -> None:
     with engine.connect() as conn:
         rows = conn.execute(select(records.c.record_id, records.c.timestamp, records.c.value)).all()
     assert [tuple(row) for row in rows] == [("BTC", NOW, 1.5)]
+
+
+def test_an_upgrade_that_fails_midway_leaves_nothing_behind(tmp_path: Path) -> None:
+    """The whole upgrade is one transaction on SQLite too, DDL included: when 0002's batch
+    rebuild of ``records`` fails (here: its scratch table is in the way), the tables 0001
+    created roll back with it. Before, each DDL statement committed on its own, so a process
+    killed between dropping ``records`` and renaming its copy left a store no run could
+    migrate."""
+    url = f"sqlite:///{tmp_path / 'half.db'}"
+    engine = create_db_engine(url)
+    try:
+        with engine.begin() as conn:
+            conn.exec_driver_sql("CREATE TABLE _alembic_tmp_records (x INTEGER)")
+        with pytest.raises(OperationalError, match="_alembic_tmp_records already exists"):
+            upgrade(engine)
+        assert set(inspect(engine).get_table_names()) == {"_alembic_tmp_records"}
+        with engine.begin() as conn:
+            conn.exec_driver_sql("DROP TABLE _alembic_tmp_records")
+        assert upgrade(engine) == HEAD
+    finally:
+        engine.dispose()
