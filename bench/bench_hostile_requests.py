@@ -22,14 +22,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import httpx
-from bench_validation import OUT, phase, report_phases, rss_mb, serving
+from bench_validation import OUT, finish, phase, report_phases, rss_mb, serving
 
 SOURCES = "query($s: [String!]) { records(source: $s, first: 1) { nodes { source } } }"
 ASSETS = "query($a: [String!]) { latestPrices(asset: $a) { source } }"
@@ -88,12 +87,7 @@ def main() -> int:
     print(f"\nserver RSS: {rss['start']} MB at start, {rss['after the phases']} MB after")
     if rss["after the phases"] > args.rss_bound_mb:
         failures.append(f"RSS {rss['after the phases']} MB")
-    (OUT / "hostile_requests.json").write_text(
-        json.dumps({"phases": rows, "rss_mb": rss, "failures": failures}, indent=2)
-    )
-    for failure in failures:
-        print("FAILED:", failure, file=sys.stderr)
-    return 1 if failures else 0
+    return finish("hostile_requests", {"phases": rows, "rss_mb": rss}, failures)
 
 
 if __name__ == "__main__":

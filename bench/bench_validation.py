@@ -184,6 +184,15 @@ def phase(
     }
 
 
+def finish(name: str, results: dict[str, Any], failures: list[str]) -> int:
+    """Write ``results`` and ``failures`` to ``bench/out/<name>.json``, print each failure;
+    the exit status (1 when any bound failed)."""
+    (OUT / f"{name}.json").write_text(json.dumps({**results, "failures": failures}, indent=2))
+    for failure in failures:
+        print("FAILED:", failure, file=sys.stderr)
+    return 1 if failures else 0
+
+
 def report_phases(rows: dict[str, dict[str, Any]], args: argparse.Namespace) -> list[str]:
     """Print ``phase`` results as a Markdown table; the bounds (``--health-p50-ms``,
     ``--health-max-ms``) they miss."""
@@ -288,12 +297,7 @@ def main() -> int:
         if value > args.rss_bound_mb:
             failures.append(f"RSS {value} MB {name}")
 
-    (OUT / "validation.json").write_text(
-        json.dumps({"timings": timings, "serving": served, "failures": failures}, indent=2)
-    )
-    for failure in failures:
-        print("FAILED:", failure, file=sys.stderr)
-    return 1 if failures else 0
+    return finish("validation", {"timings": timings, "serving": served}, failures)
 
 
 if __name__ == "__main__":
