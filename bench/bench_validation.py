@@ -53,9 +53,12 @@ from kasparro.gql.config import AppConfig
 from kasparro.gql.cost import QueryCost
 from kasparro.gql.rules import explained, validation_rules
 from kasparro.gql.schema import build_schema
-from tests.gql.adversarial import AMPLIFIED, FULL_PAGE, Case, worst_cases
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))  # the generated cases live in tests/ (not installed)
+
+from tests.gql.adversarial import AMPLIFIED, FULL_PAGE, Case, worst_cases  # noqa: E402
+
 OUT = ROOT / "bench" / "out"
 
 
