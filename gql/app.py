@@ -21,6 +21,7 @@ from kasparro.gql import exports, products_openapi, products_rest, rest
 from kasparro.gql.bodylimit import BodyLimitMiddleware
 from kasparro.gql.config import AppConfig
 from kasparro.gql.cors import CorsMiddleware
+from kasparro.gql.dashboard import dashboard_routes
 from kasparro.gql.engines import Engines
 from kasparro.gql.errors import (
     RETRY_AFTER_SECONDS,
@@ -150,6 +151,7 @@ def create_app(config: AppConfig, *, etl: EtlLifespan = etl_scheduler) -> Starle
         Route("/openapi.json", openapi_json, methods=["GET"]),
         Route("/graphql", GraphQLApp(config, obs)),  # it answers other methods itself
         obs.metrics_route(),
+        *dashboard_routes(config),
     ]
     if config.graphiql:
         routes.append(Mount(ASSETS_PATH, graphiql_assets(), name="graphiql-assets"))

@@ -60,6 +60,18 @@ class AppConfig:
     graphiql: bool = setting(
         "GRAPHIQL", True, Boolean(), "serve GraphiQL to browsers at `/graphql`; off in production"
     )
+    dashboard: bool = setting(
+        "DASHBOARD",
+        True,
+        Boolean(),
+        "serve the dashboard (static pages over the GraphQL API) at `/`; off: `/` is a 404",
+    )
+    dashboard_poll_seconds: int = setting(
+        "DASHBOARD_POLL_SECONDS",
+        10,
+        Integer(1, 3600),
+        "the dashboard re-reads its data this often when live updates (WebSocket) are unavailable",
+    )
     introspection: bool = setting(
         "INTROSPECTION", True, Boolean(), "allow GraphQL introspection; off in production"
     )

@@ -44,6 +44,8 @@ def test_the_wheel_holds_only_the_kasparro_package(wheel: Path) -> None:
     # The package data: migrations, GraphiQL's files and the bundled CSVs as real files.
     assert "kasparro/db/migrations/script.py.mako" in files
     assert "kasparro/gql/static/graphiql/graphiql.min.js" in files
+    assert "kasparro/gql/static/dashboard/app.js" in files
+    assert "kasparro/gql/static/dashboard/vendor/uPlot.iife.min.js" in files
     bundled = zipfile.ZipFile(wheel).read("kasparro/etl/bundled/data.csv")
     assert bundled == (REPO / "data" / "data.csv").read_bytes()
 

@@ -64,6 +64,16 @@ class Browser:
     def screenshot_png(self) -> bytes:
         return base64.b64decode(self._call("GET", "/screenshot"))
 
+    def resize(self, width: int, height: int) -> None:
+        """Size the window (the page's viewport follows)."""
+        self._call("POST", "/window/rect", {"width": width, "height": height})
+
+    def console_errors(self) -> list[str]:
+        """The console's errors (uncaught exceptions and refused loads included) since the
+        last call."""
+        entries = self._call("POST", "/se/log", {"type": "browser"})
+        return [entry["message"] for entry in entries if entry["level"] == "SEVERE"]
+
 
 @contextlib.contextmanager
 def chromium() -> Iterator[Browser]:
@@ -87,9 +97,12 @@ def chromium() -> Iterator[Browser]:
                 "binary": shutil.which("chromium"),
                 "args": [*CHROMIUM_ARGS, f"--user-data-dir={profile}"],
             }
+            capabilities = {
+                "goog:chromeOptions": options,
+                "goog:loggingPrefs": {"browser": "ALL"},
+            }
             created = client.post(
-                "/session",
-                json={"capabilities": {"alwaysMatch": {"goog:chromeOptions": options}}},
+                "/session", json={"capabilities": {"alwaysMatch": capabilities}}
             ).json()
             session = created["value"].get("sessionId")
             if not session:

@@ -1,0 +1,64 @@
+"""The dashboard: static pages at ``/`` that read everything through the public GraphQL API.
+
+The pages (``/``, ``/divergences``, ``/runs``, ``/assets/<id>``) are one HTML file; its
+scripts pick the view from the path and fetch their data from ``/graphql`` in the browser, so
+serving the dashboard costs the API nothing: no query runs on the server for a page, and with
+``DASHBOARD=false`` none of these routes exist (``/`` is then a 404, as it was before).
+
+Live updates come over the ``graphql-transport-ws`` WebSocket protocol at ``/graphql``
+(``priceChanges``, ``etlRunEvents``); while the socket is unavailable or the schema has no
+such subscription, the pages re-read their data every ``DASHBOARD_POLL_SECONDS``.
+
+The charting library (uPlot) is vendored under ``gql/static/dashboard/vendor`` by
+``.ci/vendor-dashboard`` and pinned by sha384 in the page. The page allows no inline script
+or style (``Content-Security-Policy``) and cannot be framed.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from starlette.requests import Request
+from starlette.responses import HTMLResponse
+from starlette.routing import BaseRoute, Mount, Route
+from starlette.staticfiles import StaticFiles
+
+from kasparro.gql.config import AppConfig
+
+STATIC = Path(__file__).resolve().parent / "static" / "dashboard"
+ASSETS_PATH = "/dashboard-assets"
+PAGES = ("/", "/spread", "/runs", "/assets/{asset_id:path}")
+"""Paths that serve the page; its script shows the view the path names."""
+
+POLL_MARKER = "{{poll_seconds}}"
+
+SECURITY_HEADERS = {
+    "Content-Security-Policy": (
+        "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+        "connect-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+    ),
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+    "X-Frame-Options": "DENY",
+}
+
+
+def dashboard_html(config: AppConfig) -> str:
+    """The page, with this application's polling interval in it (read once per app)."""
+    page = (STATIC / "index.html").read_text(encoding="utf-8")
+    return page.replace(POLL_MARKER, str(config.dashboard_poll_seconds))
+
+
+def dashboard_routes(config: AppConfig) -> list[BaseRoute]:
+    """The dashboard's pages and files; none when ``DASHBOARD`` is off."""
+    if not config.dashboard:
+        return []
+    page = dashboard_html(config)
+
+    async def show(request: Request) -> HTMLResponse:
+        return HTMLResponse(page, headers=SECURITY_HEADERS)
+
+    return [
+        *(Route(path, show, methods=["GET"]) for path in PAGES),
+        Mount(ASSETS_PATH, StaticFiles(directory=STATIC), name="dashboard-assets"),
+    ]
