@@ -45,6 +45,7 @@ class Dashboard:
     settings: Settings
     engine: Engine
     csv: Path
+    csv2: Path
 
     def graphql(self, query: str, **variables: Any) -> Any:
         response = httpx.post(
@@ -56,6 +57,14 @@ class Dashboard:
 
     def etl(self) -> None:
         run_etl(self.engine, self.settings.etl_config(), trigger="manual")
+
+    def disagree(self) -> None:
+        """Make the sources disagree: the sample files never quote one asset on the same
+        day from both, so each consensus has one quote. This adds csv2's Bitcoin on csv's
+        last day, 11 % above csv's close: both quotes are outliers, Bitcoin diverges."""
+        with self.csv2.open("a", encoding="utf-8") as out:
+            out.write("9999,Bitcoin,BTC,2021-07-06 23:59:59,38000,38000,38000,38000,1,1\n")
+        self.etl()
 
 
 @pytest.fixture
@@ -74,7 +83,7 @@ def dashboard(database_url: str, engine: Engine, tmp_path: Path) -> Iterator[Das
     )
     run_etl(engine, settings.etl_config(), trigger="manual")
     with serve_in_thread(create_app(settings.app_config())) as base:
-        yield Dashboard(base, settings, engine, csv)
+        yield Dashboard(base, settings, engine, csv, csv2)
 
 
 def shown_number(text: str) -> tuple[Decimal, Decimal]:
@@ -124,6 +133,7 @@ return [...document.querySelectorAll(arguments[0])].map(cell => ({
 
 
 def test_each_page_loads_without_errors_at_two_widths(dashboard: Dashboard, tmp_path: Path) -> None:
+    dashboard.disagree()
     with chromium() as browser:
         for width in WIDTHS:
             browser.resize(width, 900)
@@ -141,6 +151,7 @@ def test_each_page_loads_without_errors_at_two_widths(dashboard: Dashboard, tmp_
 
 
 def test_prices_show_the_apis_numbers(dashboard: Dashboard) -> None:
+    dashboard.disagree()
     api = dashboard.graphql(
         "{ latestPrices { asset { id } source value timestamp }"
         "  consensus { asset { id } median spreadPct quotes { source outlier } } }"
@@ -184,11 +195,13 @@ def test_prices_show_the_apis_numbers(dashboard: Dashboard) -> None:
     assert {(o["asset"], o["source"]) for o in outliers} == {
         (asset, q["source"]) for asset, c in consensus.items() for q in c["quotes"] if q["outlier"]
     }
+    assert outliers  # the disagreement is shown
     assert filtered and all("eth" in asset for asset in filtered)
     assert first == max(consensus, key=lambda asset: consensus[asset]["median"])
 
 
 def test_divergences_and_runs_show_the_apis_answers(dashboard: Dashboard) -> None:
+    dashboard.disagree()
     api = dashboard.graphql(
         "{ divergences(minSpreadPct: 1, first: 100) { asset { id } spreadPct median }"
         "  etlRuns(first: 20) { id sources { source inserted rejected } } }"
@@ -201,12 +214,13 @@ def test_divergences_and_runs_show_the_apis_answers(dashboard: Dashboard) -> Non
             "return [...document.querySelectorAll('details.run')].map(d => ({"
             " id: Number(d.dataset.run), sources: [...d.querySelectorAll('tbody tr[data-source]')]"
             ".map(r => ({source: r.dataset.source,"
-            " inserted: Number(r.querySelector('[data-count=inserted]').innerText),"
-            " rejected: Number(r.querySelector('[data-count=rejected]').innerText)}))}))"
+            " inserted: Number(r.querySelector('[data-count=inserted]').textContent),"
+            " rejected: Number(r.querySelector('[data-count=rejected]').textContent)}))}))"
         )
         button = browser.script("return document.getElementById('run-now-button').hidden")
         assert page_errors(browser) == []
     assert [r["asset"] for r in rows] == [d["asset"]["id"] for d in api["divergences"]]
+    assert "bitcoin" in [r["asset"] for r in rows]
     for row, divergence in zip(rows, api["divergences"], strict=True):
         assert_shows(row["text"], divergence["spreadPct"])
     assert runs == api["etlRuns"]
