@@ -91,7 +91,9 @@ def main() -> None:
     port = free_port()
     env = {**os.environ, "DATABASE_URL": args.database_url, "ETL_ON_STARTUP": "false"}
     command = [sys.executable, "-m", "kasparro.cli", "serve", "--port", str(port)]
-    process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL)
+    process = subprocess.Popen(
+        command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     base = f"http://127.0.0.1:{port}"
     try:
         with httpx.Client(base_url=base, timeout=60) as client:

@@ -296,3 +296,38 @@ def test_a_new_price_appears_while_the_page_is_open(dashboard: Dashboard) -> Non
         assert page_errors(browser) == []
     assert before[0]["value"] != "12345.67"
     assert after.startswith("12,345.67")
+
+
+ENTER, RIGHT = "\ue007", "\ue014"
+
+
+def test_the_controls_work_from_the_keyboard(dashboard: Dashboard) -> None:
+    """Sorting, filtering and the interval switch without a mouse."""
+    with chromium() as browser:
+        open_page(browser, dashboard.base + "/")
+        browser.send_keys("th[data-key=consensus] button", ENTER)
+        sorted_by = browser.script(
+            "return document.querySelector('th[data-key=consensus]').getAttribute('aria-sort')"
+        )
+        focused = browser.script("return document.activeElement.closest('th').dataset.key")
+        browser.send_keys("#symbol-filter", "btc")
+        shown = browser.script(
+            "return [...document.querySelectorAll('#prices-table tbody tr')]"
+            ".map(r => r.dataset.asset)"
+        )
+        renders = open_page(browser, f"{dashboard.base}/assets/bitcoin?range=all")
+        browser.send_keys("input[name=interval][value=DAY_1]", RIGHT)  # the next radio
+        browser.wait_for(
+            "return document.body.dataset.state === 'ready'"
+            " && document.body.dataset.renders !== arguments[0]",
+            renders,
+        )
+        interval = browser.script(
+            "return document.getElementById('candles-table').dataset.interval"
+        )
+        summary = browser.script("return document.getElementById('chart-summary').innerText")
+        assert page_errors(browser) == []
+    assert sorted_by == "descending" and focused == "consensus"
+    assert shown == ["bitcoin"]
+    assert interval == "WEEK_1"
+    assert "1w buckets" in summary and "csv" in summary

@@ -64,6 +64,13 @@ class Browser:
     def screenshot_png(self) -> bytes:
         return base64.b64decode(self._call("GET", "/screenshot"))
 
+    def send_keys(self, css: str, text: str) -> None:
+        """Type ``text`` into the element ``css`` selects, as a keyboard would (WebDriver
+        key codes such as ``\ue007``, Enter, included)."""
+        found = self._call("POST", "/element", {"using": "css selector", "value": css})
+        element = next(iter(found.values()))
+        self._call("POST", f"/element/{element}/value", {"text": text})
+
     def resize(self, width: int, height: int) -> None:
         """Size the window (the page's viewport follows)."""
         self._call("POST", "/window/rect", {"width": width, "height": height})

@@ -168,7 +168,7 @@ export class AssetView {
               stroke: styles[i].stroke,
               dash: styles[i].dash,
               width: 2,
-              spanGaps: true,
+              spanGaps: false, // a source without a bucket is a gap, not a line across it
               value: (u, v) => (v === null ? "–" : formatPrice(v)),
             })),
           ],

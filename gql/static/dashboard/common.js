@@ -16,16 +16,17 @@ export function sourceStyle(source, others) {
   return { stroke: PALETTE[index % PALETTE.length], dash: DASHES[index % DASHES.length] };
 }
 
+// Made once: toLocaleString builds a formatter on every call (slow over thousands of cells).
+const CENTS = new Intl.NumberFormat("en-US", { minimumFractionDigits: 2, maximumFractionDigits: 2 });
+const SIGNIFICANT = new Intl.NumberFormat("en-US", { maximumSignificantDigits: 6 });
+
 /** A USD price: two decimals from 1 up, six significant digits below. */
 export function formatPrice(value) {
-  if (Math.abs(value) >= 1) {
-    return value.toLocaleString("en-US", { minimumFractionDigits: 2, maximumFractionDigits: 2 });
-  }
-  return value.toLocaleString("en-US", { maximumSignificantDigits: 6 });
+  return Math.abs(value) >= 1 ? CENTS.format(value) : SIGNIFICANT.format(value);
 }
 
 export function formatPct(value) {
-  return value.toLocaleString("en-US", { minimumFractionDigits: 2, maximumFractionDigits: 2 });
+  return CENTS.format(value);
 }
 
 /** How long ago `timestamp` (ISO-8601) was, shortly: "42 s", "5 min", "3 h", "12 d", "4 y". */
