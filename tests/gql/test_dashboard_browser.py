@@ -34,6 +34,7 @@ pytestmark = [
     pytest.mark.skipif(browser_missing() is not None, reason=browser_missing() or ""),
 ]
 
+ADMIN_TOKEN = "dashboard-admin-token-for-tests"
 WIDTHS = (1280, 390)
 PAGES = ("/", "/spread", "/runs", "/assets/bitcoin")
 READY = "return document.body.dataset.state === 'ready' ? document.body.dataset.renders : null"
@@ -80,6 +81,7 @@ def dashboard(database_url: str, engine: Engine, tmp_path: Path) -> Iterator[Das
         CSV_PATH=str(csv),
         CSV2_PATH=str(csv2),
         DASHBOARD_POLL_SECONDS="1",
+        ADMIN_TOKEN=ADMIN_TOKEN,
     )
     run_etl(engine, settings.etl_config(), trigger="manual")
     with serve_in_thread(create_app(settings.app_config())) as base:
@@ -331,3 +333,41 @@ def test_the_controls_work_from_the_keyboard(dashboard: Dashboard) -> None:
     assert shown == ["bitcoin"]
     assert interval == "WEEK_1"
     assert "1w buckets" in summary and "csv" in summary
+
+
+def test_run_now_needs_the_token_and_keeps_it_nowhere(dashboard: Dashboard) -> None:
+    result = "return document.getElementById('run-now-result').innerText"
+    with chromium() as browser:
+        open_page(browser, dashboard.base + "/runs")
+        browser.send_keys("#admin-token", "wrong-token")
+        assert browser.script("return document.getElementById('run-now-button').hidden") is False
+        browser.send_keys("#run-now-button", ENTER)
+        refused = browser.wait_for(
+            f"const r = (() => {{ {result} }})(); return r.startsWith('refused') && r"
+        )
+        browser.script(
+            "const t = document.getElementById('admin-token');"
+            "t.value = arguments[0]; t.dispatchEvent(new Event('input'))",
+            ADMIN_TOKEN,
+        )
+        browser.send_keys("#run-now-button", ENTER)
+        started = browser.wait_for(
+            f"const r = (() => {{ {result} }})(); return r.startsWith('run ') && r"
+        )
+        run_id = int(started.split()[1].rstrip(":"))
+        status = browser.wait_for(
+            "const d = document.querySelector(`details.run[data-run='${arguments[0]}']`);"
+            "return d && d.dataset.status !== 'RUNNING' ? d.dataset.status : null",
+            run_id,
+        )
+        kept = browser.script(
+            "return JSON.stringify([{...localStorage}, {...sessionStorage}, document.cookie,"
+            " location.href, history.length])"
+        )
+        assert page_errors(browser) == []
+    assert "401" in refused or "token" in refused.lower()
+    assert status == "SUCCESS"
+    assert [run["id"] for run in dashboard.graphql("{ etlRuns(first: 1) { id } }")["etlRuns"]] == [
+        run_id
+    ]
+    assert ADMIN_TOKEN not in kept and "wrong-token" not in kept
