@@ -91,14 +91,15 @@ export class AssetView {
 
   async refresh() {
     try {
-      await this.load();
-      ready();
+      if (await this.load()) ready();
     } catch (error) {
       showError(error);
     }
   }
 
   async load() {
+    // A switch while an earlier load is still under way: only the newest load draws.
+    const load = (this.loads = (this.loads || 0) + 1);
     const about = await query(ASSET, { asset: [this.assetId] });
     if (!about.latestPrices.length) throw new Error(`no prices for asset "${this.assetId}"`);
     const asset = about.latestPrices[0].asset;
@@ -113,6 +114,7 @@ export class AssetView {
     sources.forEach((source, i) => (variables[`s${i}`] = [source]));
     const document_ = candlesQuery(sources);
     const data = await query(document_, variables);
+    if (load !== this.loads) return false;
 
     document.title = `${asset.symbol} · Kasparro`;
     const consensus = about.consensus[0];
@@ -132,6 +134,7 @@ export class AssetView {
     document.getElementById("csv-link").href = `/data.csv?${csv}`;
 
     this.draw(asset, sources, sources.map((_, i) => data[`s${i}`]));
+    return true;
   }
 
   draw(asset, sources, candles) {

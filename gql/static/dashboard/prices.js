@@ -53,6 +53,8 @@ function quoteNote(row, source) {
   return { outlier: kept.outlier, note: deviation };
 }
 
+const SOURCE_KEY = "source:"; // sort keys of the source columns: no clash with "asset"…
+
 export class PricesView {
   constructor() {
     this.table = document.getElementById("prices-table");
@@ -77,7 +79,7 @@ export class PricesView {
     if (key === "asset") return row.asset.symbol;
     if (key === "consensus") return row.consensus ? row.consensus.median : -Infinity;
     if (key === "spread") return row.consensus ? row.consensus.spreadPct : -Infinity;
-    const quote = row.quotes.get(key);
+    const quote = row.quotes.get(key.slice(SOURCE_KEY.length));
     return quote ? quote.value : -Infinity;
   }
 
@@ -123,7 +125,7 @@ export class PricesView {
       this.header("asset", "Asset"),
       this.header("consensus", "Consensus (USD)"),
       this.header("spread", "Spread %"),
-      ...sources.map((source) => this.header(source, source)),
+      ...sources.map((source) => this.header(SOURCE_KEY + source, source)),
     );
     this.table.tHead.replaceChildren(head);
     const now = Date.now();
