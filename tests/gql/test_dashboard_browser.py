@@ -9,6 +9,8 @@ page's WebSocket subscription is refused and it falls back). Screenshots go to t
 
 from __future__ import annotations
 
+import contextlib
+import math
 import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -24,6 +26,7 @@ from kasparro.etl.pipeline import run_etl
 from kasparro.gql.app import create_app
 from kasparro.settings import Settings
 from tests.conftest import REPO, make_settings
+from tests.support.hostile_upstream import dripping, dripping_tickers
 from tests.support.servers import serve_in_thread
 from tests.support.waiting import wait_until
 from tests.support.webdriver import Browser, browser_missing, chromium
@@ -68,24 +71,34 @@ class Dashboard:
         self.etl()
 
 
-@pytest.fixture
-def dashboard(database_url: str, engine: Engine, tmp_path: Path) -> Iterator[Dashboard]:
-    """The ETL's sample CSVs (copies, so a test may change them) loaded; the app served."""
+@contextlib.contextmanager
+def serving(database_url: str, engine: Engine, tmp_path: Path, **env: str) -> Iterator[Dashboard]:
+    """The ETL's sample CSVs (copies, so a test may change them) loaded; the app served with
+    ``env`` added to the settings."""
     csv = tmp_path / "data.csv"
     csv2 = tmp_path / "data2.csv"
     shutil.copyfile(REPO / "data" / "data.csv", csv)
     shutil.copyfile(REPO / "data" / "data2.csv", csv2)
     settings = make_settings(
         database_url,
-        ETL_SOURCES="csv,csv2",
-        CSV_PATH=str(csv),
-        CSV2_PATH=str(csv2),
-        DASHBOARD_POLL_SECONDS="1",
-        ADMIN_TOKEN=ADMIN_TOKEN,
+        **{
+            "ETL_SOURCES": "csv,csv2",
+            "CSV_PATH": str(csv),
+            "CSV2_PATH": str(csv2),
+            "DASHBOARD_POLL_SECONDS": "1",
+            "ADMIN_TOKEN": ADMIN_TOKEN,
+            **env,
+        },
     )
-    run_etl(engine, settings.etl_config(), trigger="manual")
+    run_etl(engine, settings.etl_config(), trigger="manual", sources=["csv", "csv2"])
     with serve_in_thread(create_app(settings.app_config())) as base:
         yield Dashboard(base, settings, engine, csv, csv2)
+
+
+@pytest.fixture
+def dashboard(database_url: str, engine: Engine, tmp_path: Path) -> Iterator[Dashboard]:
+    with serving(database_url, engine, tmp_path) as served:
+        yield served
 
 
 def shown_number(text: str) -> tuple[Decimal, Decimal]:
@@ -371,3 +384,41 @@ def test_run_now_needs_the_token_and_keeps_it_nowhere(dashboard: Dashboard) -> N
         run_id
     ]
     assert ADMIN_TOKEN not in kept and "wrong-token" not in kept
+
+
+def test_a_running_run_shows_its_progress(
+    database_url: str, engine: Engine, tmp_path: Path
+) -> None:
+    """A run whose CoinPaprika source waits on an upstream that never answers is RUNNING
+    for HTTP_TIMEOUT_SECONDS: the runs page shows its progress bar, then its end."""
+    with (
+        dripping(dripping_tickers(), every=math.inf) as stalled,
+        serving(
+            database_url,
+            engine,
+            tmp_path,
+            ETL_SOURCES="csv,csv2,coinpaprika",
+            COINPAPRIKA_BASE_URL=f"{stalled.base_url}/v1",
+            HTTP_TIMEOUT_SECONDS="4",
+        ) as dashboard,
+        chromium() as browser,
+    ):
+        open_page(browser, dashboard.base + "/runs")
+        started = httpx.post(
+            f"{dashboard.base}/etl/run",
+            headers={"Authorization": f"Bearer {ADMIN_TOKEN}"},
+            timeout=30,
+        )
+        assert started.status_code in (200, 202), started.text
+        progress = browser.wait_for(
+            "const d = document.querySelector('details.run[data-status=RUNNING]');"
+            "return d && d.querySelector('progress') ? d.dataset.run : null"
+        )
+        ended = browser.wait_for(
+            "const d = document.querySelector(`details.run[data-run='${arguments[0]}']`);"
+            "return d && d.dataset.status !== 'RUNNING' && !d.querySelector('progress')"
+            " ? d.dataset.status : null",
+            progress,
+        )
+        assert page_errors(browser) == []
+    assert ended == "PARTIAL"  # the CSVs loaded, CoinPaprika timed out
