@@ -14,8 +14,8 @@ import {
 import { query } from "./live.js";
 
 const QUOTE = "source value deviationPct outlier";
-// Two requests, not one document: each alone is a plain list the server answers by its
-// compiled path (gql.compiled); together they take the general one, several times slower.
+// Two requests, not one document: latestPrices alone is answered by the server's compiled
+// path (gql.compiled); beside another root field it takes the general one, many times slower.
 export const LATEST = `query DashboardLatest {
   latestPrices { asset { id symbol name } source value timestamp }
 }`;
