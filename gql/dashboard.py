@@ -31,6 +31,7 @@ PAGES = ("/", "/spread", "/runs", "/assets/{asset_id:path}")
 """Paths that serve the page; its script shows the view the path names."""
 
 POLL_MARKER = "{{poll_seconds}}"
+GRAPHIQL_MARKER = "{{graphiql}}"
 
 SECURITY_HEADERS = {
     "Content-Security-Policy": (
@@ -44,9 +45,11 @@ SECURITY_HEADERS = {
 
 
 def dashboard_html(config: AppConfig) -> str:
-    """The page, with this application's polling interval in it (read once per app)."""
+    """The page, with this application's polling interval and whether it serves GraphiQL
+    (the page links its queries there) in it; read once per app."""
     page = (STATIC / "index.html").read_text(encoding="utf-8")
-    return page.replace(POLL_MARKER, str(config.dashboard_poll_seconds))
+    page = page.replace(POLL_MARKER, str(config.dashboard_poll_seconds))
+    return page.replace(GRAPHIQL_MARKER, "on" if config.graphiql else "off")
 
 
 def dashboard_routes(config: AppConfig) -> list[BaseRoute]:

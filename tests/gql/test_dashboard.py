@@ -29,6 +29,7 @@ def test_each_page_path_serves_the_dashboard(database_url: str, path: str) -> No
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("text/html")
     assert '<meta name="kasparro-poll-seconds" content="7" />' in response.text
+    assert '<meta name="kasparro-graphiql" content="on" />' in response.text
     for name, value in SECURITY_HEADERS.items():
         assert response.headers[name] == value
 
@@ -40,6 +41,12 @@ def test_the_pages_scripts_and_styles_are_served(database_url: str) -> None:
             assert response.status_code == 200, name
         for module in STATIC.glob("*.js"):
             assert client.get(f"{ASSETS_PATH}/{module.name}").status_code == 200
+
+
+def test_the_page_says_when_there_is_no_graphiql_to_link_to(database_url: str) -> None:
+    with client_for(database_url, GRAPHIQL="false") as client:
+        page = client.get("/").text
+    assert '<meta name="kasparro-graphiql" content="off" />' in page
 
 
 def test_dashboard_off_leaves_slash_as_it_was(database_url: str) -> None:

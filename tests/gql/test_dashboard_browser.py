@@ -287,11 +287,21 @@ def test_the_interval_switch_changes_the_chart(dashboard: Dashboard, tmp_path: P
         csv = browser.script("return document.getElementById('csv-link').href")
         (tmp_path / "asset-weekly.png").write_bytes(browser.screenshot_png())
         assert page_errors(browser) == []
+        # The link opens GraphiQL with the page's query and variables, ready to run.
+        browser.open(link)
+        browser.wait_for("return document.querySelector('.graphiql-execute-button') !== null")
+        browser.script("document.querySelector('.graphiql-execute-button').click()")
+        answer = browser.wait_for(
+            "const r = document.querySelector('.graphiql-response .CodeMirror');"
+            "return r && r.innerText.includes('close') ? r.innerText : null"
+        )
     assert daily == expected_table(dashboard, "DAY_1")
     assert weekly == expected_table(dashboard, "WEEK_1")
     assert len(weekly["rows"]) < len(daily["rows"])
     assert f"{len(weekly['rows'])} 1w buckets" in points
     assert "/graphql?q=" in link and "WEEK_1" in link
+    first_csv = dashboard.graphql(CANDLES, interval="WEEK_1", source=["csv"])["candles"][0]
+    assert f'"close": {first_csv["close"]}' in answer.replace("\xa0", " ")  # s0 is csv
     assert httpx.get(csv, timeout=30).text.count("\n") > len(daily["rows"])
 
 

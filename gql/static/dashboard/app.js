@@ -37,6 +37,10 @@ function start() {
     view = new PricesView();
     section = "prices";
   }
+  const graphiql = document.querySelector('meta[name="kasparro-graphiql"]');
+  if (!graphiql || graphiql.content !== "on") {
+    for (const link of document.querySelectorAll("a[data-graphiql]")) link.hidden = true;
+  }
   document.getElementById(section).hidden = false;
   for (const link of document.querySelectorAll("nav a[data-view]")) {
     if (link.dataset.view === section) link.setAttribute("aria-current", "page");
