@@ -230,7 +230,7 @@ def test_divergences_and_runs_show_the_apis_answers(dashboard: Dashboard) -> Non
             " id: Number(d.dataset.run), sources: [...d.querySelectorAll('tbody tr[data-source]')]"
             ".map(r => ({source: r.dataset.source,"
             " inserted: Number(r.querySelector('[data-count=inserted]').textContent),"
-            " rejected: Number(r.querySelector('[data-count=rejected]').textContent)}))}))"
+            " rejected: parseInt(r.querySelector('[data-count=rejected]').textContent)}))}))"
         )
         button = browser.script("return document.getElementById('run-now-button').hidden")
         assert page_errors(browser) == []

@@ -35,7 +35,7 @@ function sourceRows(run) {
                 event.currentTarget.setAttribute("aria-expanded", String(!row.hidden));
               },
             },
-            String(source.rejected),
+            source.rejected > 0 ? String(source.rejected) : `0 · ${source.error ? "error" : "note"}`,
           )
         : String(source.rejected);
     rows.push(
