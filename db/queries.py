@@ -34,7 +34,14 @@ from sqlalchemy import (
 
 from kasparro.db.outcomes import COUNTERS, Counters, RunStatus
 from kasparro.db.record import RECORD_COLUMNS, RecordRow
-from kasparro.db.tables import asset_aliases, assets, etl_run_sources, etl_runs, latest_records
+from kasparro.db.tables import (
+    asset_aliases,
+    assets,
+    etl_run_sources,
+    etl_runs,
+    latest_records,
+    rejects,
+)
 from kasparro.db.tables import records as record_table
 
 Order = Literal["asc", "desc"]
@@ -377,6 +384,46 @@ def run_sources_by_run(conn: Connection, run_ids: Sequence[int]) -> dict[int, li
     )
     for row in conn.execute(query):
         found[row.run_id].append(row)
+    return found
+
+
+REJECT_RAW_SHOWN = 1000
+"""Characters of a reject's raw text a reader is shown (``raw_chars`` says how many there are)."""
+
+
+def rejects_by_source_run(
+    conn: Connection, keys: Sequence[tuple[int, str]], limit: int
+) -> dict[tuple[int, str], list[DbRow]]:
+    """The first ``limit`` stored rejects (by id) of each (run id, source), in one query:
+    locator, reason, the first ``REJECT_RAW_SHOWN`` characters of the raw text, its length
+    and when it was stored."""
+    found: dict[tuple[int, str], list[DbRow]] = {key: [] for key in keys}
+    if not keys or limit <= 0:
+        return found
+    ranked = (
+        select(
+            rejects.c.run_id,
+            rejects.c.source,
+            rejects.c.locator,
+            rejects.c.reason,
+            func.substr(rejects.c.raw, 1, REJECT_RAW_SHOWN).label("raw"),
+            func.length(rejects.c.raw).label("raw_chars"),
+            rejects.c.created_at,
+            func.row_number()
+            .over(partition_by=(rejects.c.run_id, rejects.c.source), order_by=rejects.c.id)
+            .label("position"),
+        )
+        .where(
+            rejects.c.run_id.in_(sorted({run_id for run_id, _ in keys})),
+            rejects.c.source.in_(sorted({source for _, source in keys})),
+        )
+        .subquery()
+    )
+    query = select(ranked).where(ranked.c.position <= limit).order_by(ranked.c.position)
+    for row in conn.execute(query):
+        kept = found.get((row.run_id, row.source))
+        if kept is not None:
+            kept.append(row)
     return found
 
 

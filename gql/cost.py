@@ -7,7 +7,8 @@ below it by its estimated length. ``records(first: N)`` pages hold N rows (``fir
 MAX_PAGE_SIZE), so 30 aliases of ``records(first: 1000) { nodes { … 12 fields … } }`` cost
 about 360,000. The other lists (``estimates``):
 
-- ``etlRuns``, ``assets``: ``first`` (20 / 100 by default; at most 100 / MAX_PAGE_SIZE);
+- ``etlRuns``, ``assets``, ``SourceRun.rejects``: ``first`` (20 / 100 / 10 by default; at most
+  100 / MAX_PAGE_SIZE / 100);
 - ``latestPrices``: ``LATEST_PRICES_ROWS`` (one row per asset and source a run of the
   default sources stores), or ``len(KNOWN_SOURCES)`` rows per ``asset``/``symbol`` value;
 - ``consensus``: its ``LATEST_PRICES_ROWS`` quotes as ``len(KNOWN_SOURCES)`` quotes of
@@ -75,6 +76,7 @@ from kasparro.gql.errors import QueryTooCostly
 from kasparro.gql.fragments import by_fragment, fragments_of
 from kasparro.gql.products import CANDLES_DEFAULT, DIVERGENCES_DEFAULT
 from kasparro.gql.resolvers import RUNS_MAXIMUM
+from kasparro.gql.types import REJECTS_MAXIMUM
 
 COST_CAP = 10**12
 LATEST_PRICES_ROWS = 3000
@@ -164,6 +166,7 @@ def estimates(config: AppConfig, schema: GraphQLSchema) -> dict[tuple[str, str],
         ("RecordConnection", "nodes"): PerRow(),
         ("RecordConnection", "edges"): PerRow(),
         ("Query", "etlRuns"): Items(20, ("first",), RUNS_MAXIMUM),
+        ("SourceRun", "rejects"): Items(10, ("first",), REJECTS_MAXIMUM),
         ("Query", "assets"): pages,
         ("Query", "latestPrices"): Filtered(
             LATEST_PRICES_ROWS, len(KNOWN_SOURCES), ("asset", "symbol")

@@ -125,15 +125,24 @@ def record_filters(
     )
 
 
-def page_size(name: str, value: int | None, *, default: int, maximum: int, minimum: int = 1) -> int:
+def page_size(
+    name: str,
+    value: int | None,
+    *,
+    default: int,
+    maximum: int,
+    minimum: int = 1,
+    setting: str | None = "MAX_PAGE_SIZE",
+) -> int:
     """The page size asked for, or ``default``; refused below ``minimum`` or above
-    ``maximum``."""
+    ``maximum`` (named after the ``setting`` it comes from, if any)."""
     if value is None:
         return default
     if value < minimum:
         raise BadInput(f"{name} must be at least {minimum}, got {value}")
     if value > maximum:
-        raise BadInput(f"{name} must be at most {maximum} (MAX_PAGE_SIZE), got {value}")
+        source = f" ({setting})" if setting else ""
+        raise BadInput(f"{name} must be at most {maximum}{source}, got {value}")
     return value
 
 

@@ -22,6 +22,8 @@ class Loaders:
     asset: DataLoader[str, DbRow | None]
     asset_sources: DataLoader[str, list[str]]
     run_sources: DataLoader[int, list[DbRow]]
+    rejects: DataLoader[tuple[int, str, int], list[DbRow]]
+    """Keyed by (run id, source, how many): a source run's first stored rejects."""
 
 
 def build_loaders(engine: Engine, primary: Engine | None = None) -> Loaders:
@@ -45,8 +47,17 @@ def build_loaders(engine: Engine, primary: Engine | None = None) -> Loaders:
         found = await run_db(runs_engine, queries.run_sources_by_run, run_ids)
         return [found[run_id] for run_id in run_ids]
 
+    async def load_rejects(keys: list[tuple[int, str, int]]) -> list[list[DbRow]]:
+        found: dict[tuple[int, str, int], list[DbRow]] = {}
+        for limit in {limit for _, _, limit in keys}:  # one query per distinct `first`
+            wanted = [(run_id, source) for run_id, source, at in keys if at == limit]
+            rows = await run_db(runs_engine, queries.rejects_by_source_run, wanted, limit)
+            found.update({(*key, limit): value for key, value in rows.items()})
+        return [found[key] for key in keys]
+
     return Loaders(
         asset=DataLoader(load_fn=load_assets),
         asset_sources=DataLoader(load_fn=load_asset_sources),
         run_sources=DataLoader(load_fn=load_run_sources),
+        rejects=DataLoader(load_fn=load_rejects),
     )

@@ -96,7 +96,7 @@ class Query:
     async def etl_runs(
         self, info: Info[Context, None], first: int | None = 20, status: RunStatus | None = None
     ) -> list[EtlRun]:
-        limit = filters.page_size("first", first, default=20, maximum=RUNS_MAXIMUM)
+        limit = filters.page_size("first", first, default=20, maximum=RUNS_MAXIMUM, setting=None)
         rows = await run_db(
             info.context.read_engine,
             queries.etl_run_list,

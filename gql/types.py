@@ -17,10 +17,13 @@ from kasparro.db.record import RECORD_FIELDS, RecordRow
 from kasparro.gql.context import Context
 from kasparro.gql.cursors import encode_cursor
 from kasparro.gql.dbcall import run_db
-from kasparro.gql.filters import RecordsRequest
+from kasparro.gql.filters import RecordsRequest, page_size
 from kasparro.gql.identity import price_id, record_id, source_run_id
 
 T = TypeVar("T")
+
+REJECTS_MAXIMUM = 100
+"""Most rejects one ``SourceRun.rejects`` lists."""
 
 
 @strawberry.enum(description="Order of records by (timestamp, source, recordId).")
@@ -273,6 +276,16 @@ class SourceRun:
     def id(self) -> strawberry.ID:
         return strawberry.ID(source_run_id(self.run_id, self.source))
 
+    @strawberry.field(
+        description="The first stored rejects of this source in this run, oldest first; "
+        f"`first` is at most {REJECTS_MAXIMUM}. At most ETL_MAX_REJECTS_STORED are stored "
+        "per run (`rejected` counts them all), and REJECTS_RETENTION_DAYS prunes them."
+    )
+    async def rejects(self, info: Info[Context, None], first: int | None = 10) -> list[Reject]:
+        limit = page_size("first", first, default=10, maximum=REJECTS_MAXIMUM, setting=None)
+        rows = await info.context.loaders.rejects.load((self.run_id, self.source, limit))
+        return [Reject.from_row(row) for row in rows]
+
     @classmethod
     def from_row(cls, row: DbRow) -> SourceRun:
         return cls(
@@ -294,6 +307,30 @@ def duration_ms(started: datetime, finished: datetime | None) -> int | None:
     if finished is None:
         return None
     return round((finished - started).total_seconds() * 1000)
+
+
+@strawberry.type(description="One stored reject: an input row or item the ETL refused, and why.")
+class Reject:
+    locator: str = strawberry.field(
+        description="Where it was: the CSV line, or the API page and item."
+    )
+    reason: str
+    raw: str = strawberry.field(
+        description=f"The refused input as read, its first {queries.REJECT_RAW_SHOWN} "
+        "characters (rawChars says how long it is)."
+    )
+    raw_chars: int
+    created_at: datetime
+
+    @classmethod
+    def from_row(cls, row: DbRow) -> Reject:
+        return cls(
+            locator=row.locator,
+            reason=row.reason,
+            raw=row.raw,
+            raw_chars=row.raw_chars,
+            created_at=row.created_at,
+        )
 
 
 @strawberry.type(description="One ETL run: its outcome and what each source did.")

@@ -242,6 +242,36 @@ def test_divergences_and_runs_show_the_apis_answers(dashboard: Dashboard) -> Non
     assert button is True  # no token entered: no "run now"
 
 
+def test_a_source_runs_rejects_open_with_their_reasons(dashboard: Dashboard) -> None:
+    with dashboard.csv.open("a", encoding="utf-8") as out:
+        out.write("BTC,Bitcoin,not-a-price,1,1,2021-07-07T00:00:00Z\n")
+        out.write("ETH,<b>Ethereum</b>,-1,1,1,2021-07-07T00:00:00Z\n")
+    dashboard.etl()
+    [run] = dashboard.graphql(
+        "{ etlRuns(first: 1) { id sources { source rejected rejects { locator reason } } } }"
+    )["etlRuns"]
+    [csv] = [source for source in run["sources"] if source["source"] == "csv"]
+    assert csv["rejected"] == 2
+    with chromium() as browser:
+        open_page(browser, dashboard.base + "/runs")
+        shown = browser.script(
+            "const row = document.querySelector(`details.run[data-run='${arguments[0]}']"
+            " tr[data-source=csv]`);"
+            "row.querySelector('[data-count=rejected] button').click();"
+            "const why = row.nextElementSibling;"
+            "return {hidden: why.hidden, items: [...why.querySelectorAll('li')].map(li =>"
+            " ({locator: li.dataset.locator, text: li.textContent})),"
+            " markup: why.querySelectorAll('b').length}",
+            str(run["id"]),
+        )
+        assert page_errors(browser) == []
+    assert shown["hidden"] is False
+    assert [item["locator"] for item in shown["items"]] == [r["locator"] for r in csv["rejects"]]
+    for item, reject in zip(shown["items"], csv["rejects"], strict=True):
+        assert item["text"] == f"{reject['locator']} {reject['reason']}"
+    assert shown["markup"] == 0  # text from the input is shown as text
+
+
 CANDLES = """
 query($interval: CandleInterval!, $source: [String!]) {
   candles(asset: "bitcoin", source: $source, interval: $interval, first: 1000) { start close }

@@ -5,14 +5,36 @@ import { query } from "./live.js";
 
 const COUNTS = ["rowsRead", "inserted", "updated", "unchanged", "skipped", "rejected"];
 const LABELS = { rowsRead: "read", inserted: "inserted", updated: "updated", unchanged: "unchanged", skipped: "skipped", rejected: "rejected" };
+const REJECTS_SHOWN = 5;
 const RUN = `id status trigger startedAt finishedAt durationMs error
-  sources { source status ${COUNTS.join(" ")} error note }`;
+  sources { source status ${COUNTS.join(" ")} error note
+    rejects(first: ${REJECTS_SHOWN}) { locator reason } }`;
 export const RUNS = `query DashboardRuns { etlRuns(first: 20) { ${RUN} } }`;
 export const RUN_EVENTS = `subscription DashboardRunEvents { etlRunEvents { id status } }`;
 const RUN_NOW = `mutation DashboardRunNow { runEtl { id status } }`;
 
 function total(run, count) {
   return run.sources.reduce((sum, source) => sum + source[count], 0);
+}
+
+function rejectList(source) {
+  if (source.rejected === 0) return null;
+  const stored = source.rejects.length;
+  const more = source.rejected > stored
+    ? ` (the first ${stored} of ${source.rejected}; SourceRun.rejects lists up to 100 stored ones)`
+    : "";
+  return el(
+    "div",
+    {},
+    el("p", {}, `Rejected rows and why${more}:`),
+    el(
+      "ul",
+      { class: "rejects" },
+      ...source.rejects.map((reject) =>
+        el("li", { dataset: { locator: reject.locator } }, el("code", {}, reject.locator), ` ${reject.reason}`),
+      ),
+    ),
+  );
 }
 
 function sourceRows(run) {
@@ -57,8 +79,8 @@ function sourceRows(run) {
         el(
           "td",
           { colspan: String(COUNTS.length + 2) },
-          why ||
-            `${source.rejected} rows rejected. Their reasons and raw text are in the rejects table of the store (the GraphQL API does not list them).`,
+          why ? el("p", {}, why) : null,
+          rejectList(source),
         ),
       ),
     );
