@@ -1,6 +1,7 @@
 """Ingest benchmark: `kasparro etl` on a large data.csv-layout file, next to PostgreSQL COPY.
 
     python bench/bench_ingest.py [--rows 1000000] [--coins 1000] [--backend postgresql sqlite]
+        [--pg-database kasparro_bench]
 
 For each backend, on an empty database: a first run over the whole file (rows/s, peak RSS of
 the process), a re-run over the unchanged file, and a re-run after appending 1,000 rows.
@@ -62,41 +63,41 @@ def psql(database: str, sql: str) -> None:
     )
 
 
-def fresh_postgresql() -> str:
-    psql("postgres", f'DROP DATABASE IF EXISTS "{PG_BENCH_DB}" WITH (FORCE)')
-    psql("postgres", f'CREATE DATABASE "{PG_BENCH_DB}"')
-    return f"postgresql://postgres@127.0.0.1:5432/{PG_BENCH_DB}"
+def fresh_postgresql(database: str) -> str:
+    psql("postgres", f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
+    psql("postgres", f'CREATE DATABASE "{database}"')
+    return f"postgresql://postgres@127.0.0.1:5432/{database}"
 
 
-def copy_reference(csv_path: Path) -> float:
+def copy_reference(database: str, csv_path: Path) -> float:
     """Seconds for psql \\copy of the file into a table keyed like records."""
     psql(
-        PG_BENCH_DB,
+        database,
         "DROP TABLE IF EXISTS copy_ref; CREATE TABLE copy_ref (symbol text, name text, "
         "price_usd double precision, market_cap double precision, volume_24h double precision, "
         '"timestamp" timestamptz, PRIMARY KEY (symbol, "timestamp"))',
     )
     start = time.perf_counter()
-    psql(PG_BENCH_DB, f"\\copy copy_ref FROM '{csv_path}' CSV HEADER")
+    psql(database, f"\\copy copy_ref FROM '{csv_path}' CSV HEADER")
     return round(time.perf_counter() - start, 3)
 
 
-def records_copy_reference(workdir: Path) -> tuple[float, int]:
+def records_copy_reference(database: str, workdir: Path) -> tuple[float, int]:
     """Seconds and rows for psql \\copy of the stored records into an empty copy of
     ``records`` (same primary key and secondary indexes): the schema's own floor."""
     dump = workdir / "records.csv"
-    psql(PG_BENCH_DB, f"\\copy records TO '{dump}' CSV")
+    psql(database, f"\\copy records TO '{dump}' CSV")
     psql(
-        PG_BENCH_DB,
+        database,
         "DROP TABLE IF EXISTS records_ref; CREATE TABLE records_ref (LIKE records INCLUDING ALL)",
     )
     start = time.perf_counter()
-    psql(PG_BENCH_DB, f"\\copy records_ref FROM '{dump}' CSV")
+    psql(database, f"\\copy records_ref FROM '{dump}' CSV")
     seconds = round(time.perf_counter() - start, 3)
     with dump.open("rb") as handle:
         rows = sum(1 for _ in handle)
     dump.unlink()
-    psql(PG_BENCH_DB, "DROP TABLE records_ref")
+    psql(database, "DROP TABLE records_ref")
     return seconds, rows
 
 
@@ -124,8 +125,11 @@ def sqlite_reference(database: Path, env: dict[str, str]) -> tuple[float, int]:
     return seconds, rows
 
 
-def run_backend(backend: str, csv_path: Path, rows: int, workdir: Path) -> dict[str, object]:
-    url = fresh_postgresql() if backend == "postgresql" else f"sqlite:///{workdir / 'bench.db'}"
+def run_backend(
+    backend: str, csv_path: Path, rows: int, workdir: Path, database: str
+) -> dict[str, object]:
+    sqlite_url = f"sqlite:///{workdir / 'bench.db'}"
+    url = fresh_postgresql(database) if backend == "postgresql" else sqlite_url
     env = {
         **os.environ,
         "DATABASE_URL": url,
@@ -153,11 +157,11 @@ def run_backend(backend: str, csv_path: Path, rows: int, workdir: Path) -> dict[
         "append_ratio": round(appended.seconds / first.seconds, 4),
     }
     if backend == "postgresql":
-        copy_seconds = copy_reference(csv_path)
+        copy_seconds = copy_reference(database, csv_path)
         result["copy_seconds"] = copy_seconds
         result["copy_rows_per_second"] = round((rows + 1000) / copy_seconds)
         result["ratio_to_copy"] = round((rows / first.seconds) / ((rows + 1000) / copy_seconds), 3)
-        floor_seconds, floor_rows = records_copy_reference(workdir)
+        floor_seconds, floor_rows = records_copy_reference(database, workdir)
     else:
         floor_seconds, floor_rows = sqlite_reference(workdir / "bench.db", env)
     result["schema_floor_seconds"] = floor_seconds
@@ -173,6 +177,11 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--coins", type=int, default=1000)
     parser.add_argument("--backend", nargs="+", default=["postgresql", "sqlite"])
+    parser.add_argument(
+        "--pg-database",
+        default=PG_BENCH_DB,
+        help="the PostgreSQL database to drop, create and load (default %(default)s)",
+    )
     args = parser.parse_args()
     OUT.mkdir(exist_ok=True)
     results = []
@@ -193,7 +202,7 @@ def main() -> None:
                 ],
                 check=True,
             )
-            results.append(run_backend(backend, csv_path, args.rows, workdir))
+            results.append(run_backend(backend, csv_path, args.rows, workdir, args.pg_database))
             csv_path.unlink()
     (OUT / "ingest.json").write_text(json.dumps(results, indent=2))
     print(

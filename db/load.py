@@ -20,6 +20,7 @@ import operator
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from itertools import repeat
 from typing import Any, NamedTuple
 
 from sqlalchemy import Connection, delete, select
@@ -66,6 +67,7 @@ _ROWS_PER_STATEMENT = 1000
 _KEY = operator.itemgetter(*map(StagedRow._fields.index, ("record_id", "timestamp")))
 """A staged row's key within one source (an ``itemgetter``: sorting a chunk by an
 ``attrgetter`` cost a fifth of the ETL's own time per row)."""
+_TIMESTAMP = operator.itemgetter(StagedRow._fields.index("timestamp"))
 _VALUES = StagedRow._fields[2:]
 _COLUMNS = ", ".join(StagedRow._fields)
 
@@ -220,7 +222,7 @@ def _sqlite_insert_unclashing(
     failure here is a broken row (say a NULL value), raised to fail the whole transaction.
     """
     _sqlite_pragmas(cursor)
-    oldest = min(row.timestamp for row in rows)
+    oldest = min(map(_TIMESTAMP, rows))
     newer = cursor.execute(
         "SELECT 1 FROM records WHERE source = ? AND timestamp >= ? LIMIT 1", (source, oldest)
     ).fetchone()
@@ -230,7 +232,7 @@ def _sqlite_insert_unclashing(
     cursor.executemany(
         f"INSERT OR FAIL INTO records ({_COLUMNS}, source, run_id, ingested_at) "
         "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        [row + suffix for row in rows],
+        list(map(operator.add, rows, repeat(suffix))),
     )
     return True
 

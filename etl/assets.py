@@ -20,7 +20,7 @@ from __future__ import annotations
 import csv
 import re
 import unicodedata
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -149,6 +149,17 @@ class AssetResolver:
         self._aliases[(self.source, record_id)] = asset_id
         self.pending.aliases.append(NewAlias(record_id, asset_id, method))
         return asset_id
+
+    def resolve_all(
+        self, record_ids: Sequence[str], symbols: Sequence[str], names: Sequence[str]
+    ) -> list[str]:
+        """``resolve`` of each (record id, symbol, name); ids this source has resolved
+        before are looked up without a call, as this runs once per row."""
+        mine, resolve = self._mine, self.resolve
+        return [
+            mine.get(record_id) or resolve(record_id, symbol, name)
+            for record_id, symbol, name in zip(record_ids, symbols, names, strict=True)
+        ]
 
     def take_pending(self) -> Pending:
         pending, self.pending = self.pending, Pending()

@@ -12,7 +12,7 @@ where ``tail`` hashes the last 4 KiB before ``offset``.
 Rows are located by the physical line number they start on (``line N``, the header is line
 1). A row that is not valid UTF-8, that the ``csv`` module cannot read (a field over its
 size limit), or that is longer than ``max_row_bytes`` (CSV_MAX_ROW_BYTES: read past, never
-held whole, see ``_Lines``) is rejected like any invalid row; a header that is not UTF-8
+held whole, see ``_Rows``) is rejected like any invalid row; a header that is not UTF-8
 fails the source. A quote still open after ``max_row_lines`` lines (CSV_MAX_ROW_LINES) or at
 the end of the file rejects only the row's first line ("unterminated quote"): the lines
 after it are read again as rows, so one stray quote cannot swallow the rows that follow.
@@ -66,32 +66,22 @@ def tail_digest(fd: int, offset: int) -> str:
     return hashlib.blake2b(os.pread(fd, offset - start, start), digest_size=8).hexdigest()
 
 
-class RowTooLong(Exception):
-    """A row passed the bound on its bytes; the rest of its line was skipped."""
+class _Rows:
+    """The file's rows as the ``csv`` reader reads them, each from at most ``max_row`` bytes
+    and ``max_lines`` lines.
 
-
-class UnterminatedQuote(Exception):
-    """A quoted field was still open past the bound on a row's lines, or at the end of the
-    file; only the row's first line is kept, the others are read again."""
-
-    def __init__(self, at_end: bool) -> None:
-        super().__init__()
-        self.at_end = at_end
-
-
-class _Lines:
-    """The file's lines, as text for the ``csv`` reader, with every row's bytes bounded.
-
-    A row's lines are kept (``pending``) until the reader has the row: at most ``max_row``
-    bytes. The line that would take the row past them is read on in blocks to its end,
-    hashed and counted but not kept, and ``RowTooLong`` is raised through the reader (which
-    starts afresh on the next line): so a 100 MB line costs one block of memory, not 100 MB.
-    Lines are counted (``first`` is the line number the current row starts on) and hashed
-    in file order (the fingerprint): a row's first line when it is read, the others (which
-    the reader asks for only inside a quoted field) once the row is whole. The reader asking
-    for more than ``max_lines`` lines, or meeting the end of the file, inside one row raises
-    ``UnterminatedQuote``: the row shrinks to its first line and its other lines, not yet
-    hashed, are handed out again (``_replay``) as the start of the next rows.
+    The reader is handed a row's first line alone; only when it asks for more (a quoted
+    field still open: an ``IndexError`` from its empty queue of lines) does ``_continue``
+    read on, a line at a time, and have the reader parse the row's lines again from its
+    start. So the bounds cost nothing per line for a row of one line. A row's lines are kept
+    (``pending``) until the next row is read. The line that would take the row past
+    ``max_row`` bytes is read on in blocks to its end, hashed and counted but not kept
+    (``cut`` is the row's whole size): so a 100 MB line costs one block of memory, not
+    100 MB. Lines are counted (``first`` is the line number the current row starts on) and
+    hashed in file order (the fingerprint): a row's first line when it is read, the others
+    once the row is whole. A quoted field still open after ``max_lines`` lines, or at the
+    end of the file, shrinks the row to its first line ("unterminated quote"); its other
+    lines, not yet hashed, are handed out again (``_replay``) as the start of the next rows.
     """
 
     def __init__(
@@ -103,64 +93,126 @@ class _Lines:
         self._max_lines = max_lines
         self._line = line
         self._replay: deque[bytes] = deque()
-        self._size = 0
+        self._texts: deque[str] = deque()
+        self._reader = csv.reader(iter(self._texts.popleft, None))
         self.first = line + 1
         self.pending: list[bytes] = []
         self.undecodable: list[str] = []
         self.cut = 0
         """The whole size of the row cut off at the bound (0: none)."""
 
-    def __iter__(self) -> _Lines:
-        return self
+    def __iter__(self) -> Iterator[list[str] | RecordRejected]:
+        """Each row's fields, or why it was rejected; empty lines are skipped. ``first`` and
+        ``raw_text`` describe the row last yielded."""
+        replay, pending, undecodable = self._replay, self.pending, self.undecodable
+        readline, update, push = self._handle.readline, self._hasher.update, self._texts.append
+        parse, limit, line = self._reader.__next__, self._max_row + 1, self._line
+        while True:
+            if pending:
+                pending.clear()
+                undecodable.clear()
+                self.cut = 0
+            raw = replay.popleft() if replay else readline(limit)
+            if not raw:
+                return
+            line += 1
+            self.first = line
+            if len(raw) == limit:
+                yield self._too_long(raw, 0)
+                continue
+            update(raw)
+            pending.append(raw)
+            try:
+                push(raw.decode("utf-8"))
+            except UnicodeDecodeError as exc:
+                undecodable.append(f"{exc.reason} at byte {exc.start} of the line")
+                push(raw.decode("utf-8", "replace"))
+            try:
+                fields: list[str] | RecordRejected = parse()
+            except IndexError:  # the reader asked for a next line: a quoted field goes on
+                self._line = line
+                fields = self._continue()
+                line = self._line
+            except csv.Error as exc:  # e.g. a field over the csv module's size limit
+                fields = _unreadable(exc)
+            if undecodable and not self.cut:
+                kind = "not valid UTF-8"
+                yield RecordRejected(f"{kind} ({undecodable[0]})", kind)
+            elif fields:
+                yield fields
 
-    def __next__(self) -> str:
-        if len(self.pending) >= self._max_lines:
-            self._unterminated(at_end=False)
-        room = self._max_row - self._size
-        raw = self._replay.popleft() if self._replay else self._handle.readline(room + 1)
-        if not raw:
-            if self.pending:
-                self._unterminated(at_end=True)
-            raise StopIteration
-        self._line += 1
-        if len(raw) > room:
-            self._skip_rest(raw)
-            raise RowTooLong
-        if not self.pending:
-            self._hasher.update(raw)
-        self.pending.append(raw)
-        self._size += len(raw)
+    def _continue(self) -> list[str] | RecordRejected:
+        """Read on past the row's first line until the reader has the row, or a bound or the
+        end of the file ends it; hash the row's other lines once it is whole."""
+        pending, texts = self.pending, self._texts
+        decoded = [pending[0].decode("utf-8", "replace")]
+        size = len(pending[0])
         try:
-            return raw.decode("utf-8")
-        except UnicodeDecodeError as exc:
-            self.undecodable.append(f"{exc.reason} at byte {exc.start} of the line")
-            return raw.decode("utf-8", "replace")
+            while True:
+                if len(pending) >= self._max_lines:
+                    return self._unterminated(at_end=False)
+                room = self._max_row - size
+                raw = self._replay.popleft() if self._replay else self._handle.readline(room + 1)
+                if not raw:
+                    return self._unterminated(at_end=True)
+                self._line += 1
+                if len(raw) > room:
+                    return self._too_long(raw, size)
+                pending.append(raw)
+                size += len(raw)
+                try:
+                    decoded.append(raw.decode("utf-8"))
+                except UnicodeDecodeError as exc:
+                    self.undecodable.append(f"{exc.reason} at byte {exc.start} of the line")
+                    decoded.append(raw.decode("utf-8", "replace"))
+                texts.extend(decoded)
+                try:
+                    fields: list[str] | RecordRejected = self._reader.__next__()
+                except IndexError:
+                    continue
+                except csv.Error as exc:
+                    fields = _unreadable(exc)
+                self._hash_rest()
+                return fields
+        finally:
+            texts.clear()
 
-    def _skip_rest(self, raw: bytes) -> None:
-        """Read past the rest of the line ``raw`` starts, keeping only the row's start."""
+    def _too_long(self, raw: bytes, size: int) -> RecordRejected:
+        """Read past the rest of the line ``raw`` starts (the row had ``size`` bytes before
+        it), keeping only the row's start."""
         self._hash_rest()
         self._hasher.update(raw)
         self.pending.append(raw[:RAW_LIMIT])
-        self.cut = self._size + len(raw)
+        self.cut = size + len(raw)
         while not raw.endswith(b"\n"):
             raw = self._handle.readline(_HASH_BLOCK)
             if not raw:
                 break
             self._hasher.update(raw)
             self.cut += len(raw)
+        kind = f"row is longer than {self._max_row:,} bytes"
+        return RecordRejected(f"{kind} ({self.cut:,} bytes; CSV_MAX_ROW_BYTES)", kind)
 
     def _hash_rest(self) -> None:
         """Hash the current row's lines after its first (their bytes come next in the file)."""
         for raw in self.pending[1:]:
             self._hasher.update(raw)
 
-    def _unterminated(self, at_end: bool) -> None:
+    def _unterminated(self, at_end: bool) -> RecordRejected:
         """Shrink the row to its first line and hand its other lines out again."""
         self._replay.extendleft(reversed(self.pending[1:]))
         del self.pending[1:]
         self.undecodable.clear()
         self._line = self.first
-        raise UnterminatedQuote(at_end)
+        kind = "unterminated quote"
+        where = (
+            "at the end of the file"
+            if at_end
+            else f"after {self._max_lines:,} lines (CSV_MAX_ROW_LINES)"
+        )
+        return RecordRejected(
+            f"{kind}: a quoted field is still open {where}; only this line is rejected", kind
+        )
 
     def offset(self) -> int:
         """The file offset after the last whole row (lines to read again come after it)."""
@@ -171,14 +223,10 @@ class _Lines:
         text = b"".join(self.pending).decode("utf-8", "replace").rstrip("\r\n")
         return excerpt(text, self.cut, "bytes") if self.cut else excerpt(text)
 
-    def next_row(self) -> None:
-        """The reader has the current row: the next one starts on the next line."""
-        if not self.cut:
-            self._hash_rest()
-        self.pending.clear()
-        self.undecodable.clear()
-        self._size = self.cut = 0
-        self.first = self._line + 1
+
+def _unreadable(exc: csv.Error) -> RecordRejected:
+    kind = "not a readable CSV row"
+    return RecordRejected(f"{kind}: {exc}", kind)
 
 
 class CsvSource:
@@ -237,46 +285,26 @@ class CsvSource:
             header_fields = next(csv.reader([self._header_text(header)]))
             validate = validator_for(self.source, self.layout, header_fields, parse_time)
             hasher, line = self._start(handle, header)
-            lines = _Lines(handle, hasher, line, self.max_row_bytes, self.max_row_lines)
-            reader = csv.reader(lines)
+            lines = _Rows(handle, hasher, line, self.max_row_bytes, self.max_row_lines)
             chunk = Chunk()
+            keep = chunk.rows.append
             full: Chunk | None = None  # a full batch, held until a next row shows more follow
-            while True:
-                problem: RecordRejected | None = None
+            for fields in lines:
+                if full is not None:
+                    yield full
+                    full = None
+                chunk.read += 1
                 try:
-                    fields = next(reader)
-                except StopIteration:
-                    break
-                except csv.Error as exc:  # e.g. a field over the csv module's size limit
-                    kind = "not a readable CSV row"
-                    fields, problem = [], RecordRejected(f"{kind}: {exc}", kind)
-                except RowTooLong:
-                    kind = f"row is longer than {self.max_row_bytes:,} bytes"
-                    problem = RecordRejected(
-                        f"{kind} ({lines.cut:,} bytes; CSV_MAX_ROW_BYTES)", kind
-                    )
-                    fields = []
-                except UnterminatedQuote as exc:
-                    problem, fields = self._unterminated(exc), []
-                if lines.undecodable and not lines.cut:
-                    kind = "not valid UTF-8"
-                    problem = RecordRejected(f"{kind} ({lines.undecodable[0]})", kind)
-                if fields or problem:
-                    if full is not None:
-                        yield full
-                        full = None
-                    chunk.read += 1
-                    try:
-                        if problem is not None:
-                            raise problem
-                        chunk.rows.append(validate(fields))
-                    except Exception as exc:  # noqa: BLE001 - the row boundary, see as_reject
-                        why = as_reject(exc, self.source)
-                        rejects.add(chunk, f"line {lines.first}", why, lines.raw_text)
-                lines.next_row()
+                    if isinstance(fields, RecordRejected):
+                        raise fields
+                    keep(validate(fields))
+                except Exception as exc:  # noqa: BLE001 - the row boundary, see as_reject
+                    why = as_reject(exc, self.source)
+                    rejects.add(chunk, f"line {lines.first}", why, lines.raw_text)
                 if chunk.read >= batch_size:
                     chunk.position = self._position(handle, hasher, lines.offset())
                     full, chunk = chunk, Chunk()
+                    keep = chunk.rows.append
             if full is not None:  # the file ends with a full batch: that is the last chunk
                 chunk = full
             else:
@@ -318,17 +346,6 @@ class CsvSource:
                 return hasher, newlines
             handle.seek(len(header))
         return hashlib.sha256(header), 1
-
-    def _unterminated(self, exc: UnterminatedQuote) -> RecordRejected:
-        kind = "unterminated quote"
-        where = (
-            "at the end of the file"
-            if exc.at_end
-            else f"after {self.max_row_lines:,} lines (CSV_MAX_ROW_LINES)"
-        )
-        return RecordRejected(
-            f"{kind}: a quoted field is still open {where}; only this line is rejected", kind
-        )
 
     def _position(self, handle: BinaryIO, hasher: hashlib._Hash, offset: int) -> str:
         tail = tail_digest(handle.fileno(), offset)

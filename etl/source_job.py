@@ -31,6 +31,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
+from itertools import repeat
 from typing import NamedTuple
 
 import httpx
@@ -74,6 +75,8 @@ Progress = Callable[[ProgressEvent], None]
 _row_key = operator.itemgetter(*map(Row._fields.index, ("record_id", "timestamp")))
 """A row's (record_id, timestamp), its key within the source: an ``itemgetter``, as it
 runs once per row (reading the two attributes cost twice as much)."""
+_staged_key = operator.itemgetter(*map(load.StagedRow._fields.index, ("record_id", "timestamp")))
+"""The same key of a staged row."""
 
 
 class CommittedState(NamedTuple):
@@ -337,20 +340,22 @@ class SourceJob:
             if processed_before
             else rows
         )
-        unique = {_row_key(row): row for row in kept}
+        unique = dict(zip(map(_row_key, kept), kept, strict=True))
         same = changed = 0
         if len(unique) != len(kept):
             for row in kept:
                 winner = unique[_row_key(row)]
                 if row is not winner:
                     same, changed = (same + 1, changed) if row == winner else (same, changed + 1)
-        resolve, new, staged_row = resolver.resolve, tuple.__new__, load.StagedRow
-        staged = [  # new(StagedRow, …): StagedRow(…) without its Python-level __new__
-            new(staged_row, (id_, stamp, resolve(id_, symbol, name), symbol, name, value, cap, vol))
-            for id_, stamp, symbol, name, value, cap, vol in unique.values()
-        ]
-        if kept:
-            newest = max(row.timestamp for row in kept)
+        staged: list[load.StagedRow] = []
+        if unique:
+            # Column by column, so that no Python code runs per row but the asset lookup:
+            # new(StagedRow, …) is StagedRow(…) without its Python-level __new__.
+            ids, stamps, symbols, names, values, caps, vols = zip(*unique.values(), strict=True)
+            asset_ids = resolver.resolve_all(ids, symbols, names)
+            columns = zip(ids, stamps, asset_ids, symbols, names, values, caps, vols, strict=True)
+            staged = list(map(tuple.__new__, repeat(load.StagedRow), columns))
+            newest = max(stamps)
             if self._newest_loaded is None or newest > self._newest_loaded:
                 self._newest_loaded = newest
         now = datetime.now(UTC)
@@ -411,11 +416,11 @@ class SourceJob:
         heads = self._heads
         fresh: list[load.StagedRow] = []
         rest: list[load.StagedRow] = []
-        for row in staged:
-            (fresh if row.timestamp > heads.get(row.record_id, "") else rest).append(row)
-        for row in fresh:
-            if row.timestamp > heads.get(row.record_id, ""):
-                heads[row.record_id] = row.timestamp
+        for row, (record_id, stamp) in zip(staged, map(_staged_key, staged), strict=True):
+            (fresh if stamp > heads.get(record_id, "") else rest).append(row)
+        for record_id, stamp in map(_staged_key, fresh):
+            if stamp > heads.get(record_id, ""):
+                heads[record_id] = stamp
         if not fresh or not self._fast_path:
             return load.upsert_records(conn, self.source, staged, self.run_id, now)
         if not load.insert_fresh_records(conn, self.source, fresh, self.run_id, now):
