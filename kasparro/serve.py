@@ -137,12 +137,15 @@ def serve(
     port: int,
     limits: ConnectionLimits,
     log_interval: float,
+    ws_ping: float = 20.0,
 ) -> None:
     """Serve ``app`` until SIGTERM or SIGINT (see the module docstring); exit status 3 when
     it cannot start (e.g. the port is taken).
 
     ``limits``: the connection deadlines and bound (``max_connections`` is lowered to
-    ``connection_budget``); ``log_interval``: LOG_REPEAT_INTERVAL_SECONDS.
+    ``connection_budget``); ``log_interval``: LOG_REPEAT_INTERVAL_SECONDS; ``ws_ping``:
+    SUBSCRIPTION_PING_SECONDS, how often each WebSocket is pinged and how late its pong
+    may be before it is closed.
     """
     budget = connection_budget(limits.max_connections)
     limits = ConnectionLimits(limits.header_timeout, limits.body_timeout, budget.connections)
@@ -155,6 +158,8 @@ def serve(
         log_config=None,
         access_log=False,
         timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
+        ws_ping_interval=ws_ping,
+        ws_ping_timeout=ws_ping,
     )
     server = Server(config, app, limits, log_interval)
     # As uvicorn.run: uvicorn re-raises the signal it caught once it has shut down, so
