@@ -11,6 +11,9 @@ deadlines, and at most ``MAX_CONNECTIONS`` open, lowered to what the process's f
 descriptor limit leaves after ``RESERVED_DESCRIPTORS``. The event loop's own error reports
 (an ``accept()`` failing with "Too many open files") are logged at a bounded rate
 (``kasparro.loop_errors``).
+
+WebSocket connections (GraphQL subscriptions) are closed on the signal with code 1001
+(going away) rather than uvicorn's 1012, and pinged every SUBSCRIPTION_PING_SECONDS.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from typing import NamedTuple
 
 import uvicorn
 from starlette.applications import Starlette
+from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
 
 from kasparro.connections import (
     ConnectionTable,
@@ -52,6 +56,27 @@ RESERVED_DESCRIPTORS = 128
 """File descriptors kept for everything but client connections: the database pools (up to
 27 connections per database URL), the ETL's files and upstream connections, the log, the
 listening socket, the interpreter's own files."""
+
+
+GOING_AWAY = 1001
+"""The WebSocket close code sent to every subscriber when the server shuts down."""
+
+
+class GoingAwayWebSocketProtocol(WebSocketsSansIOProtocol):
+    """uvicorn's WebSocket protocol (the one it picks with `websockets` installed), closing
+    with 1001 (the server is going away) on shutdown where uvicorn sends 1012: clients
+    reconnect, to this server once it is back or to another replica. As uvicorn's own
+    ``shutdown`` but for the code."""
+
+    def shutdown(self) -> None:
+        if self.close_sent or not self.handshake_complete:
+            super().shutdown()
+            return
+        self.stop_keepalive()
+        self.queue.put_nowait({"type": "websocket.disconnect", "code": GOING_AWAY})
+        self.conn.send_close(GOING_AWAY)
+        self.transport.write(b"".join(self.conn.data_to_send()))
+        self.transport.close()
 
 
 class Server(uvicorn.Server):
@@ -154,6 +179,7 @@ def serve(
         host=host,
         port=port,
         http=GuardedH11Protocol,
+        ws=GoingAwayWebSocketProtocol,
         backlog=budget.backlog,
         log_config=None,
         access_log=False,

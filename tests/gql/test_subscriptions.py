@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -325,3 +326,12 @@ def test_a_lost_listener_reconnects_and_misses_no_change(live: Live) -> None:
             20,
             live.server.log,
         )
+
+
+def test_sigterm_closes_subscriptions_with_going_away(live: Live) -> None:
+    with live.connect() as client:
+        client.subscribe("1", PRICES)
+        wait_for_subscriptions(live.server.base_url, 1)
+        live.server.process.send_signal(signal.SIGTERM)
+        assert client.close_code() == (1001, "")
+    assert live.server.terminate() < 10  # the shutdown completed, within the grace
