@@ -102,7 +102,7 @@ class AppConfig:
         1_048_576,
         Integer(1024),
         "largest request body accepted; a larger `Content-Length`, or a chunked body that "
-        "grows past it, is a 413",
+        "grows past it, is a 413; also the largest WebSocket message (larger: close 1009)",
     )
     max_query_bytes: int = setting(
         "MAX_QUERY_BYTES",

@@ -13,7 +13,7 @@ values waiting, or whose values have waited longer than ``max_lag`` seconds, fai
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Hashable, Sequence
+from collections.abc import Callable, Hashable, Iterable, Sequence
 from typing import Generic, TypeVar
 
 T = TypeVar("T")
@@ -98,37 +98,86 @@ class Subscriber(Generic[T]):
 
 
 class Fanout(Generic[T, F]):
-    """The subscribers of one kind of change, by filter (see the module docstring)."""
+    """The subscribers of one kind of change, by filter (see the module docstring).
 
-    def __init__(self, matches: Callable[[F, T], bool]) -> None:
+    ``index(wanted)`` names keys under which a value can match the filter (None: any value
+    may, the filter is checked against each); ``keys(value)`` names the value's own keys.
+    A value is then checked only against the filters filed under one of its keys: 1,000
+    subscribers each watching one asset cost a dictionary lookup per value, not 1,000
+    checks. A filter must be filed under keys of one kind only (each value has one key of
+    each kind), so that a value meets it at most once.
+    """
+
+    def __init__(
+        self,
+        matches: Callable[[F, T], bool],
+        index: Callable[[F], Iterable[Hashable] | None] = lambda wanted: None,
+        keys: Callable[[T], Iterable[Hashable]] = lambda value: (),
+    ) -> None:
         self._matches = matches
+        self._index = index
+        self._keys = keys
         self._groups: dict[F, set[Subscriber[T]]] = {}
+        self._filed: dict[Hashable, set[F]] = {}
+        self._scanned: set[F] = set()
         self._count = 0
 
     def __len__(self) -> int:
         return self._count
 
     def add(self, wanted: F, subscriber: Subscriber[T]) -> None:
-        self._groups.setdefault(wanted, set()).add(subscriber)
-        self._count += 1
+        group = self._groups.get(wanted)
+        if group is None:
+            group = self._groups[wanted] = set()
+            filed = self._index(wanted)
+            if filed is None:
+                self._scanned.add(wanted)
+            else:
+                for key in filed:
+                    self._filed.setdefault(key, set()).add(wanted)
+        if subscriber not in group:
+            group.add(subscriber)
+            self._count += 1
 
     def remove(self, wanted: F, subscriber: Subscriber[T]) -> None:
         group = self._groups.get(wanted)
-        if group is not None and subscriber in group:
-            group.discard(subscriber)
-            self._count -= 1
-            if not group:
-                del self._groups[wanted]
+        if group is None or subscriber not in group:
+            return
+        group.discard(subscriber)
+        self._count -= 1
+        if group:
+            return
+        del self._groups[wanted]
+        filed = self._index(wanted)
+        if filed is None:
+            self._scanned.discard(wanted)
+            return
+        for key in filed:
+            found = self._filed.get(key)
+            if found is not None:
+                found.discard(wanted)
+                if not found:
+                    del self._filed[key]
 
     def publish(self, values: Sequence[T], now: float) -> int:
         """Hand ``values`` to every subscriber whose filter matches; return how many
         values were handed over in all."""
-        handed = 0
         matches = self._matches
-        for wanted, group in list(self._groups.items()):
-            picked = [value for value in values if matches(wanted, value)]
-            if picked:
-                for subscriber in list(group):
-                    subscriber.offer(picked, now)
-                handed += len(picked) * len(group)
+        picked: dict[F, list[T]] = {}
+        if self._filed:
+            for value in values:
+                for key in self._keys(value):
+                    for wanted in self._filed.get(key, ()):
+                        if matches(wanted, value):
+                            picked.setdefault(wanted, []).append(value)
+        for wanted in self._scanned:
+            chosen = [value for value in values if matches(wanted, value)]
+            if chosen:
+                picked[wanted] = chosen
+        handed = 0
+        for wanted, chosen in picked.items():
+            group = self._groups[wanted]
+            for subscriber in list(group):
+                subscriber.offer(chosen, now)
+            handed += len(chosen) * len(group)
         return handed

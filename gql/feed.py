@@ -76,6 +76,21 @@ class PriceFilter:
             and (not self.sources or row.source in self.sources)
         )
 
+    def index(self) -> list[Hashable] | None:
+        """The keys (``price_index_keys``) of the filter's narrowest kind; None with none."""
+        if self.asset_ids:
+            return [("asset", value) for value in self.asset_ids]
+        if self.symbols:
+            return [("symbol", value) for value in self.symbols]
+        if self.sources:
+            return [("source", value) for value in self.sources]
+        return None
+
+
+def price_index_keys(row: LatestPrice) -> tuple[Hashable, ...]:
+    """A price's keys for ``PriceFilter.index``: one of each kind."""
+    return (("asset", row.asset_id), ("symbol", row.asset_symbol), ("source", row.source))
+
 
 def price_key(row: LatestPrice) -> Hashable:
     return (row.asset_id, row.source)
@@ -88,6 +103,14 @@ def run_key(state: RunState) -> Hashable:
 
 def _run_matches(run_id: int | None, state: RunState) -> bool:
     return run_id is None or state.run.id == run_id
+
+
+def _run_index(run_id: int | None) -> list[Hashable] | None:
+    return None if run_id is None else [run_id]
+
+
+def _run_keys(state: RunState) -> tuple[Hashable, ...]:
+    return (state.run.id,)
 
 
 @dataclass(slots=True)
@@ -119,8 +142,10 @@ class ChangeFeed:
     def __init__(self, engine: Engine, config: SubscriptionConfig) -> None:
         self.engine = engine
         self.config = config
-        self.prices: Fanout[LatestPrice, PriceFilter] = Fanout(PriceFilter.matches)
-        self.runs: Fanout[RunState, int | None] = Fanout(_run_matches)
+        self.prices: Fanout[LatestPrice, PriceFilter] = Fanout(
+            PriceFilter.matches, PriceFilter.index, price_index_keys
+        )
+        self.runs: Fanout[RunState, int | None] = Fanout(_run_matches, _run_index, _run_keys)
         self.readings = 0
         """How many times the store was read (a figure for tests and benchmarks)."""
         self.delivered = 0
@@ -220,7 +245,8 @@ class ChangeFeed:
     async def _wait(self, notified: bool) -> None:
         due = self._owed_in(time.monotonic())
         if not notified:
-            await asyncio.sleep(min(self.config.poll_interval, due or self.config.poll_interval))
+            poll = self.config.poll_interval
+            await asyncio.sleep(poll if due is None else min(poll, due))
             return
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._wake.wait(), timeout=due)

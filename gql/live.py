@@ -17,17 +17,26 @@ from collections.abc import AsyncGenerator, AsyncIterator, Callable, Hashable
 from typing import TypeVar
 
 import strawberry
+from graphql import GraphQLError
 from starlette.websockets import WebSocket
+from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
+    BaseGraphQLTransportWSHandler,
+)
+from strawberry.subscriptions.protocols.graphql_transport_ws.types import (
+    ErrorMessage,
+    SubscribeMessage,
+)
 from strawberry.types import Info
 
 from kasparro.db.changes import RunState
 from kasparro.db.queries import LatestPrice
 from kasparro.gql import filters
 from kasparro.gql.context import Context
-from kasparro.gql.errors import TooManySubscriptions, Unavailable
+from kasparro.gql.errors import BadInput, TooManySubscriptions, Unavailable
 from kasparro.gql.fanout import Fanout, Subscriber
 from kasparro.gql.feed import ChangeFeed, PriceFilter, price_key, run_key
 from kasparro.gql.types import AssetPrice, EtlRun
+from kasparro.gql.variables import VariableLimits
 
 SLOW_CONSUMER_CLOSE = 4429
 """WebSocket close code for a client too slow to take its values (as graphql-ws's 4429)."""
@@ -99,6 +108,35 @@ async def _run_events(
             states: list[RunState] = list(await subscriber.take())
             for state in states:
                 yield EtlRun.from_row(state.run, state.sources)
+
+
+class CheckedSubscribe(BaseGraphQLTransportWSHandler[Context, None]):
+    """Strawberry's `graphql-transport-ws` handler, with a ``subscribe`` message's
+    variables bounded as an HTTP request's are (MAX_VARIABLE_VALUES, MAX_VARIABLE_DEPTH,
+    MAX_VARIABLE_STRING_CHARS; ``gql.variables``) before anything coerces them: past a
+    bound the operation gets an ``error`` message with code ``BAD_USER_INPUT``."""
+
+    limits: VariableLimits
+
+    async def handle_subscribe(self, message: SubscribeMessage) -> None:
+        if self.connection_acknowledged and message["id"] not in self.operations:
+            try:
+                self.limits.check(message["payload"].get("variables"))
+            except BadInput as exc:
+                error = GraphQLError(exc.message, extensions={"code": exc.code})
+                refusal: ErrorMessage = {
+                    "id": message["id"],
+                    "type": "error",
+                    "payload": [error.formatted],
+                }
+                await self.send_message(refusal)
+                return
+        await super().handle_subscribe(message)
+
+
+def checked_subscribe(limits: VariableLimits) -> type[CheckedSubscribe]:
+    """``CheckedSubscribe`` bound to ``limits`` (the view's, per application)."""
+    return type("CheckedSubscribe", (CheckedSubscribe,), {"limits": limits})
 
 
 @strawberry.type

@@ -59,6 +59,7 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
         settings.connections,
         settings.log_repeat_interval_seconds,
         ws_ping=settings.app.subscriptions.ping_interval,
+        ws_max_bytes=settings.app.max_request_bytes,
     )
     return 0
 

@@ -163,6 +163,7 @@ def serve(
     limits: ConnectionLimits,
     log_interval: float,
     ws_ping: float = 20.0,
+    ws_max_bytes: int = 1_048_576,
 ) -> None:
     """Serve ``app`` until SIGTERM or SIGINT (see the module docstring); exit status 3 when
     it cannot start (e.g. the port is taken).
@@ -170,7 +171,8 @@ def serve(
     ``limits``: the connection deadlines and bound (``max_connections`` is lowered to
     ``connection_budget``); ``log_interval``: LOG_REPEAT_INTERVAL_SECONDS; ``ws_ping``:
     SUBSCRIPTION_PING_SECONDS, how often each WebSocket is pinged and how late its pong
-    may be before it is closed.
+    may be before it is closed; ``ws_max_bytes``: MAX_REQUEST_BYTES, the largest WebSocket
+    message taken (a larger one closes the connection with 1009).
     """
     budget = connection_budget(limits.max_connections)
     limits = ConnectionLimits(limits.header_timeout, limits.body_timeout, budget.connections)
@@ -186,6 +188,7 @@ def serve(
         timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
         ws_ping_interval=ws_ping,
         ws_ping_timeout=ws_ping,
+        ws_max_size=ws_max_bytes,
     )
     server = Server(config, app, limits, log_interval)
     # As uvicorn.run: uvicorn re-raises the signal it caught once it has shut down, so

@@ -103,3 +103,45 @@ def test_each_filter_is_matched_once_and_shared() -> None:
         assert len(fanout) == 100
 
     asyncio.run(run())
+
+
+def test_filters_filed_by_key_meet_only_the_values_with_that_key() -> None:
+    async def run() -> None:
+        checked: list[tuple[frozenset[str], str]] = []
+
+        def matches(wanted: frozenset[str], value: tuple[str, int]) -> bool:
+            checked.append((wanted, value[0]))
+            return not wanted or value[0] in wanted
+
+        fanout: Fanout[tuple[str, int], frozenset[str]] = Fanout(
+            matches, lambda wanted: list(wanted) or None, lambda value: (value[0],)
+        )
+        one_each = {name: _subscriber()[0] for name in ("btc", "eth", "ada")}
+        for name, subscriber in one_each.items():
+            fanout.add(frozenset({name}), subscriber)
+        two, everything = _subscriber()[0], _subscriber()[0]
+        fanout.add(frozenset({"btc", "eth"}), two)
+        fanout.add(frozenset(), everything)
+        values = [("btc", 1), ("eth", 1), ("sol", 1)]
+        assert fanout.publish(values, now=0.0) == 1 + 1 + 2 + 3
+        assert list(await one_each["btc"].take()) == [("btc", 1)]
+        assert list(await one_each["eth"].take()) == [("eth", 1)]
+        assert one_each["ada"].pending == 0
+        assert list(await two.take()) == [("btc", 1), ("eth", 1)]
+        assert list(await everything.take()) == values
+        # Filed filters met only values of their keys, once each; the open one met all.
+        assert sorted(checked) == sorted(
+            [
+                (frozenset({"btc"}), "btc"),
+                (frozenset({"eth"}), "eth"),
+                (frozenset({"btc", "eth"}), "btc"),
+                (frozenset({"btc", "eth"}), "eth"),
+                *((frozenset(), name) for name in ("btc", "eth", "sol")),
+            ]
+        )
+        for name, subscriber in one_each.items():
+            fanout.remove(frozenset({name}), subscriber)
+        assert len(fanout) == 2
+        assert fanout.publish([("ada", 2)], now=1.0) == 1  # only the open filter
+
+    asyncio.run(run())

@@ -210,9 +210,18 @@ def test_refusals_are_clear_errors(live: Live) -> None:
         assert message["type"] == "error", message
         assert "Cannot query field 'nonsense'" in message["payload"][0]["message"]
 
-        deep = "subscription { etlRunEvents { id " + "sources { source } " + "} }"
-        client.subscribe("fine", deep)
+        client.subscribe("too many values", PRICES, {"symbol": ["x"] * 2000})
+        message = client.receive()
+        assert message["type"] == "error", message
+        assert message["payload"][0]["extensions"] == {"code": "BAD_USER_INPUT"}
+        assert "MAX_VARIABLE_VALUES" in message["payload"][0]["message"]
+
+        client.subscribe("fine", "subscription { etlRunEvents { id sources { source } } }")
         client.quiet(0.5)
+
+    with live.connect() as client:
+        client.subscribe("huge", PRICES, {"symbol": ["y" * 4000] * 300})  # 1.2 MB
+        assert client.close_code()[0] == 1009  # MAX_REQUEST_BYTES: message too big
 
 
 def test_limits_per_connection_and_per_process(database_url: str, tmp_path: Path) -> None:
