@@ -28,6 +28,7 @@ from typing import TypeAlias
 
 from sqlalchemy import Connection, delete, exists, insert, select, text, update
 
+from kasparro.db import changes
 from kasparro.db.load import StagedRow
 from kasparro.db.tables import latest_records, latest_version, records
 
@@ -169,12 +170,16 @@ counting up again) never repeats a pair a process has kept."""
 
 
 def bump(conn: Connection) -> None:
-    """Move ``latest_version`` on: call last in a transaction that changed ``latest_records``."""
+    """Move ``latest_version`` on: call last in a transaction that changed ``latest_records``.
+
+    On PostgreSQL it also notifies the serving processes (``db.changes``), delivered when
+    the transaction commits."""
     conn.execute(
         update(latest_version).values(
             version=latest_version.c.version + 1, token=secrets.randbits(63)
         )
     )
+    changes.notify(conn, changes.PRICES)
 
 
 def version(conn: Connection) -> Version | None:

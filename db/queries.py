@@ -345,7 +345,7 @@ def _utc_text(conn: Connection, column: ColumnElement[datetime]) -> ColumnElemen
     return type_coerce(column, String)
 
 
-_RUN_COLUMNS = (
+RUN_COLUMNS = (
     etl_runs.c.id,
     etl_runs.c.status,
     etl_runs.c.trigger,
@@ -358,7 +358,7 @@ _RUN_COLUMNS = (
 def etl_run_list(conn: Connection, limit: int, status: str | None = None) -> list[DbRow]:
     """The newest ``limit`` ETL runs, optionally only those with ``status``."""
     query = (
-        select(*_RUN_COLUMNS)
+        select(*RUN_COLUMNS)
         .order_by(etl_runs.c.started_at.desc(), etl_runs.c.id.desc())
         .limit(limit)
     )
@@ -369,7 +369,7 @@ def etl_run_list(conn: Connection, limit: int, status: str | None = None) -> lis
 
 def etl_run(conn: Connection, run_id: int) -> DbRow | None:
     """One ETL run by id, or None."""
-    return conn.execute(select(*_RUN_COLUMNS).where(etl_runs.c.id == run_id)).one_or_none()
+    return conn.execute(select(*RUN_COLUMNS).where(etl_runs.c.id == run_id)).one_or_none()
 
 
 def run_sources_by_run(conn: Connection, run_ids: Sequence[int]) -> dict[int, list[DbRow]]:
@@ -458,7 +458,7 @@ def store_stats(conn: Connection) -> StoreStats:
     ).one()
     rows = Counters(*map(int, sums))
     last_run = conn.execute(
-        select(*_RUN_COLUMNS)
+        select(*RUN_COLUMNS)
         .where(etl_runs.c.status != RunStatus.SKIPPED)
         .order_by(etl_runs.c.started_at.desc(), etl_runs.c.id.desc())
         .limit(1)

@@ -9,6 +9,9 @@ A run's last words (``RunFinal``: its status, and the end of any source whose ow
 not be written) are written by ``record_final`` in one transaction, and only while the run
 is still ``running``: written late (the database refused it at first), it never overwrites
 what another process recorded meanwhile.
+
+Every write here notifies the serving processes on PostgreSQL (``db.changes``), so
+``etlRunEvents`` subscribers hear of it once it commits.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from typing import NamedTuple
 
 from sqlalchemy import Connection, func, insert, select, update
 
+from kasparro.db.changes import RUNS, notify
 from kasparro.db.load import forget_position
 from kasparro.db.outcomes import COUNTERS, RunStatus
 from kasparro.db.tables import etl_run_sources, etl_runs
@@ -43,6 +47,7 @@ def start_run(
         .returning(etl_runs.c.id)
     )
     run_id: int = result.scalar_one()
+    notify(conn, RUNS)
     return run_id
 
 
@@ -61,6 +66,7 @@ def finish_run(
         .where(etl_runs.c.id == run_id)
         .values(status=status, finished_at=now, error=_storable(error))
     )
+    notify(conn, RUNS)
 
 
 def reconcile_stale(conn: Connection, now: datetime, by_run: int | None = None) -> int:
@@ -89,6 +95,7 @@ def reconcile_stale(conn: Connection, now: datetime, by_run: int | None = None) 
             )
             .values(status=RunStatus.FAILED, finished_at=now, error=reason)
         )
+        notify(conn, RUNS)
     return len(stale)
 
 
@@ -111,6 +118,7 @@ def start_source(
             checkpoint_after=checkpoint,
         )
     )
+    notify(conn, RUNS)
 
 
 def update_source(
@@ -138,6 +146,7 @@ def update_source(
             **{key: counters[key] for key in COUNTERS},
         )
     )
+    notify(conn, RUNS)
 
 
 class SourceFinal(NamedTuple):
@@ -203,6 +212,7 @@ def record_final(conn: Connection, final: RunFinal) -> bool:
             status=RunStatus.FAILED, finished_at=final.finished_at, error=_storable(final.error)
         )
     )
+    notify(conn, RUNS)
     return True
 
 

@@ -14,7 +14,7 @@ from starlette.middleware import Middleware
 from starlette.middleware.gzip import GZipMiddleware
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import BaseRoute, Mount, Route
+from starlette.routing import BaseRoute, Mount, Route, WebSocketRoute
 
 from kasparro.db.latest_cache import PricesCache
 from kasparro.gql import exports, products_openapi, products_rest, rest
@@ -30,11 +30,13 @@ from kasparro.gql.errors import (
     Unavailable,
     database_failure,
 )
+from kasparro.gql.feed import ChangeFeed
 from kasparro.gql.graphiql import ASSETS_PATH, graphiql_assets
 from kasparro.gql.health import HealthProbe
 from kasparro.gql.lifespan import EtlLifespan, etl_scheduler
 from kasparro.gql.middleware import RequestIdMiddleware, request_id_of
 from kasparro.gql.observability import Observability
+from kasparro.gql.observability.feed import FeedCollector
 from kasparro.gql.openapi import openapi_document
 from kasparro.gql.view import GraphQLApp
 
@@ -125,17 +127,23 @@ def create_app(config: AppConfig, *, etl: EtlLifespan = etl_scheduler) -> Starle
         app.state.health = HealthProbe(engines.health, engines.health_read, debug=config.debug)
         app.state.prices = PricesCache()
         app.state.config = config
+        feed = ChangeFeed(engines.engine, config.subscriptions)
+        app.state.feed = feed
+        metrics = FeedCollector(feed)
+        obs.registry.register(metrics)
         try:
             # Stopped before the engines are disposed: the run's last batch still commits.
-            async with etl(engines.etl, config) as scheduler:
+            async with feed.running(), etl(engines.etl, config) as scheduler:
                 app.state.etl = scheduler
                 yield
         finally:
+            obs.registry.unregister(metrics)
             engines.dispose()
 
     async def openapi_json(request: Request) -> JSONResponse:
         return JSONResponse(openapi)
 
+    graphql = GraphQLApp(config, obs)
     routes: list[BaseRoute] = [
         Route("/health", rest.health, methods=["GET"]),
         Route("/data", exports.DataRoute(), methods=["GET"]),
@@ -149,7 +157,8 @@ def create_app(config: AppConfig, *, etl: EtlLifespan = etl_scheduler) -> Starle
         Route("/divergences", products_rest.divergences, methods=["GET"]),
         Route("/etl/run", rest.etl_run, methods=["POST"]),
         Route("/openapi.json", openapi_json, methods=["GET"]),
-        Route("/graphql", GraphQLApp(config, obs)),  # it answers other methods itself
+        Route("/graphql", graphql),  # it answers other methods itself
+        WebSocketRoute("/graphql", graphql),  # subscriptions (graphql-transport-ws)
         obs.metrics_route(),
         *dashboard_routes(config),
     ]

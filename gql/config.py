@@ -19,6 +19,7 @@ from kasparro.etl.declared import (
     Text,
     setting,
 )
+from kasparro.gql.live_config import SubscriptionConfig
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,6 +39,7 @@ class AppConfig:
         "optional read replica for the queries; unset = `DATABASE_URL`",
     )
     etl: EtlConfig = field(default_factory=EtlConfig)
+    subscriptions: SubscriptionConfig = field(default_factory=SubscriptionConfig)
     etl_on_startup: bool = setting(
         "ETL_ON_STARTUP",
         True,
@@ -112,7 +114,7 @@ class AppConfig:
         1_048_576,
         Integer(1024),
         "largest request body accepted; a larger `Content-Length`, or a chunked body that "
-        "grows past it, is a 413",
+        "grows past it, is a 413; also the largest WebSocket message (larger: close 1009)",
     )
     max_query_bytes: int = setting(
         "MAX_QUERY_BYTES",

@@ -13,6 +13,7 @@ from starlette.websockets import WebSocket
 from kasparro.db.latest_cache import PricesCache
 from kasparro.gql.admin import EtlRunner
 from kasparro.gql.config import AppConfig
+from kasparro.gql.feed import ChangeFeed
 from kasparro.gql.health import HealthProbe
 from kasparro.gql.loaders import Loaders
 
@@ -33,6 +34,10 @@ class Context:
     health: HealthProbe
     loaders: Loaders
     etl: EtlRunner | None
+    feed: ChangeFeed | None = None
+    """The process's change feed, for subscriptions (``gql.feed``)."""
+    connection_params: dict[str, object] | None = None
+    """A WebSocket's ``connection_init`` payload (set by Strawberry)."""
     database_failure: SQLAlchemyError | None = None
     """A failing database met by the compiled path's shortcut for this request
     (``gql.compiled``): the operation is answered with it, not sent to the database again."""

@@ -112,6 +112,14 @@ class Conflict(ApiError):
     code = "CONFLICT"
 
 
+class TooManySubscriptions(ApiError):
+    """A subscription past SUBSCRIPTION_MAX_PER_PROCESS: the client should try later or
+    another replica."""
+
+    status = 429
+    code = "TOO_MANY_SUBSCRIPTIONS"
+
+
 class Unavailable(ApiError):
     """The server cannot do it now (it is shutting down, or the database refuses); the
     client should try again after ``RETRY_AFTER_SECONDS``."""

@@ -133,16 +133,7 @@ class Query:
         prices = await run_db(
             info.context.read_engine, info.context.prices.read, wanted.asset_ids, wanted.symbols
         )
-        return [
-            AssetPrice(
-                asset=Asset(id=row.asset_id, symbol=row.asset_symbol, name=row.asset_name),
-                source=row.source,
-                record_id=row.record_id,
-                value=row.value,
-                timestamp=row.timestamp,
-            )
-            for row in prices.rows
-        ]
+        return [AssetPrice.from_row(row) for row in prices.rows]
 
     candles = products.candles_field
     consensus = products.consensus_field

@@ -45,6 +45,7 @@ from kasparro.gql.cost import CostLimit, QueryCost
 from kasparro.gql.documents import CachedDocuments, DocumentCache
 from kasparro.gql.errors import RETRY_AFTER_SECONDS, ApiError, database_failure
 from kasparro.gql.hints import HideSchemaHints
+from kasparro.gql.live import Subscription
 from kasparro.gql.resolvers import Mutation, Query
 from kasparro.gql.rules import validation_rules
 from kasparro.gql.variables import VariableLimits
@@ -149,7 +150,9 @@ def build_schema(
     if not config.debug:
         extensions.append(lambda: _MaskErrors(should_mask_error=_should_mask))
     extensions.extend(extra)
-    return KasparroSchema(query=Query, mutation=Mutation, extensions=extensions)
+    return KasparroSchema(
+        query=Query, mutation=Mutation, subscription=Subscription, extensions=extensions
+    )
 
 
 def _should_mask(error: GraphQLError) -> bool:

@@ -5,14 +5,14 @@ from __future__ import annotations
 import enum
 import inspect
 from datetime import datetime
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import strawberry
 from strawberry.types import Info
 
 from kasparro.db import queries
 from kasparro.db.outcomes import COUNTERS, RunStatus
-from kasparro.db.queries import DbRow, Keyset, Order, RecordFilters, RecordPage
+from kasparro.db.queries import DbRow, Keyset, LatestPrice, Order, RecordFilters, RecordPage
 from kasparro.db.record import RECORD_FIELDS, RecordRow
 from kasparro.gql.context import Context
 from kasparro.gql.cursors import encode_cursor
@@ -239,6 +239,16 @@ class AssetPrice:
     def id(self) -> strawberry.ID:
         return strawberry.ID(price_id(self.asset.id, self.source))
 
+    @classmethod
+    def from_row(cls, row: LatestPrice) -> AssetPrice:
+        return cls(
+            asset=Asset(id=row.asset_id, symbol=row.asset_symbol, name=row.asset_name),
+            source=row.source,
+            record_id=row.record_id,
+            value=row.value,
+            timestamp=row.timestamp,
+        )
+
 
 def with_counters(cls: type[T]) -> type[T]:
     """Give ``cls`` an ``Int!`` field per declared counter (``db.outcomes.COUNTERS``), after
@@ -342,15 +352,20 @@ class EtlRun:
     finished_at: datetime | None
     duration_ms: int | None
     error: str | None
+    read_sources: strawberry.Private[list[Any] | None] = None
+    """The sources' rows when read with the run (a subscription's event), else None."""
 
     @strawberry.field(description="What each source did in this run.")
     async def sources(self, info: Info[Context, None]) -> list[SourceRun]:
-        rows = await info.context.loaders.run_sources.load(self.id)
+        rows = self.read_sources
+        if rows is None:
+            rows = await info.context.loaders.run_sources.load(self.id)
         return [SourceRun.from_row(row) for row in rows]
 
     @classmethod
-    def from_row(cls, row: DbRow) -> EtlRun:
+    def from_row(cls, row: DbRow, sources: list[DbRow] | None = None) -> EtlRun:
         return cls(
+            read_sources=sources,
             id=row.id,
             status=RunStatus(row.status),
             trigger=row.trigger,

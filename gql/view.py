@@ -25,8 +25,10 @@ client holds it (``gql.httpcache``).
 from __future__ import annotations
 
 import functools
+import hmac
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any
 
 from graphql import GraphQLError, OperationType
@@ -36,11 +38,14 @@ from starlette.responses import HTMLResponse, Response
 from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
+from strawberry.exceptions import ConnectionRejectionError
 from strawberry.extensions import SchemaExtension
 from strawberry.http import process_result
 from strawberry.schema.exceptions import CannotGetOperationTypeError
+from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 from strawberry.types import ExecutionResult
 from strawberry.types.graphql import OperationType as StrawberryOperationType
+from strawberry.types.unset import UNSET, UnsetType
 
 from kasparro.db import latest
 from kasparro.gql import httpcache
@@ -55,6 +60,7 @@ from kasparro.gql.context import Context
 from kasparro.gql.dbcall import run_db
 from kasparro.gql.errors import BadInput
 from kasparro.gql.graphiql import graphiql_html
+from kasparro.gql.live import checked_subscribe
 from kasparro.gql.loaders import build_loaders
 from kasparro.gql.observability import Observability
 from kasparro.gql.offload import Offload
@@ -114,7 +120,14 @@ class GraphQLApp(GraphQL[Context, None]):
             extensions.append(functools.partial(CompiledExecution, self.plans))
         schema = build_schema(config, extensions, self.guards)
         self._graphql_schema = graphql_schema(schema)
-        super().__init__(schema, graphql_ide="graphiql" if config.graphiql else None)
+        super().__init__(
+            schema,
+            graphql_ide="graphiql" if config.graphiql else None,
+            subscription_protocols=(GRAPHQL_TRANSPORT_WS_PROTOCOL,),
+            connection_init_wait_timeout=timedelta(seconds=config.subscriptions.init_timeout),
+        )
+        self.max_subscriptions_per_connection = config.subscriptions.max_per_connection
+        self.graphql_transport_ws_handler_class = checked_subscribe(self.guards.variables)
         self.shortcut = (
             PlanShortcut.for_schema(schema, self.plans, obs.graphql, self.guards.cost)
             if self.plans is not None
@@ -298,7 +311,21 @@ class GraphQLApp(GraphQL[Context, None]):
             health=state.health,
             loaders=build_loaders(state.read_engine, state.engine),
             etl=state.etl,
+            feed=state.feed,
         )
+
+    async def on_ws_connect(self, context: Context) -> UnsetType | dict[str, object] | None:
+        """With SUBSCRIPTION_TOKEN set, a WebSocket's ``connection_init`` payload must carry
+        it as ``token``; else the socket is closed with 4403 (Forbidden)."""
+        expected = self._config.subscriptions.token
+        if expected is not None:
+            sent = (context.connection_params or {}).get("token")
+            if not isinstance(sent, str) or not hmac.compare_digest(
+                sent.encode(), expected.encode()
+            ):
+                raise ConnectionRejectionError()
+        unset: UnsetType = UNSET
+        return unset
 
     async def render_graphql_ide(self, request: Request) -> Response:
         return HTMLResponse(self._ide_html)

@@ -52,7 +52,15 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
 
     _migrate(settings)
     app = create_app(settings.app)
-    serve(app, args.host, args.port, settings.connections, settings.log_repeat_interval_seconds)
+    serve(
+        app,
+        args.host,
+        args.port,
+        settings.connections,
+        settings.log_repeat_interval_seconds,
+        ws_ping=settings.app.subscriptions.ping_interval,
+        ws_max_bytes=settings.app.max_request_bytes,
+    )
     return 0
 
 

@@ -11,6 +11,9 @@ deadlines, and at most ``MAX_CONNECTIONS`` open, lowered to what the process's f
 descriptor limit leaves after ``RESERVED_DESCRIPTORS``. The event loop's own error reports
 (an ``accept()`` failing with "Too many open files") are logged at a bounded rate
 (``kasparro.loop_errors``).
+
+WebSocket connections (GraphQL subscriptions) are closed on the signal with code 1001
+(going away) rather than uvicorn's 1012, and pinged every SUBSCRIPTION_PING_SECONDS.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from typing import NamedTuple
 
 import uvicorn
 from starlette.applications import Starlette
+from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
 
 from kasparro.connections import (
     ConnectionTable,
@@ -52,6 +56,27 @@ RESERVED_DESCRIPTORS = 128
 """File descriptors kept for everything but client connections: the database pools (up to
 27 connections per database URL), the ETL's files and upstream connections, the log, the
 listening socket, the interpreter's own files."""
+
+
+GOING_AWAY = 1001
+"""The WebSocket close code sent to every subscriber when the server shuts down."""
+
+
+class GoingAwayWebSocketProtocol(WebSocketsSansIOProtocol):
+    """uvicorn's WebSocket protocol (the one it picks with `websockets` installed), closing
+    with 1001 (the server is going away) on shutdown where uvicorn sends 1012: clients
+    reconnect, to this server once it is back or to another replica. As uvicorn's own
+    ``shutdown`` but for the code."""
+
+    def shutdown(self) -> None:
+        if self.close_sent or not self.handshake_complete:
+            super().shutdown()
+            return
+        self.stop_keepalive()
+        self.queue.put_nowait({"type": "websocket.disconnect", "code": GOING_AWAY})
+        self.conn.send_close(GOING_AWAY)
+        self.transport.write(b"".join(self.conn.data_to_send()))
+        self.transport.close()
 
 
 class Server(uvicorn.Server):
@@ -137,12 +162,17 @@ def serve(
     port: int,
     limits: ConnectionLimits,
     log_interval: float,
+    ws_ping: float = 20.0,
+    ws_max_bytes: int = 1_048_576,
 ) -> None:
     """Serve ``app`` until SIGTERM or SIGINT (see the module docstring); exit status 3 when
     it cannot start (e.g. the port is taken).
 
     ``limits``: the connection deadlines and bound (``max_connections`` is lowered to
-    ``connection_budget``); ``log_interval``: LOG_REPEAT_INTERVAL_SECONDS.
+    ``connection_budget``); ``log_interval``: LOG_REPEAT_INTERVAL_SECONDS; ``ws_ping``:
+    SUBSCRIPTION_PING_SECONDS, how often each WebSocket is pinged and how late its pong
+    may be before it is closed; ``ws_max_bytes``: MAX_REQUEST_BYTES, the largest WebSocket
+    message taken (a larger one closes the connection with 1009).
     """
     budget = connection_budget(limits.max_connections)
     limits = ConnectionLimits(limits.header_timeout, limits.body_timeout, budget.connections)
@@ -151,10 +181,14 @@ def serve(
         host=host,
         port=port,
         http=GuardedH11Protocol,
+        ws=GoingAwayWebSocketProtocol,
         backlog=budget.backlog,
         log_config=None,
         access_log=False,
         timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
+        ws_ping_interval=ws_ping,
+        ws_ping_timeout=ws_ping,
+        ws_max_size=ws_max_bytes,
     )
     server = Server(config, app, limits, log_interval)
     # As uvicorn.run: uvicorn re-raises the signal it caught once it has shut down, so

@@ -31,12 +31,13 @@ from kasparro.etl.declared import (
     setting,
 )
 from kasparro.gql.config import AppConfig
+from kasparro.gql.live_config import SubscriptionConfig
 from kasparro.limits import ConnectionLimits
 from kasparro.settings import DECLARED, SETTINGS, Settings, declared, markdown
 from tests.conftest import REPO
 
-CONFIGS = (Settings, AppConfig, EtlConfig, ConnectionLimits)
-NESTED = {"app", "etl", "connections"}
+CONFIGS = (Settings, AppConfig, EtlConfig, SubscriptionConfig, ConnectionLimits)
+NESTED = {"app", "etl", "subscriptions", "connections"}
 
 
 def other_value(parse: Parser[Any], default: Any) -> str:
