@@ -2,9 +2,8 @@
 
 Each page loads without console errors at desktop and phone widths, shows the numbers the
 API gives, the asset page's interval switch changes the chart's data, and a price loaded
-while a page is open appears there (polling: the schema has no subscription yet, so the
-page's WebSocket subscription is refused and it falls back). Screenshots go to the test's
-``tmp_path``.
+while a page is open appears there (through the priceChanges subscription, and by polling
+when the subscription is refused). Screenshots go to the test's ``tmp_path``.
 """
 
 from __future__ import annotations
@@ -114,14 +113,9 @@ def assert_shows(text: str, value: float) -> None:
 
 
 def page_errors(browser: Browser) -> list[str]:
-    """The console's errors, but for the refused WebSocket handshake: the server has no
-    subscription transport yet (no WebSocket library), and that refusal is what sends the
-    page to polling. Chromium logs it itself; no script can catch it."""
-    return [
-        message
-        for message in browser.console_errors()
-        if "WebSocket connection to 'ws://" not in message or "/graphql' failed" not in message
-    ]
+    """The console's errors (a refused subscription is closed by the server after the
+    handshake, which Chromium does not log as an error)."""
+    return list(browser.console_errors())
 
 
 def open_page(browser: Browser, url: str) -> str:
@@ -162,7 +156,7 @@ def test_each_page_loads_without_errors_at_two_widths(dashboard: Dashboard, tmp_
                 (tmp_path / f"{name}-{width}.png").write_bytes(browser.screenshot_png())
                 assert page_errors(browser) == [], (page, width)
                 assert overflow <= 0, (page, width, "the page scrolls sideways")
-                assert browser.script("return document.body.dataset.live") == "polling"
+                assert browser.wait_for("return document.body.dataset.live") == "live"
 
 
 def test_prices_show_the_apis_numbers(dashboard: Dashboard) -> None:
@@ -335,11 +329,20 @@ def test_the_interval_switch_changes_the_chart(dashboard: Dashboard, tmp_path: P
     assert httpx.get(csv, timeout=30).text.count("\n") > len(daily["rows"])
 
 
-def test_a_new_price_appears_while_the_page_is_open(dashboard: Dashboard) -> None:
-    with chromium() as browser:
+@pytest.mark.parametrize(
+    ("mode", "env"),
+    [
+        ("live", {}),  # the priceChanges subscription over graphql-transport-ws
+        ("polling", {"SUBSCRIPTION_TOKEN": "the-page-does-not-know-it"}),  # refused: 4403
+    ],
+)
+def test_a_new_price_appears_while_the_page_is_open(
+    mode: str, env: dict[str, str], database_url: str, engine: Engine, tmp_path: Path
+) -> None:
+    with serving(database_url, engine, tmp_path, **env) as dashboard, chromium() as browser:
         open_page(browser, dashboard.base + "/")
         before = browser.script(CELLS, "#prices-table tr[data-asset=bitcoin] td[data-source=csv]")
-        assert browser.wait_for("return document.body.dataset.live") == "polling"
+        assert browser.wait_for("return document.body.dataset.live") == mode
         with dashboard.csv.open("a", encoding="utf-8") as out:
             out.write("BTC,Bitcoin,12345.67,1,1,2021-07-07T23:59:59Z\n")
         dashboard.etl()
