@@ -12,6 +12,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from sqlalchemy import Engine
 
 from tests.etl.conftest import query
@@ -56,6 +57,7 @@ def csv_row(out: str) -> list[str]:
     return next(line.split() for line in out.splitlines() if line.startswith("csv "))
 
 
+@pytest.mark.slow
 def test_many_bad_rows_keep_only_the_stored_rejects_in_memory(
     database_url: str, engine: Engine, tmp_path: Path
 ) -> None:
@@ -80,6 +82,7 @@ def test_many_bad_rows_keep_only_the_stored_rejects_in_memory(
     assert peak - baseline < 40 * 1024, (peak, baseline)
 
 
+@pytest.mark.slow
 def test_a_64_mib_line_is_read_past_in_bounded_memory(
     database_url: str, engine: Engine, tmp_path: Path
 ) -> None:
@@ -104,6 +107,7 @@ def test_a_64_mib_line_is_read_past_in_bounded_memory(
     assert peak - baseline < 24 * 1024, (peak, baseline)
 
 
+@pytest.mark.slow
 def test_a_row_quoted_over_many_lines_is_bounded_too(
     database_url: str, engine: Engine, tmp_path: Path
 ) -> None:

@@ -14,6 +14,7 @@ import threading
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import pytest
 from sqlalchemy import Engine
 
 from kasparro.etl.pipeline import run_etl
@@ -119,6 +120,7 @@ def test_a_stop_while_fetching_a_page_keeps_the_pages_before_it(
     assert query(engine, "SELECT count(*) AS n FROM records")[0].n == 250
 
 
+@pytest.mark.slow
 def test_fresh_items_on_a_late_page_are_judged_by_the_clock_when_they_arrive(
     engine: Engine, upstream: FakeUpstream
 ) -> None:

@@ -106,6 +106,7 @@ def mutation_checked(report: dict[str, Any]) -> None:
     assert isinstance(run_etl["id"], int) and run_etl["status"] in ("SUCCESS", "PARTIAL")
 
 
+@pytest.mark.slow
 def test_the_graphql_http_audit_passes(served: tuple[Served, Store]) -> None:
     results = run("audit.mjs", served[0])["results"]
     assert len(results) >= 60
@@ -113,6 +114,7 @@ def test_the_graphql_http_audit_passes(served: tuple[Served, Store]) -> None:
     assert failed == []  # every MUST, SHOULD and MAY
 
 
+@pytest.mark.slow
 def test_apollo_client(served: tuple[Served, Store]) -> None:
     server, store = served
     report = run("apollo.mjs", server)
@@ -131,6 +133,7 @@ def test_apollo_client(served: tuple[Served, Store]) -> None:
     assert hashed_gets and all(request["hashedOnly"] for request in hashed_gets)
 
 
+@pytest.mark.slow
 def test_graphql_request(served: tuple[Served, Store]) -> None:
     server, store = served
     report = run("graphql_request.mjs", server)
@@ -142,6 +145,7 @@ def test_graphql_request(served: tuple[Served, Store]) -> None:
     mutation_checked(report)
 
 
+@pytest.mark.slow
 def test_a_backward_cursor_walk(served: tuple[Served, Store]) -> None:
     """Apollo walks ``records`` forward (``first``/``after``) and backward (``last``/
     ``before``) by ``fetchMore``, relayStylePagination merging every page into one cached
@@ -153,6 +157,7 @@ def test_a_backward_cursor_walk(served: tuple[Served, Store]) -> None:
         walk_matches(walk, store)
 
 
+@pytest.mark.slow
 def test_apollo_normalizes_with_the_documented_type_policies(
     served: tuple[Served, Store],
 ) -> None:
@@ -197,6 +202,7 @@ def test_readme_documents_the_type_policies_the_clients_use() -> None:
     assert "".join(documented.split()) in "".join(used.split())
 
 
+@pytest.mark.slow
 def test_the_python_gql_client(serving: tuple[Served, Store], tmp_path: Path) -> None:
     """PyPI's ``gql`` client (HTTPX transport): introspection (it fetches the schema and
     validates every document against it), variables, a fragment, a full forward and backward

@@ -135,6 +135,7 @@ fetch(api + "/graphql", {
 </script>"""
 
 
+@pytest.mark.slow
 @pytest.mark.browser
 @pytest.mark.skipif(browser_missing() is not None, reason=browser_missing() or "")
 def test_a_page_on_another_origin_calls_the_api(database_url: str, engine: Engine) -> None:

@@ -141,6 +141,7 @@ def kasparro_export(env: dict[str, str], *args: str) -> subprocess.CompletedProc
     )
 
 
+@pytest.mark.slow
 def test_the_cli_writes_the_same_export(database_url: str, client: TestClient) -> None:
     env = {"DATABASE_URL": database_url, "EXPORT_BATCH_ROWS": "4", "PATH": "/usr/bin:/bin"}
     filters = {"symbol": "btc", "source": "csv,csv2", "order": "asc"}
@@ -181,6 +182,7 @@ def _many_rows(engine: Engine) -> None:
         conn.execute(insert(records), rows)
 
 
+@pytest.mark.slow
 def test_a_client_leaving_mid_export_stops_the_reading(
     database_url: str, engine: Engine, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -211,6 +213,7 @@ def test_a_client_leaving_mid_export_stops_the_reading(
     assert not [r for r in caplog.records if r.levelno >= logging.ERROR], caplog.text
 
 
+@pytest.mark.slow
 def test_the_cli_stops_quietly_when_its_reader_does(database_url: str, engine: Engine) -> None:
     _many_rows(engine)  # megabytes: more than a pipe holds
     env = {"DATABASE_URL": database_url, "EXPORT_BATCH_ROWS": "500", "PATH": "/usr/bin:/bin"}

@@ -76,6 +76,7 @@ TAB_STATE = json.dumps(
 )
 
 
+@pytest.mark.slow
 @pytest.mark.browser
 @pytest.mark.skipif(browser_missing() is not None, reason=browser_missing() or "")
 def test_graphiql_keeps_no_headers(settings: Settings, engine: Engine) -> None:

@@ -48,6 +48,7 @@ def client(database_url: str, request: pytest.FixtureRequest) -> Iterator[TestCl
         yield client
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("log_format", ["console", "json"])
 @pytest.mark.parametrize("name", list(HOSTILE))
 def test_a_hostile_request_writes_little_log(

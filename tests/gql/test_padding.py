@@ -73,6 +73,7 @@ def padded(n: int) -> str:
     return " " * n + QUERY.replace(" ", "\t,\n" + " " * (n % 500)) + "\n" * 60_000
 
 
+@pytest.mark.slow
 def test_distinct_paddings_are_one_entry_parsed_once(small_cache: TestClient) -> None:
     app = graphql_app(small_cache)
     documents = app.guards.documents

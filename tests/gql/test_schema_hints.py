@@ -223,6 +223,7 @@ def misuse(draw: st.DrawFn) -> tuple[str, dict[str, Any] | None]:
     return f"{keyword} {{ {name} }}", None
 
 
+@pytest.mark.slow
 @settings(
     max_examples=300,
     deadline=None,

@@ -64,6 +64,7 @@ def wait_for_batches(process: subprocess.Popen[str], rows: int) -> list[str]:
     [(signal.SIGTERM, 1, 143), (signal.SIGINT, 1, 130), (signal.SIGTERM, 2, 143)],
     ids=["sigterm", "sigint", "sigterm-twice"],
 )
+@pytest.mark.slow
 def test_a_signal_stops_the_run_and_records_what_committed(
     database_url: str, engine: Engine, big_csv: Path, signum: int, times: int, status: int
 ) -> None:

@@ -130,6 +130,7 @@ def kasparro(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
     )
 
 
+@pytest.mark.slow
 def test_settings_command_prints_effective_values_secrets_masked() -> None:
     env = {
         "ADMIN_TOKEN": "s3cret-token",
@@ -168,6 +169,7 @@ def test_settings_command_prints_effective_values_secrets_masked() -> None:
     assert docs.stdout == markdown()
 
 
+@pytest.mark.slow
 def test_settings_command_names_a_bad_variable() -> None:
     result = kasparro("settings", MAX_QUERY_DEPTH="deep")
     assert result.returncode == 2
