@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from sqlalchemy import Engine, text
 
@@ -222,6 +223,32 @@ def test_refusals_are_clear_errors(live: Live) -> None:
     with live.connect() as client:
         client.subscribe("huge", PRICES, {"symbol": ["y" * 4000] * 300})  # 1.2 MB
         assert client.close_code()[0] == 1009  # MAX_REQUEST_BYTES: message too big
+
+
+MALFORMED = [
+    "not json",
+    '{"lone": "\\ud800"}',
+    "5",
+    "[]",
+    "null",
+    '{"type": "subscribe", "id": "1", "payload": "x"}',
+    '{"type": "subscribe", "id": ["1"], "payload": {"query": "{ a }"}}',
+    '{"type": "subscribe", "id": "1", "payload": {"query": 5}}',
+    '{"type": "subscribe", "id": "1", "payload": {"query": "{ a }", "variables": "x"}}',
+    '{"type": "subscribe", "id": "1", "payload": {"query": "{ a }", "variables": [1]}}',
+    '{"type": "subscribe", "id": "1", "payload": {"query": "{ a }", "operationName": 5}}',
+]
+
+
+def test_a_malformed_message_closes_the_socket_with_4400(live: Live) -> None:
+    for raw in MALFORMED:
+        with live.connect() as client:
+            client.ws.send(raw)
+            code, reason = client.close_code()
+            assert code == 4400, (raw, code, reason)
+    errors = [line for line in live.server.log_lines() if line["level"] == "error"]
+    assert errors == []
+    assert httpx.get(live.server.base_url + "/health").status_code == 200
 
 
 def test_limits_per_connection_and_per_process(database_url: str, tmp_path: Path) -> None:
