@@ -125,6 +125,9 @@ class GraphQLApp(GraphQL[Context, None]):
             graphql_ide="graphiql" if config.graphiql else None,
             subscription_protocols=(GRAPHQL_TRANSPORT_WS_PROTOCOL,),
             connection_init_wait_timeout=timedelta(seconds=config.subscriptions.init_timeout),
+            # A page may open a WebSocket from the origins that may call the API over HTTP
+            # (CORS_ORIGINS); from any other a browser's handshake is a 403.
+            allowed_origins=config.cors_origins,
         )
         self.max_subscriptions_per_connection = config.subscriptions.max_per_connection
         self.graphql_transport_ws_handler_class = checked_subscribe(self.guards.variables)

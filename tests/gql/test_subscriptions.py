@@ -21,6 +21,9 @@ from typing import Any
 import httpx
 import pytest
 from sqlalchemy import Engine, text
+from websockets.exceptions import InvalidStatus
+from websockets.sync.client import connect
+from websockets.typing import Origin
 
 from kasparro.db.engine import create_db_engine
 from kasparro.etl.pipeline import run_etl
@@ -29,7 +32,7 @@ from kasparro.settings import Settings
 from tests.conftest import ON_POSTGRESQL, make_settings
 from tests.gql.test_clients import CLIENT_TIMEOUT_SECONDS, CLIENTS, clients_missing, skip_unless_ci
 from tests.ops.serving import BASE_ENV, Served, kasparro_serve, synthetic_csv
-from tests.support.graphql_ws import GraphQLWs, wait_for_subscriptions
+from tests.support.graphql_ws import PROTOCOL, GraphQLWs, wait_for_subscriptions
 from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.slow
@@ -249,6 +252,22 @@ def test_a_malformed_message_closes_the_socket_with_4400(live: Live) -> None:
     errors = [line for line in live.server.log_lines() if line["level"] == "error"]
     assert errors == []
     assert httpx.get(live.server.base_url + "/health").status_code == 200
+
+
+def test_a_websocket_from_another_origin_needs_it_in_cors_origins(
+    database_url: str, tmp_path: Path
+) -> None:
+    allowed = "https://app.example"
+    for live in _live(database_url, tmp_path, CORS_ORIGINS=allowed):
+        url = live.server.base_url.replace("http://", "ws://") + "/graphql"
+        for origin, accepted in ((allowed, True), ("https://evil.example", False)):
+            try:
+                with connect(url, subprotocols=[PROTOCOL], origin=Origin(origin)):
+                    opened = True
+            except InvalidStatus as refused:
+                assert refused.response.status_code == 403
+                opened = False
+            assert opened is accepted, origin
 
 
 def test_limits_per_connection_and_per_process(database_url: str, tmp_path: Path) -> None:
