@@ -38,6 +38,7 @@ from kasparro.gql.context import Context
 from kasparro.gql.errors import BadInput, TooManySubscriptions, Unavailable
 from kasparro.gql.fanout import Fanout, Subscriber
 from kasparro.gql.feed import ChangeFeed, PriceFilter, price_key, run_key
+from kasparro.gql.loaders import build_loaders
 from kasparro.gql.types import AssetPrice, EtlRun
 from kasparro.gql.variables import VariableLimits
 
@@ -93,12 +94,21 @@ async def _subscribed(
         fanout.remove(wanted, subscriber)
 
 
+def fresh_loaders(context: Context) -> None:
+    """Give ``context`` new DataLoaders. A WebSocket's context lives as long as the
+    connection, and a DataLoader caches what it read for as long as it lives: without this
+    an event would show what a field (``SourceRun.rejects``) read for an earlier event or
+    operation on the same socket."""
+    context.loaders = build_loaders(context.read_engine, context.engine)
+
+
 async def _price_events(
     feed: ChangeFeed, wanted: PriceFilter, info: Info[Context, None]
 ) -> AsyncGenerator[AssetPrice, None]:
     async with _subscribed(feed, feed.prices, wanted, price_key, info) as subscriber:
         while True:
             rows: list[LatestPrice] | tuple[LatestPrice, ...] = list(await subscriber.take())
+            fresh_loaders(info.context)
             for row in rows:
                 yield AssetPrice.from_row(row)
 
@@ -109,6 +119,7 @@ async def _run_events(
     async with _subscribed(feed, feed.runs, run_id, run_key, info) as subscriber:
         while True:
             states: list[RunState] = list(await subscriber.take())
+            fresh_loaders(info.context)
             for state in states:
                 yield EtlRun.from_row(state.run, state.sources)
 
@@ -182,6 +193,7 @@ class CheckedSubscribe(BaseGraphQLTransportWSHandler[Context, None]):
                 }
                 await self.send_message(refusal)
                 return
+        fresh_loaders(self.context)  # a query or mutation reads afresh too
         await super().handle_subscribe(message)
 
 

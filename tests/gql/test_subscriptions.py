@@ -47,6 +47,10 @@ RUNS = (
     "subscription Runs($runId: Int) { etlRunEvents(runId: $runId) {"
     " id status sources { source status rowsRead inserted } } }"
 )
+RUNS_WITH_REJECTS = (
+    "subscription { etlRunEvents { id status sources {"
+    " source status rowsRead rejected rejects(first: 100) { reason } } } }"
+)
 HEADER = "symbol,name,price_usd,market_cap,volume_24h,timestamp\n"
 FIRST = [
     "BTC,Bitcoin,60000.5,1,1,2024-06-01T00:00:00Z",
@@ -171,22 +175,29 @@ def _until_finished(client: GraphQLWs) -> list[dict[str, Any]]:
 def test_run_events_show_progress_of_a_100k_row_run(database_url: str, tmp_path: Path) -> None:
     for live in _live(database_url, tmp_path, SUBSCRIPTION_PROGRESS_SECONDS="0.5"):
         big = synthetic_csv(tmp_path / "big.csv", 100_000)
+        head, _, rest = big.read_text(encoding="utf-8").partition("\n")
+        bad = [f"BAD{i},Bad,not-a-number,1,1,2024-06-01T00:00:00Z" for i in range(5)]
+        big.write_text("\n".join([head, *bad, rest]), encoding="utf-8")
         settings = make_settings(database_url, CSV_PATH=str(big), ETL_SOURCES="csv")
         with live.connect() as client:
-            client.subscribe("runs", RUNS)
+            client.subscribe("runs", RUNS_WITH_REJECTS)
             wait_for_subscriptions(live.server.base_url, 1)
             summary = run_etl(live.engine, settings.etl_config())
             assert summary.status.value == "success", summary
             events = _until_finished(client)
         assert events[0]["status"] == "RUNNING"
         assert events[-1]["status"] == "SUCCESS"
-        assert events[-1]["sources"][0]["rowsRead"] == 100_000
+        assert events[-1]["sources"][0]["rowsRead"] == 100_005
+        # Each event is read afresh: the last lists the rejects stored by then, though
+        # earlier events of the same source run listed none yet.
+        assert events[-1]["sources"][0]["rejected"] == 5
+        assert len(events[-1]["sources"][0]["rejects"]) == 5, events[-1]
         progress = [
             event["sources"][0]["rowsRead"]
             for event in events
             if event["sources"] and event["sources"][0]["status"] == "RUNNING"
         ]
-        assert any(0 < rows < 100_000 for rows in progress), events
+        assert any(0 < rows < 100_005 for rows in progress), events
         assert progress == sorted(progress)
 
 
