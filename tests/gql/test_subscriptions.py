@@ -281,6 +281,19 @@ def test_a_websocket_from_another_origin_needs_it_in_cors_origins(
             assert opened is accepted, origin
 
 
+def test_a_subscription_over_max_query_cost_is_refused(database_url: str, tmp_path: Path) -> None:
+    for live in _live(database_url, tmp_path, MAX_QUERY_COST="100"):
+        with live.connect() as client:
+            client.subscribe("costly", RUNS_WITH_REJECTS)  # 4 sources x 100 rejects
+            (payload,) = client.results(1)
+            (error,) = payload["errors"]
+            assert error["extensions"]["code"] == "QUERY_TOO_COSTLY", payload
+            assert "MAX_QUERY_COST" in error["message"]
+            assert client.receive() == {"id": "costly", "type": "complete"}
+            client.subscribe("cheap", RUNS)
+            wait_for_subscriptions(live.server.base_url, 1)
+
+
 def test_limits_per_connection_and_per_process(database_url: str, tmp_path: Path) -> None:
     for live in _live(
         database_url,
