@@ -51,6 +51,7 @@ from graphql import (
     GraphQLSchema,
     InlineFragmentNode,
     OperationDefinitionNode,
+    OperationType,
     SelectionSetNode,
     get_argument_values,
     get_named_type,
@@ -396,6 +397,10 @@ class CostLimit(SchemaExtension):
                 error = self._cost.check(
                     graphql_schema(execution.schema), document, operation, execution.variables
                 )
+                if error is not None and operation.operation is OperationType.SUBSCRIPTION:
+                    # Strawberry subscribes whatever ``result`` holds; what this hook raises
+                    # is answered instead (a `next` with the error, then `complete`).
+                    raise error
                 if error is not None:
                     execution.result = GraphQLExecutionResult(data=None, errors=[error])
         yield

@@ -1,6 +1,6 @@
 """The dashboard: static pages at ``/`` that read everything through the public GraphQL API.
 
-The pages (``/``, ``/divergences``, ``/runs``, ``/assets/<id>``) are one HTML file; its
+The pages (``/``, ``/spread``, ``/runs``, ``/assets/<id>``) are one HTML file; its
 scripts pick the view from the path and fetch their data from ``/graphql`` in the browser, so
 serving the dashboard costs the API nothing: no query runs on the server for a page, and with
 ``DASHBOARD=false`` none of these routes exist (``/`` is then a 404, as it was before).
@@ -11,17 +11,19 @@ such subscription, the pages re-read their data every ``DASHBOARD_POLL_SECONDS``
 
 The charting library (uPlot) is vendored under ``gql/static/dashboard/vendor`` by
 ``.ci/vendor-dashboard`` and pinned by sha384 in the page. The page allows no inline script
-or style (``Content-Security-Policy``) and cannot be framed.
+or style (``Content-Security-Policy``) and cannot be framed; its files carry the same headers.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
-from starlette.responses import HTMLResponse
+from starlette.responses import HTMLResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
+from starlette.types import Scope
 
 from kasparro.gql.config import AppConfig
 
@@ -44,6 +46,19 @@ SECURITY_HEADERS = {
 }
 
 
+class DashboardFiles(StaticFiles):
+    """The dashboard's files, each with the page's ``SECURITY_HEADERS`` (a file opened on
+    its own can be neither framed nor made to run script); the page's template
+    (``index.html``) is served only at the page paths, filled in, never as a file."""
+
+    async def get_response(self, path: str, scope: Scope) -> Response:
+        if path == "index.html":
+            raise HTTPException(status_code=404)
+        response = await super().get_response(path, scope)
+        response.headers.update(SECURITY_HEADERS)
+        return response
+
+
 def dashboard_html(config: AppConfig) -> str:
     """The page, with this application's polling interval and whether it serves GraphiQL
     (the page links its queries there) in it; read once per app."""
@@ -63,5 +78,5 @@ def dashboard_routes(config: AppConfig) -> list[BaseRoute]:
 
     return [
         *(Route(path, show, methods=["GET"]) for path in PAGES),
-        Mount(ASSETS_PATH, StaticFiles(directory=STATIC), name="dashboard-assets"),
+        Mount(ASSETS_PATH, DashboardFiles(directory=STATIC), name="dashboard-assets"),
     ]

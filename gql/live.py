@@ -19,11 +19,14 @@ from typing import TypeVar
 import strawberry
 from graphql import GraphQLError
 from starlette.websockets import WebSocket
+from strawberry.asgi import ASGIWebSocketAdapter
+from strawberry.http.exceptions import NonJsonMessageReceived
 from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
     BaseGraphQLTransportWSHandler,
 )
 from strawberry.subscriptions.protocols.graphql_transport_ws.types import (
     ErrorMessage,
+    Message,
     SubscribeMessage,
 )
 from strawberry.types import Info
@@ -35,6 +38,7 @@ from kasparro.gql.context import Context
 from kasparro.gql.errors import BadInput, TooManySubscriptions, Unavailable
 from kasparro.gql.fanout import Fanout, Subscriber
 from kasparro.gql.feed import ChangeFeed, PriceFilter, price_key, run_key
+from kasparro.gql.loaders import build_loaders
 from kasparro.gql.types import AssetPrice, EtlRun
 from kasparro.gql.variables import VariableLimits
 
@@ -90,12 +94,21 @@ async def _subscribed(
         fanout.remove(wanted, subscriber)
 
 
+def fresh_loaders(context: Context) -> None:
+    """Give ``context`` new DataLoaders. A WebSocket's context lives as long as the
+    connection, and a DataLoader caches what it read for as long as it lives: without this
+    an event would show what a field (``SourceRun.rejects``) read for an earlier event or
+    operation on the same socket."""
+    context.loaders = build_loaders(context.read_engine, context.engine)
+
+
 async def _price_events(
     feed: ChangeFeed, wanted: PriceFilter, info: Info[Context, None]
 ) -> AsyncGenerator[AssetPrice, None]:
     async with _subscribed(feed, feed.prices, wanted, price_key, info) as subscriber:
         while True:
             rows: list[LatestPrice] | tuple[LatestPrice, ...] = list(await subscriber.take())
+            fresh_loaders(info.context)
             for row in rows:
                 yield AssetPrice.from_row(row)
 
@@ -106,17 +119,66 @@ async def _run_events(
     async with _subscribed(feed, feed.runs, run_id, run_key, info) as subscriber:
         while True:
             states: list[RunState] = list(await subscriber.take())
+            fresh_loaders(info.context)
             for state in states:
                 yield EtlRun.from_row(state.run, state.sources)
+
+
+class CheckedWebSocket(ASGIWebSocketAdapter):
+    """Strawberry's WebSocket adapter, with a frame the view's ``decode_json`` refuses (not
+    JSON, a lone surrogate: ``BadInput``) handled as any frame that is not JSON: the socket
+    is closed with 4400. (Only ``graphql-transport-ws`` is served, which never ignores
+    such a frame.)"""
+
+    async def iter_json(self, *, ignore_parsing_errors: bool = False) -> AsyncGenerator[object]:
+        try:
+            async for message in super().iter_json(ignore_parsing_errors=ignore_parsing_errors):
+                yield message
+        except BadInput as exc:
+            raise NonJsonMessageReceived from exc
+
+
+def _malformed(message: object) -> str | None:
+    """What makes ``message`` no ``graphql-transport-ws`` message Strawberry can handle
+    (the socket is then closed with 4400), None when nothing does."""
+    if not isinstance(message, dict):
+        return "a message must be a JSON object"
+    if message.get("type") != "subscribe":
+        return None
+    payload = message.get("payload")
+    if not isinstance(message.get("id"), str) or not isinstance(payload, dict):
+        return "a subscribe message needs an id (a string) and a payload (an object)"
+    kinds = {"query": (str,), "variables": (dict, type(None)), "operationName": (str, type(None))}
+    for name, kind in kinds.items():
+        if not isinstance(payload.get(name), kind):
+            return f"a subscribe payload's {name} must be {_KIND_NAMES[name]}"
+    return None
+
+
+_KIND_NAMES = {
+    "query": "a string",
+    "variables": "an object or null",
+    "operationName": "a string or null",
+}
 
 
 class CheckedSubscribe(BaseGraphQLTransportWSHandler[Context, None]):
     """Strawberry's `graphql-transport-ws` handler, with a ``subscribe`` message's
     variables bounded as an HTTP request's are (MAX_VARIABLE_VALUES, MAX_VARIABLE_DEPTH,
     MAX_VARIABLE_STRING_CHARS; ``gql.variables``) before anything coerces them: past a
-    bound the operation gets an ``error`` message with code ``BAD_USER_INPUT``."""
+    bound the operation gets an ``error`` message with code ``BAD_USER_INPUT``. A message
+    that is not a JSON object, or a ``subscribe`` whose id, query, variables or
+    operationName has the wrong type, closes the socket with 4400 (as the protocol says of
+    an invalid message) rather than failing inside Strawberry."""
 
     limits: VariableLimits
+
+    async def handle_message(self, message: Message) -> None:
+        problem = _malformed(message)
+        if problem is not None:
+            await self.handle_invalid_message(problem)
+            return
+        await super().handle_message(message)
 
     async def handle_subscribe(self, message: SubscribeMessage) -> None:
         if self.connection_acknowledged and message["id"] not in self.operations:
@@ -131,6 +193,7 @@ class CheckedSubscribe(BaseGraphQLTransportWSHandler[Context, None]):
                 }
                 await self.send_message(refusal)
                 return
+        fresh_loaders(self.context)  # a query or mutation reads afresh too
         await super().handle_subscribe(message)
 
 

@@ -60,7 +60,7 @@ from kasparro.gql.context import Context
 from kasparro.gql.dbcall import run_db
 from kasparro.gql.errors import BadInput
 from kasparro.gql.graphiql import graphiql_html
-from kasparro.gql.live import checked_subscribe
+from kasparro.gql.live import CheckedWebSocket, checked_subscribe
 from kasparro.gql.loaders import build_loaders
 from kasparro.gql.observability import Observability
 from kasparro.gql.offload import Offload
@@ -125,9 +125,13 @@ class GraphQLApp(GraphQL[Context, None]):
             graphql_ide="graphiql" if config.graphiql else None,
             subscription_protocols=(GRAPHQL_TRANSPORT_WS_PROTOCOL,),
             connection_init_wait_timeout=timedelta(seconds=config.subscriptions.init_timeout),
+            # A page may open a WebSocket from the origins that may call the API over HTTP
+            # (CORS_ORIGINS); from any other a browser's handshake is a 403.
+            allowed_origins=config.cors_origins,
         )
         self.max_subscriptions_per_connection = config.subscriptions.max_per_connection
         self.graphql_transport_ws_handler_class = checked_subscribe(self.guards.variables)
+        self.websocket_adapter_class = CheckedWebSocket
         self.shortcut = (
             PlanShortcut.for_schema(schema, self.plans, obs.graphql, self.guards.cost)
             if self.plans is not None

@@ -20,6 +20,9 @@ headers are complete.
 - a stalled response: a client that reads nothing of a response for ``body_timeout``
   while the server has more to send is disconnected.
 
+A connection upgraded to a WebSocket leaves these deadlines (the WebSocket is pinged
+instead, SUBSCRIPTION_PING_SECONDS) and stays counted until it closes.
+
 At a deadline the client gets a ``408`` (JSON, ``Connection: close``) when it has sent part
 of a request and no response has started, and the connection closes; an idle keep-alive
 connection is just closed. ``ConnectionTable`` keeps at most ``max_connections`` open: a
@@ -80,6 +83,10 @@ class ConnectionTable:
     def admit(self, connection: GuardedH11Protocol) -> bool:
         """Make room for ``connection`` and add it; False when there is none (the caller
         refuses it)."""
+        if len(self._open) >= self.limits.max_connections:
+            # An upgraded connection's close reaches its WebSocket protocol, not ours: it
+            # leaves the table here, once its transport has closed.
+            self._open = {open_ for open_ in self._open if not open_.transport.is_closing()}
         if len(self._open) >= self.limits.max_connections:
             if not self._waiting:
                 self.warn("refused", "refused a connection: every one has a request in flight")
@@ -147,6 +154,7 @@ class GuardedH11Protocol(H11Protocol):
         self._phase: Phase | None = None
         self._deadline: asyncio.TimerHandle | None = None
         self._stalled: asyncio.TimerHandle | None = None
+        self._upgraded = False
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
@@ -191,9 +199,19 @@ class GuardedH11Protocol(H11Protocol):
             self._stalled.cancel()
             self._stalled = None
 
+    def handle_websocket_upgrade(self, event: h11.Request) -> None:
+        """The connection becomes a WebSocket (its own protocol takes the transport, and
+        pings it): no HTTP deadline applies any more. It stays counted, as busy, until its
+        transport closes (``ConnectionTable.admit``)."""
+        self._upgraded = True
+        self._phase = None
+        self._disarm()
+        self._table.busy(self)
+        super().handle_websocket_upgrade(event)
+
     def _follow(self) -> None:
         """Arm the deadline of what the connection now waits for, if that changed."""
-        if self.transport.is_closing():
+        if self._upgraded or self.transport.is_closing():
             return
         state = self.conn.their_state
         phase: Phase | None = (

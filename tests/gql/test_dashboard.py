@@ -7,12 +7,14 @@ import base64
 import hashlib
 import re
 
+import httpx
 import pytest
 from starlette.testclient import TestClient
 
 from kasparro.gql.app import create_app
 from kasparro.gql.dashboard import ASSETS_PATH, SECURITY_HEADERS, STATIC
 from tests.conftest import make_settings
+from tests.support.servers import serve_in_thread
 
 PAGES = ("/", "/spread", "/runs", "/assets/bitcoin", "/assets/wrapped%2Fbitcoin")
 INDEX = (STATIC / "index.html").read_text(encoding="utf-8")
@@ -79,3 +81,20 @@ def test_the_vendored_files_are_the_ones_the_page_pins() -> None:
     licence = (STATIC / "vendor" / "uPlot.LICENSE").read_text(encoding="utf-8")
     assert "MIT License" in licence and "Leon Sorokin" in licence
     assert "(v1.6.32)" in (STATIC / "vendor" / "uPlot.iife.min.js").read_text(encoding="utf-8")
+
+
+def test_the_files_carry_the_security_headers_and_not_the_pages_template(
+    database_url: str,
+) -> None:
+    """Served for real: each file with the page's headers (a framed or script-run copy of
+    a file is refused); the page's template only at the page paths (with its values)."""
+    app = create_app(make_settings(database_url).app_config())
+    with serve_in_thread(app) as base, httpx.Client(base_url=base) as client:
+        for module in STATIC.glob("*.js"):
+            response = client.get(f"{ASSETS_PATH}/{module.name}")
+            assert response.status_code == 200
+            for name, value in SECURITY_HEADERS.items():
+                assert response.headers[name] == value, (module.name, name)
+        template = client.get(f"{ASSETS_PATH}/index.html")
+        assert template.status_code == 404
+        assert template.json()["error"] == "Not Found"

@@ -18,8 +18,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from sqlalchemy import Engine, text
+from websockets.exceptions import InvalidStatus
+from websockets.sync.client import connect
+from websockets.typing import Origin
 
 from kasparro.db.engine import create_db_engine
 from kasparro.etl.pipeline import run_etl
@@ -28,7 +32,7 @@ from kasparro.settings import Settings
 from tests.conftest import ON_POSTGRESQL, make_settings
 from tests.gql.test_clients import CLIENT_TIMEOUT_SECONDS, CLIENTS, clients_missing, skip_unless_ci
 from tests.ops.serving import BASE_ENV, Served, kasparro_serve, synthetic_csv
-from tests.support.graphql_ws import GraphQLWs, wait_for_subscriptions
+from tests.support.graphql_ws import PROTOCOL, GraphQLWs, wait_for_subscriptions
 from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.slow
@@ -42,6 +46,10 @@ PRICES = (
 RUNS = (
     "subscription Runs($runId: Int) { etlRunEvents(runId: $runId) {"
     " id status sources { source status rowsRead inserted } } }"
+)
+RUNS_WITH_REJECTS = (
+    "subscription { etlRunEvents { id status sources {"
+    " source status rowsRead rejected rejects(first: 100) { reason } } } }"
 )
 HEADER = "symbol,name,price_usd,market_cap,volume_24h,timestamp\n"
 FIRST = [
@@ -167,22 +175,29 @@ def _until_finished(client: GraphQLWs) -> list[dict[str, Any]]:
 def test_run_events_show_progress_of_a_100k_row_run(database_url: str, tmp_path: Path) -> None:
     for live in _live(database_url, tmp_path, SUBSCRIPTION_PROGRESS_SECONDS="0.5"):
         big = synthetic_csv(tmp_path / "big.csv", 100_000)
+        head, _, rest = big.read_text(encoding="utf-8").partition("\n")
+        bad = [f"BAD{i},Bad,not-a-number,1,1,2024-06-01T00:00:00Z" for i in range(5)]
+        big.write_text("\n".join([head, *bad, rest]), encoding="utf-8")
         settings = make_settings(database_url, CSV_PATH=str(big), ETL_SOURCES="csv")
         with live.connect() as client:
-            client.subscribe("runs", RUNS)
+            client.subscribe("runs", RUNS_WITH_REJECTS)
             wait_for_subscriptions(live.server.base_url, 1)
             summary = run_etl(live.engine, settings.etl_config())
             assert summary.status.value == "success", summary
             events = _until_finished(client)
         assert events[0]["status"] == "RUNNING"
         assert events[-1]["status"] == "SUCCESS"
-        assert events[-1]["sources"][0]["rowsRead"] == 100_000
+        assert events[-1]["sources"][0]["rowsRead"] == 100_005
+        # Each event is read afresh: the last lists the rejects stored by then, though
+        # earlier events of the same source run listed none yet.
+        assert events[-1]["sources"][0]["rejected"] == 5
+        assert len(events[-1]["sources"][0]["rejects"]) == 5, events[-1]
         progress = [
             event["sources"][0]["rowsRead"]
             for event in events
             if event["sources"] and event["sources"][0]["status"] == "RUNNING"
         ]
-        assert any(0 < rows < 100_000 for rows in progress), events
+        assert any(0 < rows < 100_005 for rows in progress), events
         assert progress == sorted(progress)
 
 
@@ -222,6 +237,61 @@ def test_refusals_are_clear_errors(live: Live) -> None:
     with live.connect() as client:
         client.subscribe("huge", PRICES, {"symbol": ["y" * 4000] * 300})  # 1.2 MB
         assert client.close_code()[0] == 1009  # MAX_REQUEST_BYTES: message too big
+
+
+MALFORMED = [
+    "not json",
+    '{"lone": "\\ud800"}',
+    "5",
+    "[]",
+    "null",
+    '{"type": "subscribe", "id": "1", "payload": "x"}',
+    '{"type": "subscribe", "id": ["1"], "payload": {"query": "{ a }"}}',
+    '{"type": "subscribe", "id": "1", "payload": {"query": 5}}',
+    '{"type": "subscribe", "id": "1", "payload": {"query": "{ a }", "variables": "x"}}',
+    '{"type": "subscribe", "id": "1", "payload": {"query": "{ a }", "variables": [1]}}',
+    '{"type": "subscribe", "id": "1", "payload": {"query": "{ a }", "operationName": 5}}',
+]
+
+
+def test_a_malformed_message_closes_the_socket_with_4400(live: Live) -> None:
+    for raw in MALFORMED:
+        with live.connect() as client:
+            client.ws.send(raw)
+            code, reason = client.close_code()
+            assert code == 4400, (raw, code, reason)
+    errors = [line for line in live.server.log_lines() if line["level"] == "error"]
+    assert errors == []
+    assert httpx.get(live.server.base_url + "/health").status_code == 200
+
+
+def test_a_websocket_from_another_origin_needs_it_in_cors_origins(
+    database_url: str, tmp_path: Path
+) -> None:
+    allowed = "https://app.example"
+    for live in _live(database_url, tmp_path, CORS_ORIGINS=allowed):
+        url = live.server.base_url.replace("http://", "ws://") + "/graphql"
+        for origin, accepted in ((allowed, True), ("https://evil.example", False)):
+            try:
+                with connect(url, subprotocols=[PROTOCOL], origin=Origin(origin)):
+                    opened = True
+            except InvalidStatus as refused:
+                assert refused.response.status_code == 403
+                opened = False
+            assert opened is accepted, origin
+
+
+def test_a_subscription_over_max_query_cost_is_refused(database_url: str, tmp_path: Path) -> None:
+    for live in _live(database_url, tmp_path, MAX_QUERY_COST="100"):
+        with live.connect() as client:
+            client.subscribe("costly", RUNS_WITH_REJECTS)  # 4 sources x 100 rejects
+            (payload,) = client.results(1)
+            (error,) = payload["errors"]
+            assert error["extensions"]["code"] == "QUERY_TOO_COSTLY", payload
+            assert "MAX_QUERY_COST" in error["message"]
+            assert client.receive() == {"id": "costly", "type": "complete"}
+            client.subscribe("cheap", RUNS)
+            wait_for_subscriptions(live.server.base_url, 1)
 
 
 def test_limits_per_connection_and_per_process(database_url: str, tmp_path: Path) -> None:

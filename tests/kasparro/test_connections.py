@@ -20,10 +20,12 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import StreamingResponse
 from starlette.routing import Route
+from websockets.sync.client import connect as ws_connect
 
 from kasparro.gql.app import create_app
 from kasparro.limits import ConnectionLimits
 from tests.conftest import make_settings
+from tests.support.graphql_ws import PROTOCOL
 from tests.support.servers import serve_in_thread
 
 HEADER_TIMEOUT = 1.0
@@ -224,3 +226,23 @@ def test_a_client_that_stops_reading_a_response_is_disconnected() -> None:
                 pass
     # Cut off: what the socket buffers held, not the 256 MiB.
     assert received < 64 << 20
+
+
+@pytest.mark.slow
+def test_websockets_outlive_the_http_deadlines_and_free_their_place(base: str) -> None:
+    ws_url = base.replace("http://", "ws://") + "/graphql"
+    with ws_connect(ws_url, subprotocols=[PROTOCOL]) as held:
+        held.send(json.dumps({"type": "connection_init"}))
+        assert json.loads(held.recv(timeout=10)) == {"type": "connection_ack"}
+        time.sleep(BODY_TIMEOUT + HEADER_TIMEOUT + MARGIN)  # no HTTP deadline applies to it
+        held.send(json.dumps({"type": "ping"}))
+        assert json.loads(held.recv(timeout=10)) == {"type": "pong"}
+    for _ in range(6):  # more than MAX_CONNECTIONS (4), one after the other
+        with ws_connect(ws_url, subprotocols=[PROTOCOL]) as closed:
+            closed.send(json.dumps({"type": "connection_init"}))
+            assert json.loads(closed.recv(timeout=10)) == {"type": "connection_ack"}
+    for _ in range(4):
+        with connect(base) as sock:
+            sock.sendall(HEALTH)
+            status, _, _ = read_response(sock)
+            assert status == 200
