@@ -70,6 +70,7 @@ from graphql.execution.values import VariableValues
 from graphql.type.introspection import SchemaMetaFieldDef, TypeMetaFieldDef
 from strawberry.extensions import SchemaExtension
 
+from kasparro.db.queries import REJECT_RAW_SHOWN
 from kasparro.etl.config import KNOWN_SOURCES
 from kasparro.gql.compiled.seam import graphql_schema
 from kasparro.gql.config import AppConfig
@@ -80,6 +81,10 @@ from kasparro.gql.resolvers import RUNS_MAXIMUM
 from kasparro.gql.types import REJECTS_MAXIMUM
 
 COST_CAP = 10**12
+TEXT_UNIT_CHARS = 20
+LONG_TEXT = {("Reject", "raw"): REJECT_RAW_SHOWN // TEXT_UNIT_CHARS}
+"""Leaves that may hold long text count one unit per ``TEXT_UNIT_CHARS`` characters they
+may hold, not one: a reject's raw text is up to ``REJECT_RAW_SHOWN`` characters."""
 LATEST_PRICES_ROWS = 3000
 """About one latest price per asset and source after a run of the default sources:
 CoinPaprika's ~2,500 tickers, CoinGecko's 250 per page, the CSVs' coins."""
@@ -347,7 +352,8 @@ class _Walk:
         if definition is None:  # __typename, or a field validation refuses
             return Cost(1)
         below = [each.selection_set for each in nodes if each.selection_set is not None]
-        item = Cost(1)
+        leaf = Cost(LONG_TEXT.get((parent.name, name), 1))
+        item = leaf
         if below:
             item = self.selections(below, get_named_type(definition.type), fragments)
         estimate = self._estimates.get((parent.name, name))
@@ -356,7 +362,7 @@ class _Walk:
         if isinstance(estimate, PerRow):
             return Cost(1, item.closed(self._max_rows))
         if not is_list_type(get_nullable_type(definition.type)):
-            return Cost(1) + (item if below else Cost())
+            return item + Cost(1) if below else leaf
         if estimate is None:
             return Cost(1) + item.times(self._max_rows)
         return Cost(1) + item.times(estimate.size(self._arguments(definition, node)))

@@ -16,9 +16,10 @@ from graphql import (
 )
 from starlette.testclient import TestClient
 
+from kasparro.db.queries import REJECT_RAW_SHOWN
 from kasparro.gql.app import create_app
 from kasparro.gql.config import AppConfig
-from kasparro.gql.cost import LATEST_PRICES_ROWS, QueryCost, estimates
+from kasparro.gql.cost import LATEST_PRICES_ROWS, TEXT_UNIT_CHARS, QueryCost, estimates
 from kasparro.gql.schema import build_schema
 from tests.conftest import REPO, make_settings
 from tests.gql.adversarial import AMPLIFIED, FULL_PAGE, RECORD
@@ -119,6 +120,19 @@ def test_list_estimates_and_merging() -> None:
     assert cost_of(merged) == 1 + 1 + 5 * 2
     twice = "{ ...F ...F } fragment F on Query { health { db } }"
     assert cost_of(twice) == 2
+
+
+def test_a_rejects_raw_text_counts_by_the_characters_it_may_hold() -> None:
+    per_raw = REJECT_RAW_SHOWN // TEXT_UNIT_CHARS  # 50
+    reasons = "{ etlRuns(first: 2) { sources { rejects(first: 3) { reason } } } }"
+    raws = "{ etlRuns(first: 2) { sources { rejects(first: 3) { raw } } } }"
+    assert cost_of(reasons) == 1 + 2 * (1 + 4 * (1 + 3 * 1))
+    assert cost_of(raws) == 1 + 2 * (1 + 4 * (1 + 3 * per_raw))
+    # Every stored reject's raw text of 100 runs (about 40 MB) is refused, not ~40,000.
+    widest = "{ etlRuns(first: 100) { sources { rejects(first: 100) { raw } } } }"
+    widest_cost = cost_of(widest)
+    assert widest_cost is not None and widest_cost > 50_000 * 10
+    assert cost_of(widest.replace("raw", "rawChars")) == 1 + 100 * (1 + 4 * (1 + 100))
 
 
 def test_every_list_in_the_schema_has_an_estimate() -> None:
