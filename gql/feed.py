@@ -21,7 +21,9 @@ matching subscriber (``gql.fanout``); no subscriber reads the database.
 
 The feed lives as long as the application (``ChangeFeed.running``) but reads the store
 only while someone subscribes: the first subscriber waits for a first reading (``joining``)
-and hears every change committed after it; once the last one leaves, what was read is
+and hears of every (asset, source) whose newest price changes after it (two loads committed
+between two readings arrive as one event, with the newer price); once the last one leaves,
+what was read is
 dropped. The ``LISTEN`` connection opens with the first subscriber and stays. A reading is
 cheap: one primary-key row and an indexed range of ``etl_runs``; the prices are read again
 only when the counter moved.
@@ -185,8 +187,9 @@ class ChangeFeed:
 
     @contextlib.asynccontextmanager
     async def joining(self) -> AsyncIterator[None]:
-        """Wait for the feed to hold a reading (a subscription then hears every change
-        committed after it); the caller then adds itself to ``prices`` or ``runs``."""
+        """Wait for the feed to hold a reading (a subscription then hears of every price
+        that changes after it, as of each reading); the caller then adds itself to
+        ``prices`` or ``runs``."""
         self._joining += 1
         self._demand.set()
         try:
