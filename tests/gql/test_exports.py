@@ -29,6 +29,7 @@ from kasparro.gql.app import create_app
 from kasparro.gql.exports import COLUMNS
 from tests.conftest import make_settings
 from tests.gql.store import Store
+from tests.support.cli import run_kasparro
 from tests.support.servers import serve_in_thread
 
 FILTERS: list[dict[str, str]] = [
@@ -131,14 +132,7 @@ def test_a_bad_export_is_a_json_400(
 
 
 def kasparro_export(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "kasparro.cli", "export", *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    return run_kasparro("export", *args, env=env)
 
 
 @pytest.mark.slow

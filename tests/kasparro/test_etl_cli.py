@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 from collections.abc import Iterator
 
 import pytest
 from sqlalchemy import Engine, text
 
 from tests.conftest import REPO
+from tests.support.cli import run_kasparro
 from tests.support.upstream import FakeUpstream, fake_upstream, json_reply
 
 
@@ -31,14 +31,7 @@ def run_etl_cli(database_url: str, *args: str, **env: str) -> subprocess.Complet
         "HTTP_MAX_RETRIES": "0",
         **env,
     }
-    return subprocess.run(
-        [sys.executable, "-m", "kasparro.cli", "etl", *args],
-        env=environ,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    return run_kasparro("etl", *args, env=environ, timeout=120)
 
 
 def table(stdout: str) -> dict[str, list[str]]:

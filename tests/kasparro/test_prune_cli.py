@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import re
 import subprocess
-import sys
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -13,20 +12,14 @@ from sqlalchemy import Engine
 
 from kasparro.settings import Settings
 from tests.db.test_prune import remaining, seed
+from tests.support.cli import run_kasparro
 
 STAMP = r"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\+00:00)"
 
 
 def run_prune(database_url: str, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
     environ = {**os.environ, "DATABASE_URL": database_url, "RETENTION_DAYS": "", **env}
-    return subprocess.run(
-        [sys.executable, "-m", "kasparro.cli", "prune", *args],
-        env=environ,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    return run_kasparro("prune", *args, env=environ)
 
 
 def cutoff_of(first_line: str, tables: str, batch_size: int) -> datetime:

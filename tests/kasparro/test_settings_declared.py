@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 from dataclasses import dataclass, fields
 from typing import Any
 
@@ -35,6 +34,7 @@ from kasparro.gql.live_config import SubscriptionConfig
 from kasparro.limits import ConnectionLimits
 from kasparro.settings import DECLARED, SETTINGS, Settings, declared, markdown
 from tests.conftest import REPO
+from tests.support.cli import run_kasparro
 
 CONFIGS = (Settings, AppConfig, EtlConfig, SubscriptionConfig, ConnectionLimits)
 NESTED = {"app", "etl", "subscriptions", "connections"}
@@ -120,14 +120,7 @@ def kasparro(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
     clean = {
         key: value for key, value in os.environ.items() if key not in {d.name for d in SETTINGS}
     }
-    return subprocess.run(
-        [sys.executable, "-m", "kasparro.cli", *args],
-        env={**clean, **env},
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    return run_kasparro(*args, env={**clean, **env})
 
 
 @pytest.mark.slow
